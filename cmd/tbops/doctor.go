@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/theblock/tbops"
+	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/promq"
+)
+
+// target is one node a diagnosis runs against, and how it is reached.
+type target struct {
+	rpcURL     string
+	metricsURL string
+	// src is the metrics source (Prometheus or the node's /metrics); nil when none
+	// could be set up, which each runbook reports as missing data.
+	src   promq.Source
+	now   func() time.Time
+	slo   bool
+	apply bool
+}
+
+// runbook is one diagnosis doctor runs.
+type runbook struct {
+	id          string
+	usesMetrics bool
+	diagnose    func(ctx context.Context, t *target) (tbops.Report, error)
+}
+
+// runbooks lists every diagnosis doctor runs, in report order.
+func (a *app) runbooks() []runbook {
+	var out []runbook
+	for _, rb := range []*runbook{a.nodeRunbook(), a.treasuryRunbook(), a.energyRunbook(),
+		a.receiptsRunbook(), a.governorRunbook(), a.runtimeRunbook()} {
+		if rb != nil {
+			out = append(out, *rb)
+		}
+	}
+	return out
+}
+
+// doctorResult is what doctor -o json prints.
+type doctorResult struct {
+	Status    tbops.Status   `json:"status"`
+	CheckedAt time.Time      `json:"checked_at"`
+	Nodes     []string       `json:"nodes"`
+	Reports   []tbops.Report `json:"reports"`
+}
+
+func (a *app) doctorCmd() *cobra.Command {
+	var (
+		slo       bool
+		scenario  string
+		nodesFile string
+		workers   int
+		summary   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Run every runbook's diagnosis (against the simulated node when no --rpc is given)",
+		Long: `doctor runs every runbook concurrently against one node or many (repeat --rpc, or
+--nodes FILE with one URL a line) and prints a summary row per node and runbook,
+then the details. With no --rpc and no TB_RPC_URL it starts the simulated node
+in-process (--scenario picks what it simulates) so you can see what tbops does.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			urls := append([]string(nil), a.rpcURLs...)
+			if nodesFile != "" {
+				more, err := readNodesFile(nodesFile)
+				if err != nil {
+					return err
+				}
+				urls = append(urls, more...)
+			}
+			if len(urls) == 0 && a.getenv("TB_RPC_URL") != "" {
+				urls = []string{a.getenv("TB_RPC_URL")}
+			}
+			if len(urls) == 0 {
+				name := scenario
+				if name == "" {
+					name = "healthy"
+				}
+				sim, err := nodetest.New(nodetest.WithScenarioName(name))
+				if err != nil {
+					return &exitError{code: 3, err: err}
+				}
+				defer sim.Close()
+				fmt.Fprintf(a.stderr, "tbops: no --rpc given: diagnosing the simulated node (scenario %q) at %s\n", name, sim.URL())
+				urls = []string{sim.URL()}
+			} else if scenario != "" {
+				return &exitError{code: 3, err: fmt.Errorf("--scenario only applies to the simulated node: drop it or drop --rpc")}
+			}
+			reports := a.diagnoseAll(ctx, urls, workers, slo)
+			res := doctorResult{Status: tbops.StatusOK, CheckedAt: time.Now().UTC(), Nodes: urls, Reports: reports}
+			statuses := make([]tbops.Status, 0, len(reports))
+			for _, r := range reports {
+				statuses = append(statuses, r.Status)
+			}
+			res.Status = tbops.Worst(statuses...)
+			if a.output == "json" {
+				if err := a.printJSON(res); err != nil {
+					return err
+				}
+				return exitCode(res.Status.ExitCode())
+			}
+			a.writeSummary(reports, len(urls) > 1)
+			if !summary {
+				for _, r := range reports {
+					fmt.Fprintln(a.stdout)
+					if err := r.WriteText(a.stdout); err != nil {
+						return err
+					}
+				}
+			}
+			fmt.Fprintf(a.stdout, "\nOverall: %s\n", strings.ToUpper(string(res.Status)))
+			return exitCode(res.Status.ExitCode())
+		},
+	}
+	cmd.Flags().BoolVar(&slo, "slo", false, "also evaluate the SLO tables")
+	cmd.Flags().StringVar(&scenario, "scenario", "", "simulated node's scenario when no --rpc is given (see tbops sim --list)")
+	cmd.Flags().StringVar(&nodesFile, "nodes", "", "file of node RPC URLs, one a line (# comments)")
+	cmd.Flags().IntVar(&workers, "workers", 8, "nodes diagnosed at once")
+	cmd.Flags().BoolVar(&summary, "summary", false, "print only the summary table")
+	return cmd
+}
+
+// diagnoseAll runs every runbook against every node, at most workers nodes at once
+// (runbooks of one node run concurrently), and returns the reports in node order
+// then runbook order.
+func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo bool) []tbops.Report {
+	if workers < 1 {
+		workers = 1
+	}
+	rbs := a.runbooks()
+	out := make([][]tbops.Report, len(urls))
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	for i, u := range urls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i] = a.diagnoseNode(ctx, u, rbs, slo)
+			mu.Lock()
+			done++
+			if len(urls) > 1 {
+				a.progress("diagnosed %d/%d nodes", done, len(urls))
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	a.progressDone()
+	var all []tbops.Report
+	for _, rs := range out {
+		all = append(all, rs...)
+	}
+	return all
+}
+
+// diagnoseNode runs every runbook against one node concurrently.
+func (a *app) diagnoseNode(ctx context.Context, url string, rbs []runbook, slo bool) []tbops.Report {
+	t := &target{rpcURL: url, metricsURL: a.metricsURLFor(url), now: time.Now, slo: slo}
+	src, closeSrc, srcErr := a.metricsSource(ctx, t.metricsURL)
+	if srcErr != nil {
+		fmt.Fprintf(a.stderr, "tbops: %s: metrics unavailable: %v\n", url, srcErr)
+	} else {
+		t.src = src
+		defer closeSrc()
+	}
+	reports := make([]tbops.Report, len(rbs))
+	var wg sync.WaitGroup
+	for i, rb := range rbs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := rb.diagnose(ctx, t)
+			if err != nil {
+				r = tbops.NewReport(rb.id, t.now())
+				r.Warnf("diagnosis failed: %v", err)
+				r.Finalize()
+			}
+			if srcErr != nil && rb.usesMetrics {
+				r.Warnf("no metrics source: %v", srcErr)
+			}
+			r.Target = url
+			reports[i] = r
+		}()
+	}
+	wg.Wait()
+	return reports
+}
+
+// writeSummary prints one row per report: node (with many), runbook, status,
+// firing symptoms and matched paths.
+func (a *app) writeSummary(reports []tbops.Report, withNode bool) {
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	if withNode {
+		fmt.Fprint(tw, "NODE\t")
+	}
+	fmt.Fprintln(tw, "RUNBOOK\tSTATUS\tFIRING\tPATHS")
+	for _, r := range reports {
+		if withNode {
+			fmt.Fprintf(tw, "%s\t", r.Target)
+		}
+		var firing, paths []string
+		for _, s := range r.Firing() {
+			firing = append(firing, s.ID)
+		}
+		for _, p := range r.Matched() {
+			paths = append(paths, p.ID)
+		}
+		sort.Strings(paths)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Runbook, strings.ToUpper(string(r.Status)), dashIfEmpty(firing), dashIfEmpty(paths))
+	}
+	_ = tw.Flush()
+}
+
+func dashIfEmpty(s []string) string {
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, ",")
+}
+
+// readNodesFile reads node URLs, one a line; blank lines and # comments are skipped.
+func readNodesFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &exitError{code: 3, err: fmt.Errorf("--nodes: %w", err)}
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		s := strings.TrimSpace(sc.Text())
+		if i := strings.IndexByte(s, '#'); i >= 0 {
+			s = strings.TrimSpace(s[:i])
+		}
+		if s == "" {
+			continue
+		}
+		if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+			return nil, &exitError{code: 3, err: fmt.Errorf("--nodes %s line %d: %q is not an http(s) URL", path, line, s)}
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, &exitError{code: 3, err: fmt.Errorf("--nodes %s: %w", path, err)}
+	}
+	if len(out) == 0 {
+		return nil, &exitError{code: 3, err: fmt.Errorf("--nodes %s: no URLs in the file", path)}
+	}
+	return out, nil
+}

@@ -1,0 +1,72 @@
+// Command tbops runs the Fast-Mainnet operations runbook: `tbops doctor` diagnoses
+// every runbook at once, and one subcommand per area replaces the runbook's
+// bash/jq/curl snippets. Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown or error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit code. Everything it touches
+// of the process (arguments, streams, environment) is passed in, so tests run it
+// in-process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ex *exitError
+	if errors.As(err, &ex) {
+		if ex.err != nil {
+			fmt.Fprintf(stderr, "tbops: %v\n", ex.err)
+		}
+		return ex.code
+	}
+	fmt.Fprintf(stderr, "tbops: %v\n", err)
+	return 3
+}
+
+// exitError ends a command with a given exit code and, optionally, a message.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// exitCode ends the command with code and no message (the output said it all).
+func exitCode(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return &exitError{code: code}
+}
+
+// notYet is what a command that a later issue fills answers.
+func notYet(what string) error {
+	return &exitError{code: 3, err: fmt.Errorf("%s is not implemented in this build yet", what)}
+}
