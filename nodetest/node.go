@@ -37,6 +37,7 @@ type Node struct {
 	ln          net.Listener
 	srv         *http.Server
 	done        chan struct{}
+	cleanups    []func()
 }
 
 // Option configures New.
@@ -154,8 +155,14 @@ func (n *Node) Close() error {
 		err = n.srv.Close()
 	}
 	<-n.done
+	for i := len(n.cleanups) - 1; i >= 0; i-- {
+		n.cleanups[i]()
+	}
 	return err
 }
+
+// onClose registers f to run when the node closes (removing files an area wrote).
+func (n *Node) onClose(f func()) { n.cleanups = append(n.cleanups, f) }
 
 // Scenario returns a copy of the running scenario's top level. Nested slices and
 // maps are shared: change state through Update.
