@@ -95,6 +95,9 @@ func New(opts ...Option) (*Node, error) {
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
+		for _, f := range n.cleanups {
+			f()
+		}
 		return nil, fmt.Errorf("nodetest: listen on %s: %w", cfg.addr, err)
 	}
 	n.ln = ln
