@@ -265,9 +265,9 @@ func (c *Client) attempt(ctx context.Context, body []byte) (json.RawMessage, int
 		case resp.StatusCode == http.StatusTooManyRequests:
 			return nil, resp.StatusCode, after, fmt.Errorf("%w: HTTP 429 with a non-JSON-RPC body", ErrRateLimited)
 		case resp.StatusCode >= 500:
-			return nil, resp.StatusCode, after, fmt.Errorf("%w: HTTP %d: %v", ErrUnavailable, resp.StatusCode, err)
+			return nil, resp.StatusCode, after, fmt.Errorf("%w: HTTP %d: %w", ErrUnavailable, resp.StatusCode, err)
 		case resp.StatusCode != http.StatusOK:
-			return nil, resp.StatusCode, after, fmt.Errorf("HTTP %d: %v", resp.StatusCode, err)
+			return nil, resp.StatusCode, after, fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
 		}
 		return nil, resp.StatusCode, after, err
 	}
