@@ -311,12 +311,16 @@ func TestSentinelErrors(t *testing.T) {
 }
 
 func TestErrorsSayWhatToDoNext(t *testing.T) {
-	_, _, url := server(t, func(int, Request) (int, string, http.Header) { return 200, rpcErr(CodeUnauthorized, "unauthorized", ""), nil })
+	_, _, url := server(t, func(int, Request) (int, string, http.Header) {
+		return 200, rpcErr(CodeUnauthorized, "unauthorized", ""), nil
+	})
 	c, _ := New(url)
 	err := c.Read(context.Background(), "energy.market", nil, nil)
 	assert.Contains(t, err.Error(), "check the bearer token")
 
-	_, _, url = server(t, func(int, Request) (int, string, http.Header) { return 200, rpcErr(CodeMethodNotFound, "method not found", ""), nil })
+	_, _, url = server(t, func(int, Request) (int, string, http.Header) {
+		return 200, rpcErr(CodeMethodNotFound, "method not found", ""), nil
+	})
 	c, _ = New(url)
 	err = c.Read(context.Background(), "governor.intents", nil, nil)
 	assert.Contains(t, err.Error(), "does not serve this method")

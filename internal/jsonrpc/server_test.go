@@ -69,8 +69,8 @@ func TestMuxDispatchAndErrors(t *testing.T) {
 		`{"jsonrpc":"1.0","id":1,"method":"echo"}`:                    CodeInvalidRequest,
 		`{"jsonrpc":"2.0","id":1}`:                                    CodeInvalidRequest,
 		`[{"jsonrpc":"2.0","id":1,"method":"echo"}]`:                  CodeInvalidRequest,
-		`{"jsonrpc":"2.0",`:                                           CodeParseError,
-		``:                                                            CodeInvalidRequest,
+		`{"jsonrpc":"2.0",`: CodeParseError,
+		``:                  CodeInvalidRequest,
 	}
 	for body, want := range cases {
 		_, out := post(t, m, body)
