@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/theblock/tbops/nodetest"
+)
+
+// runCLI runs the command line in-process and returns the exit code and output.
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	getenv := func(k string) string { return env[k] }
+	code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr, getenv)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestDoctorOnTheSimulatedNodeIsHealthy(t *testing.T) {
+	code, out, errOut := runCLI(t, nil, "doctor")
+	assert.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "RUNBOOK")
+	assert.Contains(t, out, "node-health")
+	assert.Contains(t, out, "Overall: OK")
+	assert.Contains(t, errOut, "diagnosing the simulated node")
+}
+
+func TestDoctorJSONIsReportsInDesignShape(t *testing.T) {
+	code, out, errOut := runCLI(t, nil, "doctor", "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	var res struct {
+		Status  string           `json:"status"`
+		Reports []map[string]any `json:"reports"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	assert.Equal(t, "ok", res.Status)
+	require.NotEmpty(t, res.Reports)
+	for _, r := range res.Reports {
+		for _, k := range []string{"runbook", "status", "checked_at", "symptoms", "steps", "paths", "alerts", "warnings"} {
+			assert.Contains(t, r, k, "report %v", r["runbook"])
+		}
+		assert.Equal(t, "ok", r["status"], "runbook %v on the healthy scenario: %v", r["runbook"], r["warnings"])
+	}
+}
+
+func TestDoctorFailingScenarioExitsCritical(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "doctor", "--scenario", "chain-stalled", "--summary")
+	assert.Equal(t, 2, code, out)
+	assert.Regexp(t, `node-health\s+CRITICAL\s+consensus-unhealthy`, out)
+}
+
+func TestDoctorAgainstAGivenNode(t *testing.T) {
+	n := nodetest.Start(t, nodetest.WithScenarioName("node-syncing"))
+	code, out, _ := runCLI(t, nil, "doctor", "--rpc", n.URL(), "--summary")
+	assert.Equal(t, 1, code, out)
+	assert.Regexp(t, `node-health\s+WARNING\s+syncing,consensus-unhealthy`, out)
+
+	// TB_RPC_URL names the node too.
+	code, out, errOut := runCLI(t, map[string]string{"TB_RPC_URL": n.URL()}, "doctor", "--summary")
+	assert.Equal(t, 1, code, out)
+	assert.NotContains(t, errOut, "simulated node")
+}
+
+func TestDoctorUnreachableNodeIsCritical(t *testing.T) {
+	n := nodetest.Start(t)
+	url := n.URL()
+	require.NoError(t, n.Close())
+	code, out, _ := runCLI(t, nil, "doctor", "--rpc", url, "--timeout", "300ms", "-o", "json")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, out, "rpc-unreachable")
+	assert.Contains(t, out, "is the node running")
+}
+
+func TestDoctorFleet(t *testing.T) {
+	a := nodetest.Start(t)
+	b := nodetest.Start(t, nodetest.WithScenarioName("chain-stalled"))
+	file := filepath.Join(t.TempDir(), "nodes")
+	require.NoError(t, os.WriteFile(file, []byte("# fleet\n"+b.URL()+"  # the bad one\n\n"), 0o600))
+	code, out, _ := runCLI(t, nil, "doctor", "--rpc", a.URL(), "--nodes", file, "--summary", "--workers", "2")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "NODE")
+	assert.Regexp(t, regexpQuote(a.URL())+`\s+node-health\s+OK`, out)
+	assert.Regexp(t, regexpQuote(b.URL())+`\s+node-health\s+CRITICAL`, out)
+}
+
+func regexpQuote(s string) string {
+	r := strings.NewReplacer(".", `\.`, "/", `/`, ":", `:`)
+	return r.Replace(s)
+}
+
+func TestBadFlagsExitThreeWithOneLine(t *testing.T) {
+	code, _, errOut := runCLI(t, nil, "doctor", "-o", "yaml")
+	assert.Equal(t, 3, code)
+	assert.Equal(t, "tbops: -o \"yaml\": want table or json\n", errOut)
+
+	code, _, errOut = runCLI(t, nil, "doctor", "--nodes", "/no/such/file")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "--nodes")
+
+	bad := filepath.Join(t.TempDir(), "nodes")
+	require.NoError(t, os.WriteFile(bad, []byte("127.0.0.1:3030\n"), 0o600))
+	code, _, errOut = runCLI(t, nil, "doctor", "--nodes", bad)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "line 1")
+
+	code, _, errOut = runCLI(t, nil, "no-such-command")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "unknown command")
+}
+
+func TestSimServesTheContract(t *testing.T) {
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"sim", "--listen", "127.0.0.1:0"}, strings.NewReader(""), pw, io.Discard, func(string) string { return "" })
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var rpcURL string
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "rpc:"); ok {
+			rpcURL = strings.TrimSpace(u)
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	require.NotEmpty(t, rpcURL)
+	resp, err := http.Post(rpcURL, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"node.status"}`))
+	require.NoError(t, err)
+	var env struct {
+		Result map[string]any `json:"result"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&env))
+	resp.Body.Close()
+	assert.Contains(t, env.Result, "current_block_height")
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, 0, code)
+	case <-time.After(5 * time.Second):
+		t.Fatal("sim did not stop on cancel")
+	}
+}
+
+func TestSimList(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "sim", "--list")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "healthy\n")
+	assert.Contains(t, out, "chain-stalled\n")
+}
