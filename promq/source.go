@@ -1,7 +1,3 @@
-// Package promq is how tbops reads metrics: a Prometheus HTTP API client, and the
-// Source interface every diagnosis asks its questions through, with two
-// implementations — one that builds PromQL for a Prometheus-compatible server and
-// one that scrapes a node's /metrics itself when there is no Prometheus.
 package promq
 
 import (
