@@ -1,0 +1,451 @@
+package energy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/theblock/tbops"
+	"github.com/theblock/tbops/internal/jsonrpc"
+)
+
+// TokenEnv is the environment variable holding the energy RPC bearer token.
+const TokenEnv = "TB_ENERGY_RPC_TOKEN"
+
+// Method names (PROTOCOL.md section 4; MethodMarketState is the reference node's).
+const (
+	MethodMarket        = "energy.market"
+	MethodMarketState   = "energy.market_state"
+	MethodProvider      = "energy.provider"
+	MethodCredits       = "energy.credits"
+	MethodDisputes      = "energy.disputes"
+	MethodDispute       = "energy.dispute"
+	MethodOracleKeys    = "energy.oracle_keys"
+	MethodSubmitReading = "energy.submit_reading"
+)
+
+// ID is a record id the node may send as a JSON string or number.
+type ID string
+
+// UnmarshalJSON accepts a string or a number.
+func (id *ID) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*id = ID(s)
+		return nil
+	}
+	if string(b) == "null" {
+		*id = ""
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("id: want a string or a number, got %.40s", b)
+	}
+	*id = ID(n.String())
+	return nil
+}
+
+// Reputation is a provider's reputation breakdown (floats 0..1).
+type Reputation struct {
+	CompositeScore float64 `json:"composite_score"`
+	Delivery       float64 `json:"delivery"`
+	Meter          float64 `json:"meter"`
+	Latency        float64 `json:"latency"`
+	Capacity       float64 `json:"capacity"`
+}
+
+// Provider is an energy provider (energy.market, energy.provider).
+type Provider struct {
+	ProviderID string `json:"provider_id"`
+	// Status is active, inactive or suspended ("" when the node did not say).
+	Status          string      `json:"status"`
+	ReputationScore float64     `json:"reputation_score"`
+	Reputation      *Reputation `json:"reputation,omitempty"`
+	CapacityKWh     float64     `json:"capacity_kwh"`
+	// PricePerKWh is micro-BLOCK per kWh.
+	PricePerKWh tbops.Amount `json:"price_per_kwh"`
+
+	// Set by energy.provider only.
+	PublicKey string `json:"public_key,omitempty"`
+	Scheme    string `json:"scheme,omitempty"`
+	// LastSettlement and LastReadingAt are Unix seconds (0 when never).
+	LastSettlement int64 `json:"last_settlement,omitempty"`
+	LastReadingAt  int64 `json:"last_reading_at,omitempty"`
+}
+
+// Score is the composite reputation score: reputation.composite_score, or
+// reputation_score when the node sends only that (the reference node).
+func (p Provider) Score() float64 {
+	if p.Reputation != nil {
+		return p.Reputation.CompositeScore
+	}
+	return p.ReputationScore
+}
+
+// UnmarshalJSON also accepts the reference node's "id" for provider_id.
+func (p *Provider) UnmarshalJSON(b []byte) error {
+	type plain Provider
+	var w struct {
+		plain
+		ID *ID `json:"id"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*p = Provider(w.plain)
+	if p.ProviderID == "" && w.ID != nil {
+		p.ProviderID = string(*w.ID)
+	}
+	if p.Reputation != nil && p.ReputationScore == 0 {
+		p.ReputationScore = p.Reputation.CompositeScore
+	}
+	return nil
+}
+
+// Market is energy.market's result.
+type Market struct {
+	Providers []Provider `json:"providers"`
+}
+
+// Credit is a meter-reading credit.
+type Credit struct {
+	CreditID   ID      `json:"credit_id"`
+	ProviderID string  `json:"provider_id"`
+	Meter      string  `json:"meter"`
+	AmountKWh  float64 `json:"amount_kwh"`
+	// Status is pending or settled.
+	Status           string `json:"status"`
+	ReadingTimestamp int64  `json:"reading_timestamp"`
+	CreatedAt        int64  `json:"created_at"`
+}
+
+// UnmarshalJSON also accepts the reference node's provider, meter_address and id.
+func (c *Credit) UnmarshalJSON(b []byte) error {
+	type plain Credit
+	var w struct {
+		plain
+		Provider     *string `json:"provider"`
+		MeterAddress *string `json:"meter_address"`
+		ID           *ID     `json:"id"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*c = Credit(w.plain)
+	if c.ProviderID == "" && w.Provider != nil {
+		c.ProviderID = *w.Provider
+	}
+	if c.Meter == "" && w.MeterAddress != nil {
+		c.Meter = *w.MeterAddress
+	}
+	if c.CreditID == "" && w.ID != nil {
+		c.CreditID = *w.ID
+	}
+	return nil
+}
+
+// CreditPage is one page of energy.credits.
+type CreditPage struct {
+	Credits    []Credit `json:"credits"`
+	NextCursor *int64   `json:"next_cursor"`
+}
+
+// CreditFilter selects credits; zero values mean "any" and the node's default limit.
+type CreditFilter struct {
+	// Status is "pending", "settled" or "" for both.
+	Status     string
+	ProviderID string
+	// Limit per page (node default 50, max 500).
+	Limit  int
+	Cursor *int64
+}
+
+// Dispute is an energy dispute.
+type Dispute struct {
+	DisputeID  ID     `json:"dispute_id"`
+	ProviderID string `json:"provider_id"`
+	Meter      string `json:"meter"`
+	// Status is open or resolved.
+	Status     string `json:"status"`
+	Reason     string `json:"reason"`
+	OpenedAt   int64  `json:"opened_at"`
+	ResolvedAt *int64 `json:"resolved_at"`
+	// Evidence is set by energy.dispute only.
+	Evidence json.RawMessage `json:"evidence,omitempty"`
+}
+
+// UnmarshalJSON also accepts the reference node's id and provider.
+func (d *Dispute) UnmarshalJSON(b []byte) error {
+	type plain Dispute
+	var w struct {
+		plain
+		ID       *ID     `json:"id"`
+		Provider *string `json:"provider"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*d = Dispute(w.plain)
+	if d.DisputeID == "" && w.ID != nil {
+		d.DisputeID = *w.ID
+	}
+	if d.ProviderID == "" && w.Provider != nil {
+		d.ProviderID = *w.Provider
+	}
+	return nil
+}
+
+// OracleKey is one registered provider key.
+type OracleKey struct {
+	ProviderID string `json:"provider_id"`
+	Scheme     string `json:"scheme"`
+	PublicKey  string `json:"public_key"`
+	RotatedAt  int64  `json:"rotated_at"`
+	ExpiresAt  int64  `json:"expires_at"`
+}
+
+// OracleKeys is energy.oracle_keys's result.
+type OracleKeys struct {
+	// Status is ok or degraded.
+	Status string      `json:"status"`
+	Keys   []OracleKey `json:"keys"`
+}
+
+// Client is a typed client of the energy methods. It is safe for concurrent use.
+type Client struct {
+	rpc *jsonrpc.Client
+	// marketMethod remembers whether the node speaks energy.market_state
+	// (1) or energy.market (0).
+	marketState atomic.Bool
+}
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	token    *string
+	timeout  time.Duration
+	hc       *http.Client
+	getenv   func(string) string
+	retryOff bool
+}
+
+// WithToken sets the bearer token (default: $TB_ENERGY_RPC_TOKEN).
+func WithToken(token string) Option { return func(o *options) { o.token = &token } }
+
+// WithTimeout sets the deadline of each call attempt (default 5 s).
+func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithHTTPClient uses hc for the calls.
+func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.hc = hc } }
+
+// WithGetenv replaces os.Getenv for reading TB_ENERGY_RPC_TOKEN.
+func WithGetenv(getenv func(string) string) Option { return func(o *options) { o.getenv = getenv } }
+
+// WithoutRetries sends every read once (for tests of rate limits).
+func WithoutRetries() Option { return func(o *options) { o.retryOff = true } }
+
+// New returns a client for the node's JSON-RPC URL.
+func New(url string, opts ...Option) (*Client, error) {
+	o := options{getenv: os.Getenv}
+	for _, f := range opts {
+		f(&o)
+	}
+	token := ""
+	if o.token != nil {
+		token = *o.token
+	} else if o.getenv != nil {
+		token = o.getenv(TokenEnv)
+	}
+	ro := []jsonrpc.Option{jsonrpc.WithToken(token), jsonrpc.WithUserAgent("tbops-energy")}
+	if o.timeout > 0 {
+		ro = append(ro, jsonrpc.WithTimeout(o.timeout))
+	}
+	if o.hc != nil {
+		ro = append(ro, jsonrpc.WithHTTPClient(o.hc))
+	}
+	if o.retryOff {
+		ro = append(ro, jsonrpc.WithRetry(jsonrpc.RetryPolicy{Attempts: 1}))
+	}
+	rpc, err := jsonrpc.New(url, ro...)
+	if err != nil {
+		return nil, fmt.Errorf("energy: %w", err)
+	}
+	return &Client{rpc: rpc}, nil
+}
+
+// NewWithTransport wraps an existing JSON-RPC client (the CLI's).
+func NewWithTransport(rpc *jsonrpc.Client) *Client { return &Client{rpc: rpc} }
+
+// URL is the node's RPC URL.
+func (c *Client) URL() string { return c.rpc.URL() }
+
+// Market lists the providers. It calls energy.market and, when the node does not
+// know it (-32601), the reference node's energy.market_state, remembering which
+// worked.
+func (c *Client) Market(ctx context.Context) (Market, error) {
+	var raw json.RawMessage
+	var err error
+	if !c.marketState.Load() {
+		err = c.rpc.Read(ctx, MethodMarket, nil, &raw)
+		if errors.Is(err, jsonrpc.ErrMethodNotFound) {
+			c.marketState.Store(true)
+		}
+	}
+	if c.marketState.Load() {
+		err = c.rpc.Read(ctx, MethodMarketState, nil, &raw)
+	}
+	if err != nil {
+		return Market{}, err
+	}
+	var m Market
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '[' {
+		err = json.Unmarshal(t, &m.Providers)
+	} else {
+		err = json.Unmarshal(raw, &m)
+	}
+	if err != nil {
+		return Market{}, fmt.Errorf("energy: decoding %s: %w", c.MarketMethod(), err)
+	}
+	return m, nil
+}
+
+// MarketMethod is the market method the node answered to.
+func (c *Client) MarketMethod() string {
+	if c.marketState.Load() {
+		return MethodMarketState
+	}
+	return MethodMarket
+}
+
+// Provider returns one provider with its key and last settlement.
+func (c *Client) Provider(ctx context.Context, providerID string) (Provider, error) {
+	var p Provider
+	err := c.rpc.Read(ctx, MethodProvider, map[string]any{"provider_id": providerID}, &p)
+	return p, err
+}
+
+// CreditParams is the params object Credits sends for f (also used as evidence).
+func CreditParams(f CreditFilter) map[string]any {
+	p := map[string]any{}
+	if f.Status != "" {
+		p["status"] = f.Status
+	}
+	if f.ProviderID != "" {
+		p["provider_id"] = f.ProviderID
+	}
+	if f.Limit > 0 {
+		p["limit"] = f.Limit
+	}
+	if f.Cursor != nil {
+		p["cursor"] = *f.Cursor
+	}
+	return p
+}
+
+// Credits returns one page of credits.
+func (c *Client) Credits(ctx context.Context, f CreditFilter) (CreditPage, error) {
+	if f.Status != "" && f.Status != "pending" && f.Status != "settled" {
+		return CreditPage{}, fmt.Errorf("energy: credit status %q: want pending or settled", f.Status)
+	}
+	var page CreditPage
+	err := c.rpc.Read(ctx, MethodCredits, CreditParams(f), &page)
+	return page, err
+}
+
+// AllCredits iterates over every credit matching f, page by page, stopping after
+// maxItems (0 = no cap) or at the first error, which it yields.
+func (c *Client) AllCredits(ctx context.Context, f CreditFilter, maxItems int) iter.Seq2[Credit, error] {
+	return func(yield func(Credit, error) bool) {
+		n := 0
+		seen := map[int64]bool{}
+		for {
+			page, err := c.Credits(ctx, f)
+			if err != nil {
+				yield(Credit{}, err)
+				return
+			}
+			for _, cr := range page.Credits {
+				if maxItems > 0 && n >= maxItems {
+					return
+				}
+				n++
+				if !yield(cr, nil) {
+					return
+				}
+			}
+			if page.NextCursor == nil || len(page.Credits) == 0 {
+				return
+			}
+			if seen[*page.NextCursor] { // a node that repeats a cursor would loop forever
+				yield(Credit{}, fmt.Errorf("energy: %s repeated cursor %d", MethodCredits, *page.NextCursor))
+				return
+			}
+			seen[*page.NextCursor] = true
+			cur := *page.NextCursor
+			f.Cursor = &cur
+		}
+	}
+}
+
+// Disputes lists disputes; status is "open", "resolved" or "" for both.
+func (c *Client) Disputes(ctx context.Context, status string, limit int) ([]Dispute, error) {
+	if status != "" && status != "open" && status != "resolved" {
+		return nil, fmt.Errorf("energy: dispute status %q: want open or resolved", status)
+	}
+	p := map[string]any{}
+	if status != "" {
+		p["status"] = status
+	}
+	if limit > 0 {
+		p["limit"] = limit
+	}
+	var out struct {
+		Disputes []Dispute `json:"disputes"`
+	}
+	err := c.rpc.Read(ctx, MethodDisputes, p, &out)
+	return out.Disputes, err
+}
+
+// Dispute returns one dispute with its evidence.
+func (c *Client) Dispute(ctx context.Context, id string) (Dispute, error) {
+	var d Dispute
+	err := c.rpc.Read(ctx, MethodDispute, map[string]any{"dispute_id": id}, &d)
+	return d, err
+}
+
+// OracleKeys returns the oracle key manager's status and the provider keys.
+func (c *Client) OracleKeys(ctx context.Context) (OracleKeys, error) {
+	var k OracleKeys
+	err := c.rpc.Read(ctx, MethodOracleKeys, nil, &k)
+	return k, err
+}
+
+// SubmitReading sends a reading once (a write is never retried) and returns the
+// credit id. A -33001/-33007/-33008 answer matches ErrVerificationFailed (or the
+// reason's sentinel), ErrNonceReplay or ErrTimestampSkew.
+func (c *Client) SubmitReading(ctx context.Context, r Reading) (string, error) {
+	var out struct {
+		CreditID ID `json:"credit_id"`
+	}
+	if err := c.rpc.Call(ctx, MethodSubmitReading, r, &out); err != nil {
+		return "", fromRPC(err, r)
+	}
+	return string(out.CreditID), nil
+}
+
+// itoa is strconv.FormatInt for int64.
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }

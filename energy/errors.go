@@ -1,0 +1,196 @@
+package energy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/theblock/tbops/internal/jsonrpc"
+)
+
+// Failure reasons of signature verification, as in error.data.reason of -33001
+// and the reason label of energy_signature_verification_failures_total.
+const (
+	ReasonInvalidFormat      = "invalid_format"
+	ReasonVerificationFailed = "verification_failed"
+	ReasonKeyNotFound        = "key_not_found"
+	ReasonSchemeUnsupported  = "scheme_unsupported"
+)
+
+// Reasons lists the four failure reasons in the runbook's order.
+func Reasons() []string {
+	return []string{ReasonInvalidFormat, ReasonVerificationFailed, ReasonKeyNotFound, ReasonSchemeUnsupported}
+}
+
+// JSON-RPC error codes of the energy methods (re-exported from the transport).
+const (
+	CodeSignatureFailed = jsonrpc.CodeSignatureFailed // -33001
+	CodeNonceReplay     = jsonrpc.CodeNonceReplay     // -33007
+	CodeTimestampSkew   = jsonrpc.CodeTimestampSkew   // -33008
+	CodeUnauthorized    = jsonrpc.CodeUnauthorized    // -33009
+	CodeRateLimited     = jsonrpc.CodeEnergyRateLimited
+)
+
+// Sentinel errors. Match with errors.Is: client errors (node answers) and local
+// verification errors both match them.
+var (
+	// ErrUnauthorized is -33009: missing or wrong bearer token.
+	ErrUnauthorized = jsonrpc.ErrUnauthorized
+	// ErrRateLimited is -33010 (and -32001): see RetryAfter for the delay.
+	ErrRateLimited = jsonrpc.ErrRateLimited
+	// ErrNotFound is -32004.
+	ErrNotFound = jsonrpc.ErrNotFound
+	// ErrMethodNotFound is -32601.
+	ErrMethodNotFound = jsonrpc.ErrMethodNotFound
+	// ErrInvalidParams is -32602.
+	ErrInvalidParams = jsonrpc.ErrInvalidParams
+	// ErrUnavailable: the node did not answer.
+	ErrUnavailable = jsonrpc.ErrUnavailable
+
+	ErrInvalidFormat      = errors.New(ReasonInvalidFormat)
+	ErrVerificationFailed = errors.New(ReasonVerificationFailed)
+	ErrKeyNotFound        = errors.New(ReasonKeyNotFound)
+	ErrSchemeUnsupported  = errors.New(ReasonSchemeUnsupported)
+	// ErrTimestampSkew is -33008.
+	ErrTimestampSkew = errors.New("timestamp skew")
+	// ErrNonceReplay is -33007.
+	ErrNonceReplay = errors.New("nonce replay")
+)
+
+// RetryAfter returns the delay a rate-limited answer asked for.
+func RetryAfter(err error) (time.Duration, bool) { return jsonrpc.RetryAfter(err) }
+
+// VerifyError is a signature verification failure (-33001) with its reason.
+type VerifyError struct {
+	// Reason is one of the Reason constants.
+	Reason     string
+	ProviderID string
+	Detail     string
+}
+
+func (e *VerifyError) Error() string {
+	s := e.Reason
+	if e.ProviderID != "" {
+		s += " (provider " + e.ProviderID + ")"
+	}
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Is matches the reason's sentinel error.
+func (e *VerifyError) Is(target error) bool {
+	switch target {
+	case ErrInvalidFormat:
+		return e.Reason == ReasonInvalidFormat
+	case ErrVerificationFailed:
+		return e.Reason == ReasonVerificationFailed
+	case ErrKeyNotFound:
+		return e.Reason == ReasonKeyNotFound
+	case ErrSchemeUnsupported:
+		return e.Reason == ReasonSchemeUnsupported
+	}
+	return false
+}
+
+func formatErr(provider, format string, args ...any) error {
+	return &VerifyError{Reason: ReasonInvalidFormat, ProviderID: provider, Detail: fmt.Sprintf(format, args...)}
+}
+
+func withProvider(err error, provider string) error {
+	var ve *VerifyError
+	if errors.As(err, &ve) && ve.ProviderID == "" {
+		c := *ve
+		c.ProviderID = provider
+		return &c
+	}
+	return err
+}
+
+// SkewError is a reading whose timestamp is too far from the clock (-33008).
+type SkewError struct {
+	ProviderID string
+	Timestamp  uint64
+	// Skew is timestamp − now: positive in the future, negative in the past.
+	Skew time.Duration
+	Max  time.Duration
+}
+
+func (e *SkewError) Error() string {
+	dir := "in the future"
+	d := e.Skew
+	if d < 0 {
+		dir, d = "in the past", -d
+	}
+	return fmt.Sprintf("timestamp_skew (provider %s): timestamp %d is %s %s, over the %s tolerance; check the provider's clock (NTP)",
+		e.ProviderID, e.Timestamp, d.Round(time.Second), dir, e.Max)
+}
+
+// Is matches ErrTimestampSkew.
+func (e *SkewError) Is(target error) bool { return target == ErrTimestampSkew }
+
+// NonceError is a nonce that is not above the provider's last accepted one (-33007).
+type NonceError struct {
+	ProviderID string
+	Nonce      uint64
+	Last       uint64
+}
+
+func (e *NonceError) Error() string {
+	return fmt.Sprintf("nonce_replay (provider %s): nonce %d is not above the last accepted %d; nonces must strictly increase",
+		e.ProviderID, e.Nonce, e.Last)
+}
+
+// Is matches ErrNonceReplay.
+func (e *NonceError) Is(target error) bool { return target == ErrNonceReplay }
+
+// RPCError maps an admission error to the JSON-RPC error a node answers with:
+// -33001 with data.reason, -33007, -33008; nil for nil. Other errors are -32603.
+func RPCError(err error) (code int, message string, data map[string]any) {
+	var ve *VerifyError
+	var se *SkewError
+	var ne *NonceError
+	switch {
+	case err == nil:
+		return 0, "", nil
+	case errors.As(err, &ve):
+		return CodeSignatureFailed, "signature verification failed: " + ve.Error(), map[string]any{"reason": ve.Reason}
+	case errors.As(err, &se):
+		return CodeTimestampSkew, se.Error(), map[string]any{"reason": "timestamp_skew", "skew_seconds": int64(se.Skew / time.Second)}
+	case errors.As(err, &ne):
+		return CodeNonceReplay, ne.Error(), map[string]any{"reason": "nonce_replay", "last_nonce": ne.Last}
+	}
+	return jsonrpc.CodeInternal, err.Error(), nil
+}
+
+// fromRPC turns a node's -33001/-33007/-33008 answer into the local typed
+// errors (keeping the call error in the chain).
+func fromRPC(err error, r Reading) error {
+	var je *jsonrpc.Error
+	if !errors.As(err, &je) {
+		return err
+	}
+	switch je.Code {
+	case CodeSignatureFailed:
+		reason := je.Reason()
+		if reason == "" {
+			reason = ReasonVerificationFailed
+		}
+		return errors.Join(&VerifyError{Reason: reason, ProviderID: r.ProviderID, Detail: je.Message}, err)
+	case CodeTimestampSkew:
+		var d struct {
+			Skew int64 `json:"skew_seconds"`
+		}
+		_ = json.Unmarshal(je.Data, &d)
+		return errors.Join(&SkewError{ProviderID: r.ProviderID, Timestamp: r.Timestamp, Skew: time.Duration(d.Skew) * time.Second, Max: DefaultMaxSkew}, err)
+	case CodeNonceReplay:
+		var d struct {
+			Last uint64 `json:"last_nonce"`
+		}
+		_ = json.Unmarshal(je.Data, &d)
+		return errors.Join(&NonceError{ProviderID: r.ProviderID, Nonce: r.Nonce, Last: d.Last}, err)
+	}
+	return err
+}
