@@ -62,6 +62,9 @@ type APIError struct {
 	Kind error
 	// RetryAfter is the server's Retry-After hint in seconds (0 for none).
 	RetryAfter float64
+	// Cause is the underlying error when there was no answer (a dial error,
+	// context.Canceled, context.DeadlineExceeded), else nil.
+	Cause error
 }
 
 // Error reads like "query \"rate(x[5m])\" at http://…/api/v1/query: bad query: parse error …".
@@ -89,8 +92,14 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the kind, so errors.Is(err, ErrBadQuery) works.
-func (e *APIError) Unwrap() error { return e.Kind }
+// Unwrap returns the kind and the cause, so errors.Is(err, ErrBadQuery) and
+// errors.Is(err, context.Canceled) work.
+func (e *APIError) Unwrap() []error {
+	if e.Cause != nil {
+		return []error{e.Kind, e.Cause}
+	}
+	return []error{e.Kind}
+}
 
 // kindOf maps the API's errorType and the HTTP status to a sentinel.
 func kindOf(errorType string, status int) error {
