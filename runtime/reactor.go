@@ -205,7 +205,7 @@ func DiagnoseReactor(ctx context.Context, src promq.Source, knobs Knobs, opts Re
 
 	type counter struct {
 		id, metric, what string
-		rule         tbops.Rule
+		rule             tbops.Rule
 	}
 	counters := []counter{
 		{SymptomReadWithoutReady, MetricReadWithoutReady, "reads", rules[0]},
