@@ -38,6 +38,7 @@ type Node struct {
 	srv         *http.Server
 	done        chan struct{}
 	cleanups    []func()
+	dataDir     string // governor decision files (governor.go)
 }
 
 // Option configures New.
