@@ -88,7 +88,9 @@ type growth struct {
 // sub-windows as there are sample intervals, up to n, and judged the same way.
 func judgeGrowth(ctx context.Context, src promq.Source, metric string, sub time.Duration, n int) (growth, error) {
 	window := sub * time.Duration(n)
-	rr, err := src.Samples(ctx, promq.Select(metric), window)
+	// One sub-window more than judged, so the sample at the window's start is
+	// there as the baseline of the first sub-window.
+	rr, err := src.Samples(ctx, promq.Select(metric), window+sub)
 	var g growth
 	g.evidence = tbops.Evidence{Source: tbops.SourcePrometheus, Query: fmt.Sprintf("increase(%s[%s]) > 0 in each of the last %d %s windows",
 		metric, model.Duration(sub), n, model.Duration(sub))}
@@ -140,7 +142,10 @@ func judgeSeries(pts []model.SamplePair, sub time.Duration, n int) growth {
 	step := g.observed / time.Duration(len(pts)-1)
 	window := sub * time.Duration(n)
 	start, parts, width := last.Add(-window), n, sub
-	if g.observed+step < window {
+	if g.observed > window {
+		g.observed = window
+	}
+	if first.After(start.Add(step)) {
 		// Partial coverage: judge the observed span in up to n equal parts.
 		g.partial = true
 		parts = min(n, len(pts)-1)
