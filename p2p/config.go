@@ -23,7 +23,9 @@ type Config struct {
 	RateWindowSecs int
 	// MaxPerSec is p2p_max_per_sec: the most requests (messages) one peer may
 	// send within one window. Despite the runbook's name it is per window, which
-	// is per second with the default 1 s window. Allowed 1..1 000 000.
+	// is per second with the default 1 s window. Allowed 1..50 000 (the
+	// limiter's per-peer counters are 16-bit to keep a peer in one cache line;
+	// 50 000 messages per window from one peer is far beyond any real peer).
 	MaxPerSec int
 	// MaxBytesPerSec is p2p_max_bytes_per_sec: the most message bytes one peer
 	// may send within one window. Allowed 1024..1 073 741 824 (1 KiB..1 GiB).
@@ -84,7 +86,7 @@ func knobs() [4]knob {
 	return [4]knob{
 		{KeyRateWindowSecs, EnvRateWindowSecs, DefaultRateWindowSecs, 1, 3600, false,
 			func(c *Config) *int { return &c.RateWindowSecs }},
-		{KeyMaxPerSec, EnvMaxPerSec, DefaultMaxPerSec, 1, 1_000_000, false,
+		{KeyMaxPerSec, EnvMaxPerSec, DefaultMaxPerSec, 1, 50_000, false,
 			func(c *Config) *int { return &c.MaxPerSec }},
 		{KeyMaxBytesPerSec, EnvMaxBytesPerSec, DefaultMaxBytesPerSec, 1024, 1 << 30, false,
 			func(c *Config) *int { return &c.MaxBytesPerSec }},

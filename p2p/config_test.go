@@ -94,7 +94,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		want       []string
 	}{
 		{"negative", "p2p_max_per_sec = -5\n", nil,
-			[]string{"p2p_max_per_sec = -5: out of range (allowed 1..1000000)"}},
+			[]string{"p2p_max_per_sec = -5: out of range (allowed 1..50000)"}},
 		{"absurd", "p2p_max_bytes_per_sec = 99999999999999\n", nil,
 			[]string{"p2p_max_bytes_per_sec = 99999999999999: out of range (allowed 1024..1073741824)"}},
 		{"zero window", "p2p_rate_window_secs = 0\n", nil,
@@ -102,11 +102,11 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"too fast sync", "p2p_chain_sync_interval_ms = 1\n", nil,
 			[]string{"p2p_chain_sync_interval_ms = 1: out of range (allowed 0 (off) or 10..3600000)"}},
 		{"string", "p2p_max_per_sec = \"100\"\n", nil,
-			[]string{`p2p_max_per_sec = "100": want an integer (1..1000000), got a string`}},
+			[]string{`p2p_max_per_sec = "100": want an integer (1..50000), got a string`}},
 		{"float", "p2p_rate_window_secs = 1.5\n", nil,
 			[]string{"p2p_rate_window_secs = 1.5: want an integer (1..3600), got a float"}},
 		{"env garbage", "", map[string]string{"TB_P2P_MAX_PER_SEC": "10k"},
-			[]string{`env TB_P2P_MAX_PER_SEC="10k" (p2p_max_per_sec): not a decimal integer (allowed 1..1000000)`}},
+			[]string{`env TB_P2P_MAX_PER_SEC="10k" (p2p_max_per_sec): not a decimal integer (allowed 1..50000)`}},
 		{"env negative", "", map[string]string{"TB_P2P_CHAIN_SYNC_INTERVAL_MS": "-1"},
 			[]string{`env TB_P2P_CHAIN_SYNC_INTERVAL_MS="-1" (p2p_chain_sync_interval_ms): out of range (allowed 0 (off) or 10..3600000)`}},
 		{"several at once", "p2p_max_per_sec = 0\np2p_rate_window_secs = 7200\n",

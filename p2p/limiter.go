@@ -85,22 +85,28 @@ func (d Decision) Allowed() bool { return d.Limit == LimitNone }
 // over-admission bound is 1 + 1/k = 1.125 (see the package documentation).
 const subWindows = 8
 
-// entry is one peer's state: 88 bytes. Each limit keeps the k sub-window
-// counters of the current window (a ring indexed by sub-window number mod k)
-// plus the one sub-window that is sliding out ("old").
+// entry is one peer's state: 64 bytes, one cache line (slab chunks are
+// 4 KiB objects, so entries are line-aligned). Each limit keeps the k
+// sub-window counters of the current window (a ring indexed by sub-window
+// number mod k) plus the one sub-window that is sliding out ("old"). The peer
+// id is not stored: the hash is a bijection of the id, its low 32 bits are in
+// the index slot and its high 32 bits here, so both together identify the peer
+// exactly. Request counters are 16-bit, which is why p2p_max_per_sec stops at
+// 50 000 (a bucket never holds more than 1.125 × the limit).
 type entry struct {
-	key      uint64
+	hi       uint32 // high 32 bits of the peer's hash
 	epoch    uint32 // low 32 bits of the sub-window number of the newest bucket
-	reqOld   uint32
-	req      [subWindows]uint32
-	bytes    [subWindows]uint32
+	req      [subWindows]uint16
+	reqOld   uint16
+	_        uint16
 	bytesOld uint32
+	bytes    [subWindows]uint32
 }
 
 // advance moves the entry's newest bucket forward by d sub-windows (d ≥ 1).
 func (e *entry) advance(d uint32) {
 	if d > subWindows {
-		e.req, e.bytes = [subWindows]uint32{}, [subWindows]uint32{}
+		e.req, e.bytes = [subWindows]uint16{}, [subWindows]uint32{}
 		e.reqOld, e.bytesOld = 0, 0
 		e.epoch += d
 		return
@@ -149,8 +155,9 @@ type shard struct {
 	mu  sync.Mutex
 	cfg shardCfg
 	// slots: 0 = empty, else (low 32 bits of the hash) << 32 | (slab index + 1).
-	// The hash bits give both the home slot and a fingerprint, so probing and
-	// rehashing never touch the slab.
+	// A peer's home slot comes from the high 32 bits (entry.hi & mask), and
+	// the low 32 bits are a fingerprint, so a probe touches the slab only on a
+	// fingerprint match.
 	slots   []uint64
 	chunks  []*[chunkSize]entry
 	n       int    // live entries, slab[0:n]
@@ -163,22 +170,35 @@ type shard struct {
 
 func (s *shard) at(i int) *entry { return &s.chunks[i>>chunkShift][i&(chunkSize-1)] }
 
-// find returns the slot position holding key, or -1.
-func (s *shard) find(key uint64, h uint32) int {
+// find returns the slot position of the peer with hash hi:lo, or -1.
+func (s *shard) find(hi, lo uint32) int {
 	mask := len(s.slots) - 1
-	for p := int(h) & mask; ; p = (p + 1) & mask {
+	for p := int(hi) & mask; ; p = (p + 1) & mask {
 		v := s.slots[p]
 		if v == 0 {
 			return -1
 		}
-		if uint32(v>>32) == h && s.at(int(uint32(v))-1).key == key {
+		if uint32(v>>32) == lo && s.at(int(uint32(v))-1).hi == hi {
 			return p
 		}
 	}
 }
 
-// insert appends a fresh entry for key and indexes it.
-func (s *shard) insert(key uint64, h uint32, epoch uint32) *entry {
+// slotOf returns the slot position that points at slab entry i.
+func (s *shard) slotOf(i int) int {
+	mask := len(s.slots) - 1
+	for p := int(s.at(i).hi) & mask; ; p = (p + 1) & mask {
+		if uint32(s.slots[p]) == uint32(i+1) {
+			return p
+		}
+	}
+}
+
+// home is the home slot of the (non-empty) slot value v.
+func (s *shard) home(v uint64, mask int) int { return int(s.at(int(uint32(v))-1).hi) & mask }
+
+// insert appends a fresh entry for hash hi:lo and indexes it.
+func (s *shard) insert(hi, lo uint32, epoch uint32) *entry {
 	if (s.n+1)*4 > len(s.slots)*3 {
 		s.resize(len(s.slots) * 2)
 	}
@@ -188,13 +208,13 @@ func (s *shard) insert(key uint64, h uint32, epoch uint32) *entry {
 	i := s.n
 	s.n++
 	e := s.at(i)
-	*e = entry{key: key, epoch: epoch}
+	*e = entry{hi: hi, epoch: epoch}
 	mask := len(s.slots) - 1
-	p := int(h) & mask
+	p := int(hi) & mask
 	for s.slots[p] != 0 {
 		p = (p + 1) & mask
 	}
-	s.slots[p] = uint64(h)<<32 | uint64(i+1)
+	s.slots[p] = uint64(lo)<<32 | uint64(i+1)
 	return e
 }
 
@@ -206,7 +226,7 @@ func (s *shard) resize(n int) {
 		if v == 0 {
 			continue
 		}
-		p := int(uint32(v>>32)) & mask
+		p := s.home(v, mask)
 		for s.slots[p] != 0 {
 			p = (p + 1) & mask
 		}
@@ -226,7 +246,7 @@ func (s *shard) deleteSlot(p int) {
 			if v == 0 {
 				return
 			}
-			home := int(uint32(v>>32)) & mask
+			home := s.home(v, mask)
 			// Move v into the hole at p unless its home lies cyclically in (p, q].
 			if (q > p && (home <= p || home > q)) || (q < p && home <= p && home > q) {
 				s.slots[p] = v
@@ -238,17 +258,13 @@ func (s *shard) deleteSlot(p int) {
 }
 
 // remove evicts slab entry i: unindex it, move the last entry into its place.
-func (s *shard) remove(i int, hash func(uint64) uint64) {
-	e := s.at(i)
-	p := s.find(e.key, uint32(hash(e.key)))
-	s.deleteSlot(p)
+func (s *shard) remove(i int) {
+	s.deleteSlot(s.slotOf(i))
 	last := s.n - 1
 	if i != last {
-		le := s.at(last)
-		lh := uint32(hash(le.key))
-		lp := s.find(le.key, lh)
-		*e = *le
-		s.slots[lp] = uint64(lh)<<32 | uint64(i+1)
+		lp := s.slotOf(last)
+		*s.at(i) = *s.at(last)
+		s.slots[lp] = s.slots[lp]&^(1<<32-1) | uint64(i+1)
 	}
 	s.n--
 	// Give memory back: drop a trailing chunk once a whole spare chunk is free,
@@ -270,7 +286,7 @@ type Limiter struct {
 	shards []shard
 	shift  uint // shard = hash >> shift
 	seed0  uint64
-	seed1  uint64
+	seed1  uint64 // odd
 
 	cfgMu sync.Mutex // serialises SetConfig
 	cfg   Config     // guarded by cfgMu
@@ -316,7 +332,7 @@ func NewLimiter(cfg Config, opts ...LimiterOption) (*Limiter, error) {
 		shards: make([]shard, n),
 		shift:  uint(64 - bits.TrailingZeros(uint(n))),
 		seed0:  o.seed ^ 0x2d358dccaa6c78a5,
-		seed1:  o.seed*0x9e3779b97f4a7c15 | 1,
+		seed1:  (o.seed^0x9e3779b97f4a7c15)*0xbf58476d1ce4e5b9 | 1,
 		cfg:    cfg,
 	}
 	sc := toShardCfg(cfg)
@@ -335,11 +351,19 @@ func toShardCfg(c Config) shardCfg {
 	}
 }
 
-// hash mixes a peer id with the limiter's seed (a wyhash-style 128-bit
-// multiply): the top bits pick the shard, the low 32 the slot and fingerprint.
+// hash mixes a peer id with the limiter's seed. Every step is invertible (xor
+// with the seed, multiply by an odd number, then murmur3's fmix64), so distinct
+// ids have distinct hashes: that is what lets an entry store half the hash
+// instead of the id. The top bits pick the shard, the high half the home slot,
+// the low half is the fingerprint.
 func (l *Limiter) hash(key uint64) uint64 {
-	hi, lo := bits.Mul64(key^l.seed0, l.seed1)
-	return hi ^ lo
+	x := (key ^ l.seed0) * l.seed1
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
 }
 
 // Allow decides one message of size bytes from peer at time now, and counts it
@@ -355,12 +379,12 @@ func (l *Limiter) allowNanos(key uint64, size int, ns int64) Decision {
 	h := l.hash(key)
 	s := &l.shards[h>>l.shift]
 	s.mu.Lock()
-	d := s.allow(key, uint32(h), size, ns, l.hash)
+	d := s.allow(uint32(h>>32), uint32(h), size, ns)
 	s.mu.Unlock()
 	return d
 }
 
-func (s *shard) allow(key uint64, h uint32, size int, ns int64, hash func(uint64) uint64) Decision {
+func (s *shard) allow(hi, lo uint32, size int, ns int64) Decision {
 	c := s.cfg
 	need := uint64(max(size, 0))
 	if need > c.maxBytes {
@@ -387,25 +411,25 @@ func (s *shard) allow(key uint64, h uint32, size int, ns int64, hash func(uint64
 			s.cursor = 0
 		}
 		if cur-s.at(s.cursor).epoch >= idleSubWindows {
-			s.remove(s.cursor, hash)
+			s.remove(s.cursor)
 		} else {
 			s.cursor++
 		}
 	}
 
 	var e *entry
-	if p := s.find(key, h); p >= 0 {
+	if p := s.find(hi, lo); p >= 0 {
 		e = s.at(int(uint32(s.slots[p])) - 1)
 		if d := cur - e.epoch; d > 0 { // epochs never pass s.lastIdx, so d ≥ 0
 			e.advance(d)
 		}
 	} else {
 		// A new peer has empty buckets, and need ≤ both maxima: it is allowed.
-		e = s.insert(key, h, cur)
+		e = s.insert(hi, lo, cur)
 	}
 
-	sReq := sum8(&e.req)
-	sBytes := sum8(&e.bytes)
+	sReq := sum16(&e.req)
+	sBytes := sum32(&e.bytes)
 	var frac uint64 // computed only when a limit is close
 	okReq := sReq+1+uint64(e.reqOld) <= c.maxReq
 	if !okReq {
@@ -428,7 +452,11 @@ func (s *shard) allow(key uint64, h uint32, size int, ns int64, hash func(uint64
 	}
 	var d Decision
 	if !okReq {
-		d = Decision{Limit: LimitRequests, RetryAfter: retryAfter(&e.req, uint64(e.reqOld), cur, rem, 1, c.maxReq, c.sub)}
+		var ring [subWindows]uint32
+		for i, v := range e.req {
+			ring[i] = uint32(v)
+		}
+		d = Decision{Limit: LimitRequests, RetryAfter: retryAfter(&ring, uint64(e.reqOld), cur, rem, 1, c.maxReq, c.sub)}
 	}
 	if !okBytes {
 		ra := retryAfter(&e.bytes, uint64(e.bytesOld), cur, rem, need, c.maxBytes, c.sub)
@@ -441,7 +469,12 @@ func (s *shard) allow(key uint64, h uint32, size int, ns int64, hash func(uint64
 	return d
 }
 
-func sum8(b *[subWindows]uint32) uint64 {
+func sum16(b *[subWindows]uint16) uint64 {
+	return uint64(b[0]) + uint64(b[1]) + uint64(b[2]) + uint64(b[3]) +
+		uint64(b[4]) + uint64(b[5]) + uint64(b[6]) + uint64(b[7])
+}
+
+func sum32(b *[subWindows]uint32) uint64 {
 	return uint64(b[0]) + uint64(b[1]) + uint64(b[2]) + uint64(b[3]) +
 		uint64(b[4]) + uint64(b[5]) + uint64(b[6]) + uint64(b[7])
 }
@@ -475,7 +508,7 @@ func fits(inner, old, need, limit, frac uint64) bool {
 // buckets slide out one by one, and solves for the fraction within the first
 // sub-window where both conditions hold.
 func retryAfter(ring *[subWindows]uint32, old uint64, cur uint32, rem int64, need, limit uint64, sub int64) time.Duration {
-	inner := sum8(ring)
+	inner := sum32(ring)
 	for j := range int64(subWindows + 1) {
 		if j > 0 {
 			// In sub-window cur+j the bucket of sub-window cur+j-k slides out;
@@ -541,10 +574,10 @@ func (s *shard) rebucket(oldSub, newSub int64) {
 		abs := s.lastIdx - int64(uint32(s.lastIdx)-e.epoch)
 		// The end of the peer's newest sub-window, in new sub-windows.
 		ne := min(((abs+1)*oldSub-1)/newSub, newLast)
-		r := sum8(&e.req) + uint64(e.reqOld)
-		b := sum8(&e.bytes) + uint64(e.bytesOld)
-		*e = entry{key: e.key, epoch: uint32(ne)}
-		e.req[e.epoch&(subWindows-1)] = uint32(min(r, 1<<32-1))
+		r := sum16(&e.req) + uint64(e.reqOld)
+		b := sum32(&e.bytes) + uint64(e.bytesOld)
+		*e = entry{hi: e.hi, epoch: uint32(ne)}
+		e.req[e.epoch&(subWindows-1)] = uint16(min(r, 1<<16-1))
 		e.bytes[e.epoch&(subWindows-1)] = uint32(min(b, 1<<32-1))
 	}
 	s.lastIdx = newLast
@@ -564,7 +597,7 @@ func (l *Limiter) Prune(now time.Time) int {
 		cur := uint32(max(ns/s.cfg.sub, s.lastIdx))
 		for j := s.n - 1; j >= 0; j-- {
 			if cur-s.at(j).epoch >= idleSubWindows {
-				s.remove(j, l.hash)
+				s.remove(j)
 				evicted++
 			}
 		}
