@@ -417,7 +417,7 @@ func (c *Client) attempt(ctx context.Context, endpoint, form string, decode func
 		return transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
+	body, err := readBody(resp, c.maxBytes)
 	if err != nil {
 		return transportError(ctx, err)
 	}
@@ -481,4 +481,27 @@ func retryAfter(h string) float64 {
 		return min(max(time.Until(t).Seconds(), 0), 60)
 	}
 	return 0
+}
+
+// readBody reads up to limit+1 bytes, in one allocation when the length is known.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	r := io.LimitReader(resp.Body, limit+1)
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		buf := make([]byte, 0, n+1)
+		for {
+			m, err := r.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+m]
+			if err == io.EOF {
+				return buf, nil
+			}
+			if err != nil {
+				return buf, err
+			}
+			if len(buf) == cap(buf) { // longer than announced: fall back to growing
+				rest, err := io.ReadAll(r)
+				return append(buf, rest...), err
+			}
+		}
+	}
+	return io.ReadAll(r)
 }
