@@ -14,15 +14,18 @@ import (
 // SignatureVerifier checks a receipt's signature. PROTOCOL.md does not define
 // what a receipt's signature covers, so the Validator takes the check from its
 // caller (a node knows its providers' keys and signing rule).
+//
+// The receipt is passed by value so that validating does not move the caller's
+// receipt to the heap.
 type SignatureVerifier interface {
-	VerifyReceipt(r *Receipt) error
+	VerifyReceipt(r Receipt) error
 }
 
 // SignatureFunc adapts a function to SignatureVerifier.
-type SignatureFunc func(r *Receipt) error
+type SignatureFunc func(r Receipt) error
 
 // VerifyReceipt calls f.
-func (f SignatureFunc) VerifyReceipt(r *Receipt) error { return f(r) }
+func (f SignatureFunc) VerifyReceipt(r Receipt) error { return f(r) }
 
 // Schema is one market's field limits. PROTOCOL.md gives one receipt shape for
 // all four markets, so the defaults are the same for each; set per-market limits
@@ -160,7 +163,7 @@ func (v *Validator) Validate(r *Receipt) error {
 			Detail: fmt.Sprintf("%s is below the %s floor", r.Payment, v.minPayment)})
 	}
 	if v.cfg.Signature != nil {
-		if err := v.cfg.Signature.VerifyReceipt(r); err != nil {
+		if err := v.cfg.Signature.VerifyReceipt(*r); err != nil {
 			return v.reject(&RejectError{Reason: ReasonSignatureInvalid, ReceiptID: r.ReceiptID, Market: r.Market, Field: "signature", Detail: err.Error()})
 		}
 	}

@@ -1,0 +1,88 @@
+package receipts_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/promq"
+	"github.com/theblock/tbops/receipts"
+)
+
+// A node or an explorer checks receipts as it ingests them.
+func ExampleValidator() {
+	v, err := receipts.NewValidator(receipts.ValidatorConfig{WindowBlocks: 10})
+	if err != nil {
+		panic(err)
+	}
+	stream := []receipts.Receipt{
+		{ReceiptID: "r-1", Market: receipts.Storage, BlockHeight: 100, Provider: "p-1", Payment: 2500, Nonce: 1, Signature: "c2ln"},
+		{ReceiptID: "r-1", Market: receipts.Storage, BlockHeight: 101, Provider: "p-1", Payment: 2500, Nonce: 2, Signature: "c2ln"},
+		{ReceiptID: "r-2", Market: receipts.Ad, BlockHeight: 101, Provider: "p-2", Payment: 999, Nonce: 1, Signature: "c2ln"},
+		{ReceiptID: "r-3", Market: "gas", BlockHeight: 101, Provider: "p-3", Payment: 5000, Nonce: 1, Signature: "c2ln"},
+		{ReceiptID: "r-4", Market: receipts.Compute, BlockHeight: 5, Provider: "p-4", Payment: 5000, Nonce: 1, Signature: "c2ln"},
+	}
+	for _, r := range stream {
+		err := v.Validate(&r)
+		switch {
+		case err == nil:
+			fmt.Printf("%s accepted\n", r.ReceiptID)
+		case errors.Is(err, receipts.ErrStale):
+			fmt.Printf("%s %s (stale)\n", r.ReceiptID, receipts.ReasonOf(err))
+		default:
+			fmt.Printf("%s %s\n", r.ReceiptID, receipts.ReasonOf(err))
+		}
+	}
+	c := v.Counts()
+	fmt.Println("accepted", c.Accepted, "duplicates", c.Rejected[receipts.ReasonDuplicate])
+	// Output:
+	// r-1 accepted
+	// r-1 duplicate_detection
+	// r-2 min_payment
+	// r-3 schema_mismatch
+	// r-4 duplicate_detection (stale)
+	// accepted 1 duplicates 2
+}
+
+// Diagnose a node whose compute market stopped emitting.
+func ExampleDiagnose() {
+	ctx := context.Background()
+	clk := nodetest.NewFakeClock(time.Unix(1_765_000_000, 0))
+	node, err := nodetest.New(nodetest.WithClock(clk.Now), nodetest.WithScenarioName("receipts-market-stalled"))
+	if err != nil {
+		panic(err)
+	}
+	defer node.Close()
+
+	src := promq.NewScrape([]string{node.MetricsURL()}, promq.WithScrapeClock(clk.Now))
+	defer src.Close()
+	for i := 0; i < 3; i++ { // three scrapes, 15 s apart
+		if i > 0 {
+			clk.Advance(15 * time.Second)
+		}
+		_ = src.Scrape(ctx)
+	}
+	c, err := receipts.New(node.URL())
+	if err != nil {
+		panic(err)
+	}
+	r, err := receipts.Diagnose(ctx, c, src, receipts.Options{Now: clk.Now})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(r.Status)
+	for _, s := range r.Firing() {
+		fmt.Printf("%s: %v\n", s.ID, s.Value)
+	}
+	for _, p := range r.Matched() {
+		fmt.Printf("path %s: %s\n", p.ID, p.Title)
+		fmt.Println("  $", p.Actions[0].Command)
+	}
+	// Output:
+	// critical
+	// market-not-emitting: [compute]
+	// path A: Stalled markets
+	//   $ sudo systemctl restart receipt-emitter
+}
