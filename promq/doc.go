@@ -13,6 +13,36 @@
 // +Inf bucket) is also reported as no data with a warning, by both sources, so a
 // NaN never reaches a report.
 //
+// # The Prometheus API client and source
+//
+// Client reads /api/v1/query, query_range, series, label values, rules and
+// alerts from Prometheus, Thanos, Mimir, Cortex or VictoriaMetrics: the base URL
+// may carry a path prefix ("https://mimir.example/prometheus"), user:password
+// (sent as basic auth, never printed) and query parameters (sent on every call);
+// WithHeader adds tenant headers such as X-Scope-OrgID. NewClient("") uses
+// PROMETHEUS_URL, else http://localhost:9090, as the runbook's prometheus_query
+// helper. Every attempt has a deadline (WithTimeout, also sent as the query's
+// timeout parameter); reads are retried on ErrUnavailable and ErrRateLimited
+// with full-jitter exponential backoff, honouring Retry-After; responses are
+// capped (ErrTooLarge); queries whose URL would exceed 4 KiB are POSTed as a form.
+// Every error is an *APIError naming the endpoint and the query, wrapping a kind
+// (ErrBadQuery, ErrExecution, ErrTimeout, ErrUnavailable, ErrNotFound,
+// ErrUnauthorized, ErrRateLimited, ErrMalformed, ErrUnsupported, …) mapped from
+// the API's errorType, else from the HTTP status. An HTML page from a proxy,
+// truncated JSON and unknown result types are ErrMalformed/ErrUnsupported, never
+// mis-read. Results carry the server's warnings and infos verbatim.
+//
+// Decoding uses gjson over the validated body straight into
+// prometheus/common/model values, with a hand-written scanner for the
+// [timestamp, "value"] pairs (timestamps parsed exactly to the millisecond);
+// strings kept are copied so the body is not retained. Native-histogram samples
+// are decoded into Sample.Histogram / SampleStream.Histograms; the Prometheus
+// Source, whose answers are floats, refuses them with ErrNativeHistogram.
+//
+// The Prometheus source builds the PromQL each Source method names (see
+// Source) and runs it as an instant query at the server's now (or at the
+// injected clock's time with WithClock). Its evidence is the exact PromQL.
+//
 // # The scrape source
 //
 // Scrape keeps a ring of the newest samples of every series (DefaultRingSize per

@@ -3,6 +3,8 @@ package promq_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"time"
 
 	"github.com/theblock/tbops/nodetest"
@@ -36,4 +38,36 @@ func ExampleScrape() {
 	// Output:
 	// rate(block_height_total[5m]) = 1 blocks/s
 	// false [no data for no_such_metric]
+}
+
+// The Prometheus-API client against a Mimir-style server behind a path prefix
+// with a tenant header.
+func ExampleClient_Query() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/prometheus/api/v1/query" || r.Header.Get("X-Scope-OrgID") != "ops" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[` +
+			`{"metric":{"market":"a"},"value":[1700000000,"0.5"]}]},"warnings":["partial response"]}`))
+	}))
+	defer srv.Close()
+
+	c, _ := promq.NewClient(srv.URL+"/prometheus", promq.WithHeader("X-Scope-OrgID", "ops"))
+	res, err := c.Query(context.Background(), "rate(receipt_emitted_total[1m])", time.Time{})
+	if err != nil {
+		panic(err)
+	}
+	for _, s := range res.Vector() {
+		fmt.Println(s.Metric["market"], s.Value)
+	}
+	fmt.Println(res.Warnings)
+
+	_, err = c.Query(context.Background(), "up", time.Time{})
+	fmt.Println(err == nil)
+	// Output:
+	// a 0.5
+	// [partial response]
+	// true
 }
