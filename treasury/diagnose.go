@@ -292,10 +292,14 @@ func queryMetrics(ctx context.Context, src promq.Source, r *tbops.Report) metric
 	}
 	m.finalizedEv = res.Evidence
 	res, err = src.Increase(ctx, promq.Select(MetricDisbursements), NoProgressWindow)
-	if warn("disbursement transitions", res.Warnings, err) {
-		m.allInc, m.allIncOK = res.Sum()
+	if warn("disbursement transitions", res.Warnings, err) && len(res.Vector) > 0 {
+		by := res.ByLabel("status")
+		m.allInc = by[string(StateExecuted)] + by[string(StateFinalized)] + by[string(StateRolledBack)]
+		m.allIncOK = true
 	}
 	m.allIncEv = res.Evidence
+	m.allIncEv.Query = `sum(increase(` + MetricDisbursements + `{status=~"executed|finalized|rolled_back"}[10m]))`
+	m.allIncEv.Value = m.allInc
 	res, err = src.Rate(ctx, promq.Select(MetricDisbursements), ErrorRateWindow)
 	if err == nil && len(res.Vector) > 0 {
 		m.transRate, m.transOK = res, true
@@ -453,10 +457,13 @@ func (d *diagnosis) symptoms() {
 }
 
 // noTransitions decides "no state transitions occurring": there is a backlog
-// (queued disbursements over RPC, else the backlog gauge) and nothing moved in
-// the last 10 minutes — increase(governance_disbursements_total[10m]) == 0 when
-// the metric is there, else no disbursement's updated_at (or status change)
-// within 10 minutes. With no backlog nothing needs to move: not firing.
+// (queued disbursements over RPC, else the backlog gauge) and nothing left the
+// queue in the last 10 minutes. With the metric: the increase of
+// governance_disbursements_total{status=~"executed|finalized|rolled_back"}
+// over 10m is 0 (new disbursements being queued is not progress). Without it:
+// no disbursement's updated_at or status change within 10 minutes and no
+// executor success within 10 minutes either. With no backlog nothing needs to
+// move: not firing.
 func (d *diagnosis) noTransitions() tbops.Symptom {
 	g, m := d.g, d.m
 	s := tbops.Symptom{ID: SymptomNoTransitions, Summary: "no state transitions in 10m while disbursements are queued", Threshold: 0, Status: tbops.StatusUnknown}
@@ -491,6 +498,11 @@ func (d *diagnosis) noTransitions() tbops.Symptom {
 		s.Evidence = append(s.Evidence, d.rpcEv(MethodDisbursements+" | max(updated_at)", unixUTC(latest)))
 		s.Value = fmt.Sprintf("last change %s", ago(d.now, latest))
 		s.Firing = age > NoProgressWindow
+		if e := g.balance.Executor; s.Firing && e != nil && e.LastSuccessAt != 0 && d.now.Sub(time.Unix(e.LastSuccessAt, 0)) <= NoProgressWindow {
+			s.Firing = false // the executor succeeds: it is waiting, not stuck
+			s.Value = fmt.Sprintf("last change %s, executor succeeded %s", ago(d.now, latest), ago(d.now, e.LastSuccessAt))
+			s.Evidence = append(s.Evidence, d.rpcEv(MethodBalance+" | .executor.last_success_at", unixUTC(e.LastSuccessAt)))
+		}
 		s.Status = sev(s.Firing, tbops.StatusCritical)
 		d.r.Warnf("%s: no increase over 10m available; decided from the records' updated_at instead", MetricDisbursements)
 	}
