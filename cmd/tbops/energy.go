@@ -1,17 +1,564 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/theblock/tbops"
+	"github.com/theblock/tbops/energy"
+)
+
+func (a *app) energyClient() (*energy.Client, error) {
+	rpc, err := a.rpcClient(a.rpcURL(), energy.TokenEnv)
+	if err != nil {
+		return nil, &exitError{code: 3, err: fmt.Errorf("%v; pass --rpc URL", err)}
+	}
+	return energy.NewWithTransport(rpc), nil
+}
+
+// rpcErr turns a client error into the one-line exit-3 error.
+func rpcErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ex *exitError
+	if errors.As(err, &ex) {
+		return err
+	}
+	return &exitError{code: 3, err: err}
+}
 
 func (a *app) energyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "energy", Short: "Energy Stalled runbook, RPC guard, reading signatures"}
-	cmd.AddCommand(&cobra.Command{Use: "diagnose", RunE: func(*cobra.Command, []string) error { return notYet("tbops energy diagnose") }})
-	cmd.AddCommand(&cobra.Command{Use: "market", RunE: func(*cobra.Command, []string) error { return notYet("tbops energy market") }})
-	cmd.AddCommand(&cobra.Command{Use: "credits", RunE: func(*cobra.Command, []string) error { return notYet("tbops energy credits") }})
-	cmd.AddCommand(&cobra.Command{Use: "disputes", RunE: func(*cobra.Command, []string) error { return notYet("tbops energy disputes") }})
-	cmd.AddCommand(&cobra.Command{Use: "sign-reading", RunE: func(*cobra.Command, []string) error { return notYet("tbops energy sign-reading") }})
-	cmd.AddCommand(&cobra.Command{Use: "verify-reading", RunE: func(*cobra.Command, []string) error { return notYet("tbops energy verify-reading") }})
-	cmd.AddCommand(&cobra.Command{Use: "guard", RunE: func(*cobra.Command, []string) error { return notYet("tbops energy guard") }})
+	cmd.AddCommand(a.energyDiagnoseCmd(), a.energyMarketCmd(), a.energyCreditsCmd(), a.energyDisputesCmd(),
+		a.energySignCmd(), a.energyVerifyCmd(), a.energyGuardCmd())
 	return cmd
 }
 
-func (a *app) energyRunbook() *runbook { return nil }
+func (a *app) energyDiagnoseCmd() *cobra.Command {
+	var slo bool
+	cmd := &cobra.Command{Use: "diagnose", Short: "Run the Energy Stalled runbook against a node", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			t := &target{rpcURL: a.rpcURL(), metricsURL: a.metricsURLFor(a.rpcURL()), now: time.Now, slo: slo}
+			src, closeSrc, err := a.metricsSource(ctx, t.metricsURL)
+			if err != nil {
+				fmt.Fprintf(a.stderr, "tbops: metrics unavailable: %v\n", err)
+			} else {
+				t.src = src
+				defer closeSrc()
+			}
+			r, derr := a.energyRunbook().diagnose(ctx, t)
+			if derr != nil {
+				return rpcErr(derr)
+			}
+			if err != nil {
+				r.Warnf("no metrics source: %v", err)
+			}
+			r.Target = t.rpcURL
+			return a.printReport(r)
+		}}
+	cmd.Flags().BoolVar(&slo, "slo", false, "also evaluate the Energy SLO table")
+	return cmd
+}
+
+// energyRunbook is the energy-stalled diagnosis doctor runs.
+func (a *app) energyRunbook() *runbook {
+	return &runbook{id: energy.RunbookID, usesMetrics: true, diagnose: func(ctx context.Context, t *target) (tbops.Report, error) {
+		c, err := a.energyClient()
+		if err != nil {
+			return tbops.Report{}, err
+		}
+		if t.rpcURL != a.rpcURL() {
+			rpc, err := a.rpcClient(t.rpcURL, energy.TokenEnv)
+			if err != nil {
+				return tbops.Report{}, err
+			}
+			c = energy.NewWithTransport(rpc)
+		}
+		return energy.Diagnose(ctx, c, t.src, energy.Options{Now: t.now, SLO: t.slo, RPCURL: t.rpcURL})
+	}}
+}
+
+func (a *app) energyMarketCmd() *cobra.Command {
+	return &cobra.Command{Use: "market", Short: "List providers (energy.market)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.energyClient()
+			if err != nil {
+				return err
+			}
+			m, err := c.Market(cmd.Context())
+			if err != nil {
+				return rpcErr(err)
+			}
+			if a.output == "json" {
+				return a.printJSON(m)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PROVIDER\tSTATUS\tREPUTATION\tCAPACITY_KWH\tPRICE_PER_KWH")
+			for _, p := range m.Providers {
+				fmt.Fprintf(tw, "%s\t%s\t%.2f\t%g\t%s\n", p.ProviderID, dashIfBlank(p.Status), p.Score(), p.CapacityKWh, p.PricePerKWh)
+			}
+			return tw.Flush()
+		}}
+}
+
+func dashIfBlank(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (a *app) energyCreditsCmd() *cobra.Command {
+	var status, provider string
+	var limit int
+	cmd := &cobra.Command{Use: "credits", Short: "List credits (energy.credits), following cursors up to --limit", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.energyClient()
+			if err != nil {
+				return err
+			}
+			if limit <= 0 {
+				return &exitError{code: 3, err: fmt.Errorf("--limit %d: want a positive number", limit)}
+			}
+			var list []energy.Credit
+			for cr, err := range c.AllCredits(cmd.Context(), energy.CreditFilter{Status: status, ProviderID: provider, Limit: min(limit, 500)}, limit) {
+				if err != nil {
+					return rpcErr(err)
+				}
+				list = append(list, cr)
+			}
+			total := 0.0
+			for _, cr := range list {
+				total += cr.AmountKWh
+			}
+			if a.output == "json" {
+				return a.printJSON(map[string]any{"credits": nonNilCredits(list), "count": len(list), "total_kwh": total})
+			}
+			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CREDIT\tPROVIDER\tMETER\tKWH\tSTATUS\tCREATED")
+			for _, cr := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%g\t%s\t%s\n", cr.CreditID, cr.ProviderID, cr.Meter, cr.AmountKWh, cr.Status, unixTime(cr.CreatedAt))
+			}
+			fmt.Fprintf(tw, "\n%d credits, %g kWh\n", len(list), total)
+			return tw.Flush()
+		}}
+	cmd.Flags().StringVar(&status, "status", "", "pending or settled")
+	cmd.Flags().StringVar(&provider, "provider", "", "only this provider_id")
+	cmd.Flags().IntVar(&limit, "limit", 50, "most credits to list")
+	return cmd
+}
+
+func nonNilCredits(l []energy.Credit) []energy.Credit {
+	if l == nil {
+		return []energy.Credit{}
+	}
+	return l
+}
+
+func unixTime(t int64) string {
+	if t <= 0 {
+		return "-"
+	}
+	return time.Unix(t, 0).UTC().Format(time.RFC3339)
+}
+
+func (a *app) energyDisputesCmd() *cobra.Command {
+	var status, id string
+	var limit int
+	cmd := &cobra.Command{Use: "disputes", Short: "List disputes (energy.disputes), or show one with --id (energy.dispute)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.energyClient()
+			if err != nil {
+				return err
+			}
+			if id != "" {
+				d, err := c.Dispute(cmd.Context(), id)
+				if err != nil {
+					return rpcErr(err)
+				}
+				if a.output == "json" {
+					return a.printJSON(d)
+				}
+				fmt.Fprintf(a.stdout, "dispute %s: %s, provider %s, meter %s, reason %s\nopened %s, resolved %s\nevidence: %s\n",
+					d.DisputeID, d.Status, d.ProviderID, d.Meter, d.Reason, unixTime(d.OpenedAt), resolved(d.ResolvedAt), string(d.Evidence))
+				return nil
+			}
+			ds, err := c.Disputes(cmd.Context(), status, limit)
+			if err != nil {
+				return rpcErr(err)
+			}
+			if a.output == "json" {
+				if ds == nil {
+					ds = []energy.Dispute{}
+				}
+				return a.printJSON(map[string]any{"disputes": ds})
+			}
+			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "DISPUTE\tPROVIDER\tSTATUS\tREASON\tOPENED\tRESOLVED")
+			for _, d := range ds {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.DisputeID, d.ProviderID, d.Status, d.Reason, unixTime(d.OpenedAt), resolved(d.ResolvedAt))
+			}
+			return tw.Flush()
+		}}
+	cmd.Flags().StringVar(&status, "status", "", "open or resolved")
+	cmd.Flags().IntVar(&limit, "limit", 50, "most disputes to list (max 500)")
+	cmd.Flags().StringVar(&id, "id", "", "show one dispute with its evidence")
+	return cmd
+}
+
+func resolved(t *int64) string {
+	if t == nil {
+		return "-"
+	}
+	return unixTime(*t)
+}
+
+// readSecret reads a key from a file (or "-" for stdin), else an env variable.
+func (a *app) readSecret(file, env, what string) (string, error) {
+	switch {
+	case file == "-":
+		b, err := io.ReadAll(io.LimitReader(a.stdin, 1<<16))
+		return string(b), err
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s file: %w", what, err)
+		}
+		return string(b), nil
+	case env != "" && a.getenv(env) != "":
+		return a.getenv(env), nil
+	}
+	return "", fmt.Errorf("no %s: pass --%s-file FILE or set %s", what, strings.Fields(what)[0], env)
+}
+
+func (a *app) energySignCmd() *cobra.Command {
+	var r energy.Reading
+	var keyFile, keyEnv, ts string
+	cmd := &cobra.Command{Use: "sign-reading", Short: "Sign a meter reading (replaces the runbook's Python snippet, Path B)",
+		Long: `sign-reading builds the signed message exactly as the runbook does
+(provider_id ‖ meter ‖ total_kwh u64 LE ‖ timestamp u64 LE ‖ nonce u64 LE), signs it
+with the provider's Ed25519 key (a 32-byte seed or 64-byte key, hex or base64, or
+a PKCS #8 PEM file) under --scheme, and prints the reading as JSON for
+verify-reading or energy.submit_reading.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			secret, err := a.readSecret(keyFile, keyEnv, "key")
+			if err != nil {
+				return &exitError{code: 3, err: err}
+			}
+			key, err := energy.DecodePrivateKey(secret)
+			if err != nil {
+				return &exitError{code: 3, err: err}
+			}
+			switch ts {
+			case "", "now":
+				r.Timestamp = uint64(time.Now().Unix())
+			default:
+				var v uint64
+				if _, err := fmt.Sscan(ts, &v); err != nil {
+					return &exitError{code: 3, err: fmt.Errorf("--timestamp %q: want Unix seconds or now", ts)}
+				}
+				r.Timestamp = v
+			}
+			if err := validateSignFlags(r); err != nil {
+				return &exitError{code: 3, err: err}
+			}
+			signed, err := energy.Sign(r, key)
+			if err != nil {
+				return &exitError{code: 3, err: err}
+			}
+			out := map[string]any{"reading": signed, "public_key": base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)),
+				"message_hex": fmt.Sprintf("%x", signed.Message())}
+			if a.output == "json" {
+				return a.printJSON(out)
+			}
+			return a.printJSON(signed)
+		}}
+	f := cmd.Flags()
+	f.StringVar(&r.ProviderID, "provider", "", "provider_id")
+	f.StringVar(&r.Meter, "meter", "", "meter id")
+	f.Uint64Var(&r.TotalKWh, "total-kwh", 0, "total_kwh (integer)")
+	f.StringVar(&ts, "timestamp", "now", "Unix seconds, or now")
+	f.Uint64Var(&r.Nonce, "nonce", 0, "nonce (must exceed the provider's last)")
+	f.StringVar(&r.Scheme, "scheme", energy.SchemeEd25519, "ed25519 or ed25519-blake3")
+	f.StringVar(&keyFile, "key-file", "", "private key file (- for stdin)")
+	f.StringVar(&keyEnv, "key-env", "TB_ENERGY_SIGNING_KEY", "environment variable holding the private key when no --key-file")
+	return cmd
+}
+
+func validateSignFlags(r energy.Reading) error {
+	switch {
+	case r.ProviderID == "":
+		return errors.New("--provider is required")
+	case r.Meter == "":
+		return errors.New("--meter is required")
+	}
+	_, err := energy.SignedBytes(r.Scheme, nil)
+	return err
+}
+
+func (a *app) energyVerifyCmd() *cobra.Command {
+	var pubKey, pubFile, pubEnv string
+	var skew time.Duration
+	var checkTime bool
+	cmd := &cobra.Command{Use: "verify-reading [FILE|-]", Short: "Verify a signed reading and say what failed and why",
+		Long: `verify-reading checks one reading (JSON, as sign-reading prints or a node logs it;
+the reference node's meter_address/kwh_reading are accepted) against the provider's
+public key: from --public-key, --public-key-file, $TB_ENERGY_PUBLIC_KEY, or else the
+node (energy.provider). It prints the failure reason the node would count
+(invalid_format, verification_failed, key_not_found, scheme_unsupported) and, with
+--check-time, timestamp skew against this host's clock. Exit 0 valid, 2 invalid,
+3 error.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var raw []byte
+			var err error
+			switch {
+			case len(args) == 0 || args[0] == "-":
+				raw, err = io.ReadAll(io.LimitReader(a.stdin, 1<<20))
+			default:
+				raw, err = os.ReadFile(args[0])
+			}
+			if err != nil {
+				return &exitError{code: 3, err: fmt.Errorf("reading the reading: %w", err)}
+			}
+			r, perr := energy.ParseReading(unwrapReading(raw))
+			res := verifyResult{Valid: false}
+			if perr != nil {
+				res.fail(perr)
+				return a.printVerify(res)
+			}
+			res.ProviderID, res.Scheme = r.ProviderID, schemeOr(r.Scheme)
+			key := pubKey
+			if key == "" && pubFile != "" {
+				b, err := os.ReadFile(pubFile)
+				if err != nil {
+					return &exitError{code: 3, err: fmt.Errorf("--public-key-file: %w", err)}
+				}
+				key = string(b)
+			}
+			if key == "" {
+				key = a.getenv(pubEnv)
+			}
+			keyScheme := ""
+			if key == "" {
+				c, err := a.energyClient()
+				if err != nil {
+					return err
+				}
+				p, err := c.Provider(cmd.Context(), r.ProviderID)
+				if errors.Is(err, energy.ErrNotFound) {
+					res.fail(&energy.VerifyError{Reason: energy.ReasonKeyNotFound, ProviderID: r.ProviderID, Detail: "the node knows no such provider"})
+					return a.printVerify(res)
+				}
+				if err != nil {
+					return rpcErr(fmt.Errorf("%w (or pass --public-key)", err))
+				}
+				if p.PublicKey == "" {
+					res.fail(&energy.VerifyError{Reason: energy.ReasonKeyNotFound, ProviderID: r.ProviderID, Detail: "the provider has no public key on the node"})
+					return a.printVerify(res)
+				}
+				key, keyScheme = p.PublicKey, p.Scheme
+				res.KeySource = "node energy.provider"
+			} else {
+				res.KeySource = "flag/file/env"
+			}
+			reg := energy.NewKeyRegistry()
+			if err := reg.Add(r.ProviderID, keyScheme, key); err != nil {
+				res.fail(err)
+				return a.printVerify(res)
+			}
+			if checkTime {
+				chk := energy.NewChecker(reg)
+				chk.MaxSkew = skew
+				err = chk.Check(r)
+			} else {
+				err = energy.VerifyWith(reg, r)
+			}
+			if err != nil {
+				res.fail(err)
+			} else {
+				res.Valid = true
+			}
+			return a.printVerify(res)
+		}}
+	f := cmd.Flags()
+	f.StringVar(&pubKey, "public-key", "", "provider public key (hex or base64)")
+	f.StringVar(&pubFile, "public-key-file", "", "file holding the provider public key")
+	f.StringVar(&pubEnv, "public-key-env", "TB_ENERGY_PUBLIC_KEY", "environment variable holding the public key")
+	f.BoolVar(&checkTime, "check-time", false, "also check timestamp skew against this host's clock")
+	f.DurationVar(&skew, "max-skew", energy.DefaultMaxSkew, "timestamp tolerance with --check-time")
+	return cmd
+}
+
+// unwrapReading accepts sign-reading -o json output ({"reading": {...}}) too.
+func unwrapReading(raw []byte) []byte {
+	s := strings.TrimSpace(string(raw))
+	if i := strings.Index(s, `"reading"`); strings.HasPrefix(s, "{") && i >= 0 && i < 16 {
+		var w struct {
+			Reading *json.RawMessage `json:"reading"`
+		}
+		if json.Unmarshal([]byte(s), &w) == nil && w.Reading != nil {
+			return *w.Reading
+		}
+	}
+	return raw
+}
+
+func schemeOr(s string) string {
+	if s == "" {
+		return energy.SchemeEd25519
+	}
+	return s
+}
+
+type verifyResult struct {
+	Valid      bool   `json:"valid"`
+	ProviderID string `json:"provider_id,omitempty"`
+	Scheme     string `json:"scheme,omitempty"`
+	KeySource  string `json:"key_source,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+func (v *verifyResult) fail(err error) {
+	v.Valid = false
+	v.Error = err.Error()
+	var ve *energy.VerifyError
+	switch {
+	case errors.As(err, &ve):
+		v.Reason = ve.Reason
+	case errors.Is(err, energy.ErrTimestampSkew):
+		v.Reason = "timestamp_skew"
+	case errors.Is(err, energy.ErrNonceReplay):
+		v.Reason = "nonce_replay"
+	}
+}
+
+func (a *app) printVerify(v verifyResult) error {
+	if a.output == "json" {
+		if err := a.printJSON(v); err != nil {
+			return err
+		}
+	} else if v.Valid {
+		fmt.Fprintf(a.stdout, "VALID: reading from %s verifies under %s (key from %s)\n", v.ProviderID, v.Scheme, v.KeySource)
+	} else {
+		fmt.Fprintf(a.stdout, "INVALID: %s\n  reason: %s\n", v.Error, dashIfBlank(v.Reason))
+		fmt.Fprintln(a.stdout, "  next: "+verifyHint(v.Reason))
+	}
+	if v.Valid {
+		return nil
+	}
+	return exitCode(2)
+}
+
+func verifyHint(reason string) string {
+	switch reason {
+	case energy.ReasonInvalidFormat:
+		return "fix the reading's fields or encoding (signature: 64 bytes base64 or hex; keys: 32 bytes)"
+	case energy.ReasonVerificationFailed:
+		return "the signature does not match: check the provider's signing key against its registered public key, and the scheme (ed25519 vs ed25519-blake3)"
+	case energy.ReasonKeyNotFound:
+		return "register the provider's public key with the oracle (contract-cli energy oracle keys status)"
+	case energy.ReasonSchemeUnsupported:
+		return "sign with ed25519 or ed25519-blake3, matching the scheme the key is registered for"
+	case "timestamp_skew":
+		return "sync the provider's clock with NTP (runbook Path C)"
+	}
+	return "see the error above"
+}
+
+func (a *app) energyGuardCmd() *cobra.Command {
+	var listen, upstream string
+	var hops, maxClients int
+	var rps int
+	cmd := &cobra.Command{Use: "guard --listen ADDR --upstream URL", Short: "Run the energy RPC guard as a reverse proxy in front of a node",
+		Long: `guard puts energy.Guard in front of a node: energy.* JSON-RPC calls need the bearer
+token TB_ENERGY_RPC_TOKEN (auth off, with a warning, when unset) and are limited to
+TB_ENERGY_RPC_RPS requests per second per client (default 50) before any parameter
+is parsed; everything else passes through. It serves the guard's own metrics
+(energy_rpc_rejected_total) at /guard/metrics. --token and --rps override the
+environment.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if upstream == "" {
+				return &exitError{code: 3, err: errors.New("--upstream URL is required (the node's RPC URL)")}
+			}
+			u, err := url.Parse(upstream)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return &exitError{code: 3, err: fmt.Errorf("--upstream %q: want an http(s) URL", upstream)}
+			}
+			o, err := energy.GuardOptionsFromEnv(a.getenv)
+			if err != nil {
+				return &exitError{code: 3, err: err}
+			}
+			if a.token != "" {
+				o.Token = a.token
+			}
+			if rps > 0 {
+				o.RPS = rps
+			}
+			o.TrustedProxyHops, o.MaxClients = hops, maxClients
+			o.Logger = slog.New(slog.NewTextHandler(a.stderr, nil))
+			g := energy.NewGuard(o)
+			reg := prometheus.NewRegistry()
+			if err := reg.Register(g); err != nil {
+				return &exitError{code: 3, err: err}
+			}
+			proxy := httputil.NewSingleHostReverseProxy(u)
+			mux := http.NewServeMux()
+			mux.Handle("/guard/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+			mux.Handle("/", g.Middleware(proxy))
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return &exitError{code: 3, err: fmt.Errorf("--listen %s: %w", listen, err)}
+			}
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+			fmt.Fprintf(a.stderr, "tbops: energy guard on http://%s -> %s (limit %d rps per client, auth %s)\n", ln.Addr(), upstream, g.RPS(), onOff(g.AuthEnabled()))
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case <-cmd.Context().Done():
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = srv.Shutdown(ctx)
+				return nil
+			case err := <-errc:
+				return &exitError{code: 3, err: err}
+			}
+		}}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:3031", "address to listen on")
+	f.StringVar(&upstream, "upstream", "", "node JSON-RPC URL to forward to")
+	f.IntVar(&rps, "rps", 0, "requests per second per client (default $TB_ENERGY_RPC_RPS or 50)")
+	f.IntVar(&hops, "trusted-proxy-hops", 0, "take the client IP from this X-Forwarded-For hop (from the right); 0 = the connection's address")
+	f.IntVar(&maxClients, "max-clients", energy.DefaultMaxClients, "clients tracked at most (memory bound)")
+	return cmd
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "OFF"
+}
