@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/promq"
@@ -126,8 +127,8 @@ func (t TierCheck) String() string {
 	if !t.Known {
 		return fmt.Sprintf("%s: not checked (%s)", t.Tier, t.Missing)
 	}
-	return fmt.Sprintf("%s: ready %s, metric streak %g windows; gate %s %s, enter streak %d/%d",
-		t.Tier, tbops.PPM(int64(t.ReadyPPM)), t.MetricStreak, t.Gate, t.GateState, t.GateStreak, t.StreakRequired)
+	return fmt.Sprintf("%s: ready %s, metric streak %s windows; gate %s %s, enter streak %d/%d",
+		t.Tier, tbops.PPM(int64(t.ReadyPPM)), strconv.FormatFloat(t.MetricStreak, 'f', -1, 64), t.Gate, t.GateState, t.GateStreak, t.StreakRequired)
 }
 
 // CheckTiers compares ad_gate_ready_ppm and ad_gate_streak_windows per tier with

@@ -7,6 +7,7 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -264,6 +265,7 @@ func (a *auditor) verifyDir() {
 				files[e.Query] = true
 			}
 			s.Firing, s.Status, s.Value = true, sev, len(files)
+			s.Summary = fmt.Sprintf("%d %s", len(files), strings.TrimPrefix(s.Summary, "decision-file "))
 		}
 		if len(s.Evidence) == 0 {
 			s.Evidence = []tbops.Evidence{dirEv}
@@ -437,10 +439,12 @@ func (a *auditor) checkIntents() {
 	}
 	if len(mismatches) > 0 {
 		mis.Firing, mis.Status, mis.Value = true, tbops.StatusCritical, mismatches
+		mis.Summary = fmt.Sprintf("%d intents' snapshot_hash do not match their decisions", len(mismatches))
 		a.mismatch = true
 	}
 	if len(missing) > 0 {
 		miss.Firing, miss.Status, miss.Value = true, tbops.StatusWarning, missing
+		miss.Summary = fmt.Sprintf("%d intents have no decision or no snapshot_hash", len(missing))
 	}
 	if a.intentsQ != "" && len(a.intents) == 0 && a.statusErr != nil {
 		mis.Status, miss.Status = tbops.StatusUnknown, tbops.StatusUnknown
@@ -506,6 +510,7 @@ func (a *auditor) checkStoredHashes() {
 	}
 	if len(bad) > 0 {
 		s.Firing, s.Status, s.Value = true, tbops.StatusCritical, bad
+		s.Summary = fmt.Sprintf("%d decisions store a snapshot_hash that is not their own hash", len(bad))
 		a.mismatch = true
 	} else {
 		s.Value = checked
@@ -553,6 +558,9 @@ type drift struct {
 	FieldSource string  `json:"field_source"`
 	FieldValue  float64 `json:"field_value"`
 }
+
+// num prints a float without an exponent: 1250000, 0.25.
+func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func sameValue(a, b float64) bool {
 	if a == b {
@@ -618,7 +626,7 @@ func (a *auditor) checkGauges() {
 			s.Evidence = append(s.Evidence, res.Evidence)
 			if !sameValue(v, p.want) {
 				drifts = append(drifts, drift{Gauge: p.sel.String(), GaugeSource: a.src.Name(), GaugeValue: v, Field: p.field, FieldSource: where, FieldValue: p.want})
-				findings = append(findings, fmt.Sprintf("DRIFT %s = %g, %s %s = %g", p.sel, v, where, p.field, p.want))
+				findings = append(findings, fmt.Sprintf("DRIFT %s = %s, %s %s = %s", p.sel, num(v), where, p.field, num(p.want)))
 			}
 		}
 	}
@@ -643,7 +651,7 @@ func (a *auditor) checkGauges() {
 					drifts = append(drifts, drift{Gauge: q, GaugeSource: "governor.status", GaugeValue: float64(v),
 						Field: "market_metrics." + m + "." + x.fld, FieldSource: where, FieldValue: x.want})
 					s.Evidence = append(s.Evidence, a.ev(tbops.SourceRPC, q, v))
-					findings = append(findings, fmt.Sprintf("DRIFT %s = %d, %s market_metrics.%s.%s = %g", q, v, where, m, x.fld, x.want))
+					findings = append(findings, fmt.Sprintf("DRIFT %s = %d, %s market_metrics.%s.%s = %s", q, v, where, m, x.fld, num(x.want)))
 				}
 			}
 		}
@@ -658,7 +666,7 @@ func (a *auditor) checkGauges() {
 					q := "governor.status .economics_sample." + x.fld
 					drifts = append(drifts, drift{Gauge: q, GaugeSource: "governor.status", GaugeValue: x.got, Field: x.fld, FieldSource: where, FieldValue: x.want})
 					s.Evidence = append(s.Evidence, a.ev(tbops.SourceRPC, q, x.got))
-					findings = append(findings, fmt.Sprintf("DRIFT %s = %g, %s %s = %g", q, x.got, where, x.fld, x.want))
+					findings = append(findings, fmt.Sprintf("DRIFT %s = %s, %s %s = %s", q, num(x.got), where, x.fld, num(x.want)))
 				}
 			}
 		}
@@ -675,8 +683,8 @@ func (a *auditor) checkGauges() {
 		s.Status, s.Value = tbops.StatusOK, map[string]int{"compared": compared}
 	}
 	a.r.Symptoms = append(a.r.Symptoms, s)
-	findings = append([]string{fmt.Sprintf("sample of %s: tx count %g, volume %g BLOCK, treasury inflow %g BLOCK, block reward %g BLOCK, %d markets; %d values compared",
-		where, sample.EpochTxCount, sample.EpochTxVolume, sample.EpochTreasuryInflow, sample.BlockReward, len(sample.MarketMetrics), compared)}, findings...)
+	findings = append([]string{fmt.Sprintf("sample of %s: tx count %s, volume %s BLOCK, treasury inflow %s BLOCK, block reward %s BLOCK, %d markets; %d values compared",
+		where, num(sample.EpochTxCount), num(sample.EpochTxVolume), num(sample.EpochTreasuryInflow), num(sample.BlockReward), len(sample.MarketMetrics), compared)}, findings...)
 	a.r.Steps = append(a.r.Steps, tbops.Step{ID: "telemetry-gauges", Title: "Telemetry gauges against the decision sample", Findings: findings, Evidence: []tbops.Evidence{a.sampleSrc}})
 }
 
@@ -780,7 +788,7 @@ func adFindings(s AdSignals) []string {
 		sort.Strings(keys)
 		parts := make([]string, len(keys))
 		for i, k := range keys {
-			parts[i] = fmt.Sprintf("%s %g%s", k, m[k], unit)
+			parts[i] = k + " " + num(m[k]) + unit
 		}
 		return strings.Join(parts, ", ")
 	}
@@ -788,16 +796,16 @@ func adFindings(s AdSignals) []string {
 		out = append(out, "quality multipliers (ppm): "+kv(s.QualityMultiplierPPM, ""))
 	}
 	if s.ReadinessStreak != nil {
-		out = append(out, fmt.Sprintf("readiness streak: %g windows", *s.ReadinessStreak))
+		out = append(out, "readiness streak: "+num(*s.ReadinessStreak)+" windows")
 	}
 	if len(s.FreshnessScorePPM) > 0 {
 		out = append(out, "freshness score by presence bucket (ppm): "+kv(s.FreshnessScorePPM, ""))
 	}
 	if s.PrivacyScorePPM != nil {
-		out = append(out, fmt.Sprintf("privacy score: %g ppm", *s.PrivacyScorePPM))
+		out = append(out, "privacy score: "+num(*s.PrivacyScorePPM)+" ppm")
 	}
 	if s.ComputeUnitPrice != nil {
-		out = append(out, fmt.Sprintf("compute unit price: %g USD micros", *s.ComputeUnitPrice))
+		out = append(out, "compute unit price: "+num(*s.ComputeUnitPrice)+" USD micros")
 	}
 	if len(s.CostBasis) > 0 {
 		out = append(out, "cost basis (USD micros): "+kv(s.CostBasis, ""))
@@ -838,7 +846,10 @@ func (a *auditor) rollbackPath() {
 			in.Env = &m
 		}
 	}
-	if !a.mismatch && a.latest != nil && a.latest.err == nil {
+	switch {
+	case a.mismatch:
+		in.KnownGood = "not established: the newest economics decision failed this audit; re-enter from an earlier decision whose hashes and gauges agree"
+	case a.latest != nil && a.latest.err == nil:
 		in.KnownGood = fmt.Sprintf("epoch %d, hash %s (%s)", a.latest.epoch, a.latest.hash, a.latest.where)
 	}
 	plan := PlanRollback(in)

@@ -299,7 +299,7 @@ func (c *Client) Intents(ctx context.Context, gate string) ([]Intent, error) {
 func (c *Client) intents(ctx context.Context, gate string) ([]Intent, string, error) {
 	params := map[string]any{}
 	if gate != "" {
-		params["gate"] = gate
+		params["gate"] = NormalizeGate(gate) // the contract's names
 	}
 	var res struct {
 		Intents []Intent `json:"intents"`

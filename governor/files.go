@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -389,6 +390,17 @@ func VerifyDir(ctx context.Context, dir string, opts VerifyOptions, fn func(File
 	var readErr error
 	go func() {
 		defer close(jobs)
+		// Names only (not contents) are remembered, to find sidecars whose
+		// decision file is missing without a stat per file.
+		jsons, sigs := map[string]bool{}, map[string]bool{}
+		send := func(j job) bool {
+			select {
+			case jobs <- j:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
 		for {
 			entries, err := f.ReadDir(512)
 			for _, e := range entries {
@@ -396,24 +408,32 @@ func VerifyDir(ctx context.Context, dir string, opts VerifyOptions, fn func(File
 				if strings.HasPrefix(name, ".") || e.IsDir() {
 					continue
 				}
-				p := filepath.Join(dir, name)
-				j := job{path: p}
 				if strings.HasSuffix(name, SigSuffix) {
-					if _, err := os.Stat(strings.TrimSuffix(p, SigSuffix)); err == nil {
-						continue // checked with its decision file
-					}
-					j.orphan = true
+					sigs[name] = true
+					continue
 				}
-				select {
-				case jobs <- j:
-				case <-ctx.Done():
+				jsons[name] = true
+				if !send(job{path: filepath.Join(dir, name)}) {
 					return
 				}
 			}
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
 					readErr = fmt.Errorf("decisions directory %s: %w", dir, err)
+					return
 				}
+				break
+			}
+		}
+		var orphans []string
+		for name := range sigs {
+			if !jsons[strings.TrimSuffix(name, SigSuffix)] {
+				orphans = append(orphans, name)
+			}
+		}
+		sort.Strings(orphans)
+		for _, name := range orphans {
+			if !send(job{path: filepath.Join(dir, name), orphan: true}) {
 				return
 			}
 		}

@@ -199,7 +199,7 @@ func TestVerifyFileBadInput(t *testing.T) {
 func TestVerifyDir(t *testing.T) {
 	dir := t.TempDir()
 	key := testKey("a")
-	const n = 1500 // more than one ReadDir batch
+	const n = 600 // more than one ReadDir batch (512)
 	for e := uint64(0); e < n; e++ {
 		var k ed25519.PrivateKey
 		if e%2 == 0 {

@@ -1,0 +1,62 @@
+package governor
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// benchDir writes n signed, canonical economics decision files (about 600 bytes
+// each, like the reference node's) into a temporary directory.
+func benchDir(b *testing.B, n int) string {
+	b.Helper()
+	dir := b.TempDir()
+	key := testKey("bench")
+	for e := 0; e < n; e++ {
+		writeDecision(b, dir, decisionObj(uint64(e), "economics"), key)
+	}
+	return dir
+}
+
+// BenchmarkVerifyDir10k hashes and verifies 10 000 decision files with their
+// Ed25519 sidecars (target: < 1 s per op on a 2-core machine).
+func BenchmarkVerifyDir10k(b *testing.B) {
+	const n = 10_000
+	dir := benchDir(b, n)
+	b.ResetTimer()
+	for b.Loop() {
+		sum, err := VerifyDir(context.Background(), dir, VerifyOptions{RequireSignatures: true}, nil)
+		if err != nil || sum.OK != n {
+			b.Fatalf("%+v %v", sum, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/file")
+}
+
+// BenchmarkHashFile is one file's parse, canonical re-encoding and BLAKE3.
+func BenchmarkHashFile(b *testing.B) {
+	dir := benchDir(b, 1)
+	data, err := os.ReadFile(filepath.Join(dir, FileName(0)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := HashBytes(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCanonical encodes a decision from Go values.
+func BenchmarkCanonical(b *testing.B) {
+	obj := decisionObj(7, "economics")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Canonical(obj); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
