@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -125,6 +126,7 @@ func judgeGrowth(ctx context.Context, src promq.Source, metric string, sub time.
 		g.warnings = append(g.warnings, fmt.Sprintf("%s: only %s of the %s window observed; growth judged on what was seen",
 			metric, model.Duration(g.observed.Round(time.Second)), model.Duration(window)))
 	}
+	g.increase = math.Round(g.increase*1000) / 1000 // a short observation's float noise helps nobody
 	g.evidence.Value = map[string]any{"increase": g.increase, "grew_windows": g.grew, "windows": g.of, "known": g.known,
 		"observed_seconds": g.observed.Seconds()}
 	return g, nil
@@ -370,9 +372,9 @@ func wakeupPath(k Knobs, firing []string, opts ReactorOptions) tbops.Path {
 	}
 	p.Matched = true
 	p.Why = strings.Join(firing, " and ") + " grew in every sub-window: reads/writes succeed without readiness events, so the reactor relies on its fallback backoff"
-	file := "the node config"
+	file, arg := "the node config", "FILE"
 	if opts.ConfigPath != "" {
-		file = opts.ConfigPath
+		file, arg = opts.ConfigPath, opts.ConfigPath
 	}
 	var acts []tbops.Action
 	for _, name := range []string{"io_read_backoff_ms", "io_write_backoff_ms"} {
@@ -389,7 +391,7 @@ func wakeupPath(k Knobs, firing []string, opts ReactorOptions) tbops.Path {
 		tbops.Action{Kind: "config", Target: "runtime.reactor_idle_poll_ms", DryRun: true,
 			Command: fmt.Sprintf("lower reactor_idle_poll_ms (now %d) for latency-sensitive testnets; raise it when idle peers saturate the CPU", k.ReactorIdlePoll.Milliseconds()),
 			Note:    "the idle poll bounds how late a missed wakeup is noticed"},
-		tbops.Action{Kind: "wait", DryRun: true, Command: "tbops runtime watch --config " + strings.ReplaceAll(file, " ", "\\ "),
+		tbops.Action{Kind: "wait", DryRun: true, Command: "tbops runtime watch --config " + arg,
 			Note: "reloads apply without restart: confirm the reload is ok, then that the counters flatten and reactor CPU stays sane (tbops doctor)"},
 	)
 	p.Actions = acts

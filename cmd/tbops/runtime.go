@@ -1,12 +1,355 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/theblock/tbops"
+	"github.com/theblock/tbops/p2p"
+	"github.com/theblock/tbops/runtime"
+)
+
+// configEnv names the node config file when --config is not given. Without
+// either, the knobs are the defaults overridden by the environment.
+const configEnv = "TB_CONFIG"
+
+// nodeConfig is everything tbops reads from a node config file: the runtime
+// knobs and the p2p settings, each with where its value came from.
+type nodeConfig struct {
+	Path     string            `json:"config,omitempty"`
+	Knobs    runtime.Knobs     `json:"-"`
+	Runtime  []runtime.Setting `json:"runtime"`
+	P2P      []runtime.Setting `json:"p2p"`
+	Warnings []string          `json:"warnings"`
+}
+
+// settings is every setting, runtime first.
+func (c nodeConfig) settings() []runtime.Setting {
+	return append(append([]runtime.Setting(nil), c.Runtime...), c.P2P...)
+}
+
+// loadNodeConfig loads both halves of the config; every error of either is
+// reported, and nothing is returned unless both loaded.
+func loadNodeConfig(path string, getenv func(string) string) (nodeConfig, error) {
+	knobs, rsets, rwarn, rerr := runtime.LoadKnobs(path, getenv)
+	_, psets, pwarn, perr := p2p.LoadConfig(path, getenv)
+	var fe *runtime.FileError
+	if errors.As(rerr, &fe) {
+		return nodeConfig{}, rerr // unreadable or not TOML: p2p would say the same again
+	}
+	if err := errors.Join(rerr, perr); err != nil {
+		return nodeConfig{}, err
+	}
+	c := nodeConfig{Path: path, Knobs: knobs, Runtime: rsets, Warnings: mergeWarnings(rwarn, pwarn)}
+	for _, s := range psets {
+		c.P2P = append(c.P2P, runtime.Setting(s)) // the agreed identical shape
+	}
+	return c, nil
+}
+
+var quotedKey = regexp.MustCompile(`"([^"]+)"`)
+
+// mergeWarnings drops a p2p warning about a key the runtime loader already
+// warned about: a top-level key unknown to both is reported once.
+func mergeWarnings(rw, pw []string) []string {
+	seen := map[string]bool{}
+	out := []string{}
+	for _, w := range rw {
+		if m := quotedKey.FindStringSubmatch(w); m != nil {
+			seen[m[1]] = true
+		}
+		out = append(out, w)
+	}
+	for _, w := range pw {
+		if m := quotedKey.FindStringSubmatch(w); m != nil && seen[m[1]] {
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// configPath is --config, else TB_CONFIG, else "" (no file).
+func (a *app) configPath(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return a.getenv(configEnv)
+}
+
+// oneLine flattens joined errors into one line for the exit message.
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}
 
 func (a *app) runtimeCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "runtime", Short: "Runtime tuning knobs, config hot-reload, reactor health"}
-	cmd.AddCommand(&cobra.Command{Use: "knobs", RunE: func(*cobra.Command, []string) error { return notYet("tbops runtime knobs") }})
-	cmd.AddCommand(&cobra.Command{Use: "watch", RunE: func(*cobra.Command, []string) error { return notYet("tbops runtime watch") }})
+	cmd := &cobra.Command{Use: "runtime", Short: "Runtime tuning knobs, config hot-reload, reactor health",
+		Long: `The node config file is --config FILE, else $TB_CONFIG; without either, knobs are
+the defaults overridden by the environment (TB_REACTOR_IDLE_POLL_MS,
+TB_IO_READ_BACKOFF_MS, TB_IO_WRITE_BACKOFF_MS, TB_TLS_HANDSHAKE_TIMEOUT_MS and the
+TB_P2P_* variables). Precedence: defaults < file < environment.`}
+	cmd.AddCommand(a.runtimeKnobsCmd(), a.runtimeWatchCmd(), a.runtimeDiagnoseCmd())
 	return cmd
 }
 
-func (a *app) runtimeRunbook() *runbook { return nil }
+func (a *app) runtimeKnobsCmd() *cobra.Command {
+	var config string
+	cmd := &cobra.Command{
+		Use:   "knobs [--config FILE]",
+		Short: "Print the effective runtime and p2p knobs and where each value came from",
+		Long: `knobs prints every runtime and p2p knob's effective value and its source
+(default, file or env). A bad value exits 3 naming the file or variable, the key,
+the value and the allowed range; unknown keys are warnings (exit 1).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := a.configPath(config)
+			c, err := loadNodeConfig(path, a.getenv)
+			if err != nil {
+				return &exitError{code: 3, err: fmt.Errorf("%s — fix it and run tbops runtime knobs again", oneLine(err))}
+			}
+			if a.output == "json" {
+				if err := a.printJSON(c); err != nil {
+					return err
+				}
+			} else {
+				src := "defaults and environment (no --config, no $" + configEnv + ")"
+				if path != "" {
+					src = path
+				}
+				fmt.Fprintf(a.stdout, "config: %s\n\n", src)
+				tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "KEY\tVALUE\tSOURCE\tENV")
+				for _, s := range c.settings() {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Key, s.Value, s.Source, s.Env)
+				}
+				_ = tw.Flush()
+				if len(c.Warnings) > 0 {
+					fmt.Fprintln(a.stdout, "\nWarnings:")
+					for _, w := range c.Warnings {
+						fmt.Fprintf(a.stdout, "  ! %s\n", w)
+					}
+				}
+			}
+			if len(c.Warnings) > 0 {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&config, "config", "", "node config file (TOML; env "+configEnv+")")
+	return cmd
+}
+
+// reloadLine is what watch prints per reload (one JSON object per line with -o json).
+type reloadLine struct {
+	At      time.Time       `json:"at"`
+	Event   string          `json:"event"` // "loaded" (the initial load) or "reload"
+	Result  string          `json:"result"`
+	Via     string          `json:"via,omitempty"`
+	Config  string          `json:"config"`
+	SHA256  string          `json:"sha256,omitempty"`
+	Changes []settingChange `json:"changes"`
+	Error   string          `json:"error,omitempty"`
+	// Settings is the whole effective configuration, on the initial line.
+	Settings []runtime.Setting `json:"settings,omitempty"`
+}
+
+// settingChange is one knob whose value or source changed in a reload.
+type settingChange struct {
+	Key       string `json:"key"`
+	Old       string `json:"old"`
+	New       string `json:"new"`
+	OldSource string `json:"old_source"`
+	NewSource string `json:"new_source"`
+}
+
+func diffSettings(old, cur []runtime.Setting) []settingChange {
+	prev := map[string]runtime.Setting{}
+	for _, s := range old {
+		prev[s.Key] = s
+	}
+	out := []settingChange{}
+	for _, s := range cur {
+		p := prev[s.Key]
+		if p.Value != s.Value || p.Source != s.Source {
+			out = append(out, settingChange{Key: s.Key, Old: p.Value, New: s.Value, OldSource: p.Source, NewSource: s.Source})
+		}
+	}
+	return out
+}
+
+func (a *app) runtimeWatchCmd() *cobra.Command {
+	var (
+		config   string
+		interval time.Duration
+		poll     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "watch --config FILE",
+		Short: "Watch the node config file and print each reload, its result and what changed (Ctrl-C stops)",
+		Long: `watch loads the config file as the node does and reloads it on every change: it
+prints the result of each reload (ok, or the error while the last good
+configuration stays in force) and the knobs that changed. File events are used
+where available; otherwise (or with --poll) the file is polled every
+--poll-interval, and a change is seen up to one interval late. -o json prints one
+JSON object per line.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := a.configPath(config)
+			if path == "" {
+				return &exitError{code: 3, err: fmt.Errorf("watch needs a config file: pass --config FILE or set %s", configEnv)}
+			}
+			if interval <= 0 {
+				return &exitError{code: 3, err: fmt.Errorf("--poll-interval %s: want a positive duration such as 2s", interval)}
+			}
+			var logger *slog.Logger
+			if a.output == "json" {
+				logger = slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			} else {
+				logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			}
+			opts := []runtime.WatchOption{runtime.WithLogger(logger), runtime.WithPollInterval(interval)}
+			if poll {
+				opts = append(opts, runtime.WithPolling())
+				fmt.Fprintf(a.stderr, "tbops: polling %s every %s (--poll): expect up to one poll interval of delay before reload\n", path, interval)
+			}
+			load := func(p string) (nodeConfig, error) {
+				c, err := loadNodeConfig(p, a.getenv)
+				if err != nil {
+					return c, errors.New(oneLine(err))
+				}
+				c.Path = path
+				return c, nil
+			}
+			w, err := runtime.NewWatcher(path, load, opts...)
+			if err != nil {
+				return &exitError{code: 3, err: fmt.Errorf("%s — fix it and run tbops runtime watch again", oneLine(err))}
+			}
+			defer w.Close()
+			changes := w.Subscribe()
+			cur := w.Current()
+			a.printReload(reloadLine{At: time.Now().UTC(), Event: "loaded", Result: runtime.ReloadOK, Config: path,
+				Changes: []settingChange{}, Settings: cur.settings()}, cur.Warnings)
+			ctx := cmd.Context()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case c, ok := <-changes:
+					if !ok {
+						return nil
+					}
+					line := reloadLine{At: c.At.UTC(), Event: "reload", Result: c.Result, Via: c.Via, Config: path, SHA256: c.Hash,
+						Changes: diffSettings(c.Old.settings(), c.New.settings())}
+					if c.Err != nil {
+						line.Error = c.Err.Error()
+					}
+					a.printReload(line, c.New.Warnings)
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVar(&config, "config", "", "node config file to watch (TOML; env "+configEnv+")")
+	cmd.Flags().DurationVar(&interval, "poll-interval", runtime.DefaultPollInterval, "poll interval when file events are unavailable")
+	cmd.Flags().BoolVar(&poll, "poll", false, "poll instead of using file events")
+	return cmd
+}
+
+func (a *app) printReload(l reloadLine, warnings []string) {
+	if a.output == "json" {
+		b, err := json.Marshal(l)
+		if err == nil {
+			fmt.Fprintf(a.stdout, "%s\n", b)
+		}
+		return
+	}
+	ts := l.At.Format(time.RFC3339)
+	switch {
+	case l.Event == "loaded":
+		fmt.Fprintf(a.stdout, "%s loaded %s\n", ts, l.Config)
+		for _, s := range l.Settings {
+			fmt.Fprintf(a.stdout, "  %s = %s (%s)\n", s.Key, s.Value, s.Source)
+		}
+		for _, w := range warnings {
+			fmt.Fprintf(a.stdout, "  ! %s\n", w)
+		}
+	case l.Result == runtime.ReloadOK:
+		fmt.Fprintf(a.stdout, "%s reload ok (%s)", ts, l.Via)
+		if len(l.Changes) == 0 {
+			fmt.Fprint(a.stdout, ": no knob changed")
+		}
+		fmt.Fprintln(a.stdout)
+		for _, c := range l.Changes {
+			fmt.Fprintf(a.stdout, "  %s: %s (%s) -> %s (%s)\n", c.Key, c.Old, c.OldSource, c.New, c.NewSource)
+		}
+	default:
+		fmt.Fprintf(a.stdout, "%s reload error (%s): %s\n  the last good configuration stays in force\n", ts, l.Via, l.Error)
+	}
+}
+
+func (a *app) runtimeDiagnoseCmd() *cobra.Command {
+	var config string
+	cmd := &cobra.Command{
+		Use:   "diagnose [--config FILE]",
+		Short: "Reactor health (runbook runtime-reactor): missed IO wakeups, failed config reloads, tuning advice",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			url := a.rpcURL()
+			t := &target{rpcURL: url, metricsURL: a.metricsURLFor(url), now: time.Now}
+			src, closeSrc, err := a.metricsSource(ctx, t.metricsURL)
+			if err != nil {
+				if ctx.Err() != nil {
+					return &exitError{code: 3, err: ctx.Err()}
+				}
+				fmt.Fprintf(a.stderr, "tbops: metrics unavailable: %v\n", err)
+			} else {
+				t.src = src
+				defer closeSrc()
+			}
+			r, err := a.diagnoseRuntime(ctx, t, a.configPath(config))
+			if err != nil {
+				return &exitError{code: 3, err: err}
+			}
+			r.Target = url
+			return a.printReport(r)
+		},
+	}
+	cmd.Flags().StringVar(&config, "config", "", "node config file whose knobs to show (env "+configEnv+")")
+	return cmd
+}
+
+// diagnoseRuntime runs the reactor diagnosis with the knobs tbops loads from
+// path (or $TB_CONFIG) and the environment. A config that does not load is a
+// warning on the report (the defaults are shown), not a failed diagnosis.
+func (a *app) diagnoseRuntime(ctx context.Context, t *target, path string) (tbops.Report, error) {
+	knobs, sets, warns, kerr := runtime.LoadKnobs(path, a.getenv)
+	r, err := runtime.DiagnoseReactor(ctx, t.src, knobs, runtime.ReactorOptions{Now: t.now, Settings: sets, ConfigPath: path})
+	if err != nil {
+		return r, err
+	}
+	if kerr != nil {
+		r.Warnf("runtime knobs: %s (showing the defaults)", oneLine(kerr))
+	}
+	for _, w := range warns {
+		r.Warnf("%s", w)
+	}
+	return r, nil
+}
+
+// runtimeRunbook is doctor's runtime-reactor runbook. Its knobs come from
+// $TB_CONFIG (doctor has no --config) and the environment.
+func (a *app) runtimeRunbook() *runbook {
+	return &runbook{id: runtime.RunbookID, usesMetrics: true, diagnose: func(ctx context.Context, t *target) (tbops.Report, error) {
+		return a.diagnoseRuntime(ctx, t, a.getenv(configEnv))
+	}}
+}
