@@ -314,6 +314,12 @@ func (d *diagnosis) gatherMarkets() {
 			continue
 		}
 		mk.blocksSince = d.status.CurrentBlockHeight - s.LastEmittedHeight
+		if mk.blocksSince < 0 {
+			// Answers taken a moment apart, or a node whose stats run ahead of its
+			// status: say so rather than report a negative age.
+			d.warn("receipts.stats for %s says last_emitted_height %d, above node.status current_block_height %d", m, s.LastEmittedHeight, d.status.CurrentBlockHeight)
+			mk.blocksSince = 0
+		}
 		never := s.EmittedTotal == 0 && s.LastEmittedHeight == 0
 		mk.rpc = tri{true, never || mk.blocksSince >= StallBlocks}
 	}
