@@ -298,7 +298,7 @@ func DiagnoseReactor(ctx context.Context, src promq.Source, knobs Knobs, opts Re
 			reloadFindings = append(reloadFindings, fmt.Sprintf("%g failed reloads in the last %s: the node runs its last good configuration", v, model.Duration(reloadWindow)))
 		default:
 			rsym.Status, rsym.Value, ralert.Status, ralert.Value = tbops.StatusOK, v, tbops.StatusOK, v
-			reloadFindings = append(reloadFindings, fmt.Sprintf("no failed reloads in the last %s", model.Duration(reloadWindow)))
+			reloadFindings = append(reloadFindings, fmt.Sprintf("no failed reloads observed (window %s)", model.Duration(reloadWindow)))
 		}
 		rsym.Evidence = []tbops.Evidence{ev}
 	}
