@@ -78,6 +78,9 @@ const (
 	SymptomExecutorError = "executor-error"
 	SymptomStale         = "stale-disbursements"
 	SymptomNoTransitions = "no-transitions"
+	// SymptomInconsistent is Path D's indicator made a symptom (not one of the
+	// runbook's five checkboxes) so that corrupted records never report healthy.
+	SymptomInconsistent = "inconsistent-records"
 )
 
 // Step ids (stable).
@@ -454,6 +457,20 @@ func (d *diagnosis) symptoms() {
 
 	// 5. No state transitions while there is a backlog.
 	r.Symptoms = append(r.Symptoms, d.noTransitions())
+
+	// Path D's indicator: inconsistent or undecodable records.
+	s = tbops.Symptom{ID: SymptomInconsistent, Summary: "disbursement records with inconsistent states (Path D)", Threshold: corruptionMinimum, Status: tbops.StatusUnknown}
+	if g.listOK() {
+		inc := Inconsistencies(g.ds, g.analysis.Duplicates)
+		n := len(inc) + len(g.invalid)
+		s.Value = n
+		s.Firing = len(inc) >= corruptionMinimum || len(g.invalid) > 0
+		s.Status = sev(s.Firing, tbops.StatusWarning)
+		s.Evidence = []tbops.Evidence{d.rpcEv(MethodDisbursements+" | inconsistent records", map[string]any{"inconsistent": inc, "undecodable": len(g.invalid)})}
+	} else {
+		s.Evidence = []tbops.Evidence{d.rpcEv(MethodDisbursements, errString(g.listErr))}
+	}
+	r.Symptoms = append(r.Symptoms, s)
 }
 
 // noTransitions decides "no state transitions occurring": there is a backlog

@@ -20,7 +20,7 @@ func TestDiagnoseHealthyIsOK(t *testing.T) {
 	e := startEnv(t, "healthy")
 	r := e.diagnose(t, treasury.Options{SLO: true})
 	require.Equal(t, tbops.StatusOK, r.Status, "warnings: %v", r.Warnings)
-	assert.Len(t, r.Symptoms, 5)
+	assert.Len(t, r.Symptoms, 6)
 	assert.Len(t, r.Steps, 5)
 	assert.Len(t, r.Paths, 4)
 	assert.Len(t, r.Alerts, 5)
@@ -228,4 +228,12 @@ func TestDiagnoseLogs(t *testing.T) {
 	assert.Contains(t, joined, "tick 69 failed")
 	assert.Contains(t, joined, "no log files match "+filepath.Join(dir, "missing-*.log"))
 	assert.Contains(t, joined, "execution error rate: 2/s (ledger_unavailable 2/s)")
+}
+
+func TestDiagnoseCorruptionIsNeverHealthy(t *testing.T) {
+	e := startEnv(t, "treasury-data-corruption")
+	r := e.diagnose(t, treasury.Options{})
+	s := symptom(t, r, treasury.SymptomInconsistent)
+	assert.True(t, s.Firing)
+	assert.Equal(t, tbops.StatusWarning, r.Status)
 }
