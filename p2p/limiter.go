@@ -162,7 +162,8 @@ type shard struct {
 	chunks  []*[chunkSize]entry
 	n       int    // live entries, slab[0:n]
 	cursor  int    // incremental idle sweep position
-	lastIdx int64  // newest absolute sub-window number seen (for SetConfig)
+	lastIdx int64  // newest absolute sub-window number seen
+	curNs   int64  // lastIdx × cfg.sub: where that sub-window starts, in ns
 	allowed uint64 // counters for Stats
 	refused [4]uint64
 	_       [64]byte // keep neighbouring shards' hot fields off this cache line
@@ -394,16 +395,20 @@ func (s *shard) allow(hi, lo uint32, size int, ns int64) Decision {
 	if ns < 0 {
 		ns = 0
 	}
-	idx := ns / c.sub
-	rem := ns - idx*c.sub
-	if idx < s.lastIdx {
+	// Most decisions fall in the shard's newest sub-window: no division then.
+	rem := ns - s.curNs
+	switch {
+	case rem >= c.sub:
+		idx := ns / c.sub
+		rem = ns - idx*c.sub
+		s.lastIdx, s.curNs = idx, idx*c.sub
+	case rem < 0:
 		// Time went backwards (or callers raced between reading the clock and
 		// taking the lock): decide at the shard's newest sub-window instead, so
 		// no peer's buckets ever run backwards.
-		idx, rem = s.lastIdx, 0
+		rem = 0
 	}
-	s.lastIdx = idx
-	cur := uint32(idx)
+	cur := uint32(s.lastIdx)
 
 	// Incremental eviction: look at one slab entry per decision.
 	if s.n > 0 {
@@ -430,18 +435,14 @@ func (s *shard) allow(hi, lo uint32, size int, ns int64) Decision {
 
 	sReq := sum16(&e.req)
 	sBytes := sum32(&e.bytes)
-	var frac uint64 // computed only when a limit is close
+	// Far from a limit, counting all of old still fits; only near a limit do
+	// we need frac (a division) and the exact test.
 	okReq := sReq+1+uint64(e.reqOld) <= c.maxReq
-	if !okReq {
-		frac = uint64((rem << fracBits) / c.sub)
-		okReq = fits(sReq, uint64(e.reqOld), 1, c.maxReq, frac)
-	}
 	okBytes := sBytes+need+uint64(e.bytesOld) <= c.maxBytes
-	if !okBytes {
-		if okReq { // frac not computed yet
-			frac = uint64((rem << fracBits) / c.sub)
-		}
-		okBytes = fits(sBytes, uint64(e.bytesOld), need, c.maxBytes, frac)
+	if !okReq || !okBytes {
+		frac := uint64((rem << fracBits) / c.sub)
+		okReq = okReq || fits(sReq, uint64(e.reqOld), 1, c.maxReq, frac)
+		okBytes = okBytes || fits(sBytes, uint64(e.bytesOld), need, c.maxBytes, frac)
 	}
 	if okReq && okBytes {
 		i := cur & (subWindows - 1)
@@ -554,6 +555,7 @@ func (l *Limiter) SetConfig(cfg Config) error {
 			s.rebucket(s.cfg.sub, sc.sub)
 		}
 		s.cfg = sc
+		s.curNs = s.lastIdx * sc.sub
 		s.mu.Unlock()
 	}
 	l.cfg = cfg
