@@ -42,7 +42,7 @@ func run(ctx context.Context, w io.Writer) error {
 			"epoch": epoch, "gate": "economics", "action": "enter",
 			"intent_id": fmt.Sprintf("econ-%d", epoch), "reason": "economics inside band",
 			"metrics_summary": map[string]any{"block_reward": 12, "epoch_tx_count": 48000 + epoch},
-			"metrics_raw": nil, "params_patch": map[string]any{"block_reward_per_block": 12},
+			"metrics_raw":     nil, "params_patch": map[string]any{"block_reward_per_block": 12},
 		}
 		h, err := governor.SnapshotHash(d) // snapshot_hash itself is left out of the hash
 		if err != nil {
