@@ -108,6 +108,28 @@ func BenchmarkP2PHotPeer(b *testing.B) {
 	}
 }
 
+// BenchmarkP2PParallelHotPeers: every P drives its own hot peer (-cpu 1,2
+// shows the scaling: shard locks vs the map's one mutex).
+func BenchmarkP2PParallelHotPeers(b *testing.B) {
+	cfg := p2p.DefaultConfig()
+	cfg.MaxPerSec, cfg.MaxBytesPerSec = 50_000, 1<<30
+	for _, c := range p2pContenders(b, cfg) {
+		b.Run(c.name, func(b *testing.B) {
+			a := c.make()
+			var next atomic.Uint64
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				peer := next.Add(1) * 0x9e3779b97f4a7c15
+				i := 0
+				for pb.Next() {
+					i++
+					a.Allow(peer, 512, p2pT0.Add(time.Duration(i)*25*time.Microsecond))
+				}
+			})
+		})
+	}
+}
+
 // BenchmarkP2PHotPeerRefused: one peer flooding far over the default limits.
 func BenchmarkP2PHotPeerRefused(b *testing.B) {
 	cfg := p2p.DefaultConfig()

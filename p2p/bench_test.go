@@ -40,6 +40,22 @@ func BenchmarkAllowHotPeerRefused(b *testing.B) {
 	}
 }
 
+// BenchmarkAllowParallelHotPeers: every P drives its own hot peer (run with
+// -cpu 1,2 to see the scaling; peers land in different shards).
+func BenchmarkAllowParallelHotPeers(b *testing.B) {
+	l := benchLimiter(b, 50_000, 1<<30)
+	var next atomic.Uint64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		p := PeerIDFromString(string(rune('a' + next.Add(1))))
+		i := 0
+		for pb.Next() {
+			i++
+			l.Allow(p, 512, t0.Add(time.Duration(i)*25*time.Microsecond))
+		}
+	})
+}
+
 const benchPeers = 100_000
 
 // scattered is a fixed pseudo-random visiting order of benchPeers peers.

@@ -149,6 +149,7 @@ type ConfigError struct {
 	Reason string
 }
 
+// Error formats the problem on one line, starting "p2p config: ".
 func (e *ConfigError) Error() string {
 	var b strings.Builder
 	b.WriteString("p2p config: ")
