@@ -51,6 +51,11 @@
 // (a client_golang CounterVec, Collector) and sent to subscribers. The same bad
 // bytes are counted once, not at every event.
 //
+// Write config files by rename (write a temporary file, then rename it over
+// the config), as editors and config managers do: an in-place write can be
+// seen between truncate and write, and then the half-written file is what is
+// loaded (it usually fails validation and is replaced at the next event).
+//
 // When file events are unavailable (no inotify instances, a platform without
 // them), overflow, or the config directory itself disappears, the watcher polls
 // (stat and content hash every poll interval, default 2 s) and logs at warn
