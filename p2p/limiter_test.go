@@ -154,8 +154,9 @@ func offer(l *Limiter, key uint64, evs []event) (admitted []event) {
 	return admitted
 }
 
-// exactAdmitted is what an exact sliding log limiter admits (for comparison).
-func exactAdmitted(evs []event, w int64, maxReq, maxBytes int) int {
+// exactAdmitted is what an exact sliding log limiter admits (for comparison):
+// how many messages and bytes.
+func exactAdmitted(evs []event, w int64, maxReq, maxBytes int) (int, int) {
 	var adm []event
 	j, b := 0, 0
 	for _, e := range evs {
@@ -168,7 +169,14 @@ func exactAdmitted(evs []event, w int64, maxReq, maxBytes int) int {
 			b += e.size
 		}
 	}
-	return len(adm)
+	return len(adm), sumSize(adm)
+}
+
+func sumSize(evs []event) (n int) {
+	for _, e := range evs {
+		n += e.size
+	}
+	return n
 }
 
 func randomTraffic(rng *rand.Rand, w int64, n int, meanGap int64, maxSize int) []event {
@@ -238,9 +246,9 @@ func TestLimiterAccuracyAgainstExactLog(t *testing.T) {
 				cnt, byt := maxInWindow(adm, w)
 				assert.LessOrEqual(t, float64(cnt), 1.125*float64(c.req), "requests in a window")
 				assert.LessOrEqual(t, float64(byt), 1.125*float64(c.byt), "bytes in a window")
-				exact := exactAdmitted(evs, w, c.req, c.byt)
-				t.Logf("seed %d: offered %d admitted %d (exact log %d), max in window %d/%d req, %d/%d bytes",
-					seed, len(evs), len(adm), exact, cnt, c.req, byt, c.byt)
+				exact, exactBytes := exactAdmitted(evs, w, c.req, c.byt)
+				t.Logf("seed %d: offered %d, admitted %d msgs %d B (exact log %d msgs %d B), max in a window %d/%d req, %d/%d B",
+					seed, len(evs), len(adm), sumSize(adm), exact, exactBytes, cnt, c.req, byt, c.byt)
 			}
 		})
 	}
