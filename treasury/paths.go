@@ -254,14 +254,17 @@ func (d *diagnosis) alerts() {
 	m := d.m
 	rules := Rules()
 	for _, rule := range rules {
-		a := tbops.Alert{Name: rule.Name, Severity: rule.Severity, Expr: rule.Expr, Status: tbops.StatusUnknown}
+		if rule.SLO != "" {
+			continue // SLO rows are evaluated with the SLO table (Options.SLO)
+		}
+		a := tbops.Alert{Name: rule.Alert, Severity: rule.Severity, Expr: rule.Expr, Status: tbops.StatusUnknown}
 		if rule.For > 0 {
 			a.For = rule.For.String()
 		}
-		switch rule.Name {
+		switch rule.Alert {
 		case "TreasuryBacklogCritical", "TreasuryBacklogWarning":
 			h, thr := m.backlog100, float64(BacklogCritical)
-			if rule.Name == "TreasuryBacklogWarning" {
+			if rule.Alert == "TreasuryBacklogWarning" {
 				h, thr = m.backlog50, BacklogWarning
 			}
 			switch {

@@ -35,30 +35,28 @@ const (
 	MetricDisbursements = "governance_disbursements_total"
 )
 
-// Rule is one alert threshold of the runbook as a Prometheus alerting rule.
-type Rule struct {
-	Name     string        `json:"name"`
-	Severity tbops.Status  `json:"severity"`
-	Expr     string        `json:"expr"`
-	For      time.Duration `json:"for"`
-	Summary  string        `json:"summary"`
-}
-
 // Rules returns the runbook's alert thresholds ("Alert Thresholds"), critical
-// first. "for N epochs" is N × 120 s.
-func Rules() []Rule {
-	return []Rule{
-		{Name: "TreasuryBacklogCritical", Severity: tbops.StatusCritical, Expr: MetricBacklog + " > 100", For: BacklogCriticalFor,
+// first, then the alert thresholds of the Treasury SLO table. "for N epochs" is
+// N × 120 s.
+func Rules() []tbops.Rule {
+	rules := []tbops.Rule{
+		{Alert: "TreasuryBacklogCritical", Runbook: RunbookID, Severity: tbops.StatusCritical, Expr: MetricBacklog + " > 100", For: BacklogCriticalFor,
 			Summary: "Treasury backlog accumulating: over 100 disbursements for 3 epochs"},
-		{Name: "TreasuryExecutorFailing", Severity: tbops.StatusCritical, Expr: "rate(" + MetricErrors + "[5m]) > 1",
+		{Alert: "TreasuryExecutorFailing", Runbook: RunbookID, Severity: tbops.StatusCritical, Expr: "rate(" + MetricErrors + "[5m]) > 1",
 			Summary: "Treasury executor failing: over 1 execution error per second"},
-		{Name: "TreasuryNoProgress", Severity: tbops.StatusCritical, Expr: `increase(` + MetricDisbursements + `{status="finalized"}[10m]) == 0`,
+		{Alert: "TreasuryNoProgress", Runbook: RunbookID, Severity: tbops.StatusCritical, Expr: `increase(` + MetricDisbursements + `{status="finalized"}[10m]) == 0`,
 			Summary: "Treasury makes no progress: no disbursement finalized in 10 minutes"},
-		{Name: "TreasuryLatencyHigh", Severity: tbops.StatusWarning, Expr: "histogram_quantile(0.95, " + MetricLag + "_bucket) > 600",
+		{Alert: "TreasuryLatencyHigh", Runbook: RunbookID, Severity: tbops.StatusWarning, Expr: "histogram_quantile(0.95, " + MetricLag + "_bucket) > 600",
 			Summary: "Treasury disbursement lag p95 over 600 s"},
-		{Name: "TreasuryBacklogWarning", Severity: tbops.StatusWarning, Expr: MetricBacklog + " > 50", For: BacklogWarningFor,
+		{Alert: "TreasuryBacklogWarning", Runbook: RunbookID, Severity: tbops.StatusWarning, Expr: MetricBacklog + " > 50", For: BacklogWarningFor,
 			Summary: "Treasury backlog over 50 disbursements for 2 epochs"},
 	}
+	for _, slo := range SLOs() {
+		rules = append(rules, tbops.Rule{Alert: "TreasurySLO" + strings.ReplaceAll(slo.Name, " ", ""), Runbook: RunbookID,
+			Severity: tbops.StatusWarning, Expr: slo.AlertExpr, For: slo.AlertFor, SLO: slo.Name,
+			Summary: "Treasury SLO " + slo.Name + " (target " + slo.Target + ") breached: " + slo.AlertThreshold})
+	}
+	return rules
 }
 
 // SLORow is one row of the runbook's Treasury SLO table, with the PromQL that

@@ -11,6 +11,11 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/theblock/tbops"
+	"github.com/theblock/tbops/energy"
+	"github.com/theblock/tbops/governor"
+	"github.com/theblock/tbops/receipts"
+	tbruntime "github.com/theblock/tbops/runtime"
+	"github.com/theblock/tbops/treasury"
 )
 
 // defaultRunbookURL is where runbook_url annotations point unless --runbook-url
@@ -51,6 +56,9 @@ warning rules create tickets (the severity label). Check it with:
 // allRules gathers every package's exported rules.
 func allRules() []tbops.Rule {
 	var out []tbops.Rule
+	for _, rs := range [][]tbops.Rule{treasury.Rules(), energy.Rules(), receipts.Rules(), governor.Rules(), tbruntime.Rules()} {
+		out = append(out, rs...)
+	}
 	return out
 }
 
