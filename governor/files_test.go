@@ -272,6 +272,15 @@ func TestDecisionEconomics(t *testing.T) {
 	assert.ErrorContains(t, err, `"metrics_summary.block_reward": want a number, got a string`)
 }
 
+// sidecarVerify exercises Verify on arbitrary sidecars (never panics).
+func sidecarVerify(data []byte) error {
+	sc, err := ParseSidecar(data)
+	if err != nil {
+		return err
+	}
+	return sc.Verify(sc.PayloadHashHex)
+}
+
 func mustParse(t *testing.T, v any) any {
 	b, err := Canonical(v)
 	require.NoError(t, err)
@@ -286,16 +295,20 @@ func FuzzDecisionFile(f *testing.F) {
 	f.Add([]byte(protocolVector), []byte(`{}`))
 	f.Add([]byte(`{"a":1,"a":2}`), []byte(``))
 	f.Add([]byte(strings.Replace(protocolVector, `{`, `{"snapshot_hash":"`+strings.Repeat("a", 64)+`",`, 1)), []byte(`{"payload_hash_hex":"x","pubkey_hex":"y","signature_hex":"z"}`))
+	dir := f.TempDir() // one directory, files overwritten: the fuzzer runs workers in separate processes
 	f.Fuzz(func(t *testing.T, file, sidecar []byte) {
-		dir := t.TempDir()
 		p := filepath.Join(dir, FileName(7))
 		if err := os.WriteFile(p, file, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		_ = os.Remove(p + SigSuffix)
 		if len(sidecar) > 0 {
 			if err := os.WriteFile(p+SigSuffix, sidecar, 0o644); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if _, err := ParseSidecar(sidecar); err == nil {
+			_ = sidecarVerify(sidecar)
 		}
 		r := VerifyFile(p, VerifyOptions{})
 		d, err := ParseDecision(file)
