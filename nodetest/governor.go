@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -416,30 +417,68 @@ func writeDecisionFile(dir string, d GovernorDecision, reference, unsigned bool)
 	return os.WriteFile(path+".sig", rawJSON(sig), 0o644)
 }
 
+// governorFiles is the node's data directory, created (with the decision
+// files in it) on first use so that nodes that never touch the governor write
+// nothing.
+type governorFiles struct {
+	mu      sync.Mutex
+	dir     string
+	written bool
+	closed  bool
+	err     error
+}
+
+// governorDir returns the data directory, creating it and writing the decision
+// files of s on first use. Call it under n.mu (inside n.view).
+func (n *Node) governorDir(s *Scenario) (string, error) {
+	g := n.gov
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.written || g.err != nil || g.closed {
+		return g.dir, g.err
+	}
+	dir, err := os.MkdirTemp("", "tbops-nodetest-")
+	if err != nil {
+		g.err = fmt.Errorf("nodetest: data directory: %w", err)
+		return "", g.err
+	}
+	g.dir = dir
+	g.err = writeGovernorFiles(dir, s)
+	g.written = true
+	return g.dir, g.err
+}
+
 // DataDir is the node's data directory: decision files are under
-// DataDir()/governor/decisions. It is removed when the node closes.
-func (n *Node) DataDir() string { return n.dataDir }
+// DataDir()/governor/decisions. It is created on first use and removed when
+// the node closes.
+func (n *Node) DataDir() string {
+	var dir string
+	n.view(func(s *Scenario, now time.Time) { dir, _ = n.governorDir(s) })
+	return dir
+}
 
 // GovernorDecisionsDir is DataDir()/governor/decisions.
-func (n *Node) GovernorDecisionsDir() string {
-	return filepath.Join(n.dataDir, "governor", "decisions")
-}
+func (n *Node) GovernorDecisionsDir() string { return decisionsDir(n.DataDir()) }
+
+func decisionsDir(dataDir string) string { return filepath.Join(dataDir, "governor", "decisions") }
 
 // WriteGovernorFiles rewrites the decision files from the current scenario
 // (after an Update that changed decisions).
 func (n *Node) WriteGovernorFiles() error {
 	var err error
-	n.view(func(s *Scenario, now time.Time) { err = n.writeGovernorFilesLocked(s) })
+	n.view(func(s *Scenario, now time.Time) {
+		var dir string
+		if dir, err = n.governorDir(s); err == nil {
+			err = writeGovernorFiles(dir, s)
+		}
+	})
 	return err
 }
 
-func (n *Node) writeGovernorFilesLocked(s *Scenario) error {
-	if n.dataDir == "" {
-		return errors.New("nodetest: no data directory")
-	}
-	dir := n.GovernorDecisionsDir()
+func writeGovernorFiles(dataDir string, s *Scenario) error {
+	dir := decisionsDir(dataDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return fmt.Errorf("nodetest: %w", err)
 	}
 	for _, d := range s.Governor.Decisions {
 		if err := writeDecisionFile(dir, d, s.Governor.Reference, s.Governor.Unsigned); err != nil {
@@ -551,15 +590,16 @@ func intentWire(d GovernorDecision, reference bool) (map[string]any, error) {
 }
 
 func (n *Node) registerGovernor() {
-	dir, err := os.MkdirTemp("", "tbops-nodetest-")
-	if err == nil {
-		n.dataDir = dir
-		n.onClose(func() { _ = os.RemoveAll(dir) })
-		if werr := n.writeGovernorFilesLocked(&n.sc); werr != nil {
-			err = werr
+	n.gov = &governorFiles{}
+	n.onClose(func() {
+		g := n.gov
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.closed = true
+		if g.dir != "" {
+			_ = os.RemoveAll(g.dir)
 		}
-	}
-	filesErr := err
+	})
 	methodNotFound := func(m string) error {
 		return &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: " + m}
 	}
@@ -687,11 +727,17 @@ func (n *Node) registerGovernor() {
 		if p.Epoch == nil || *p.Epoch < 0 {
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: `param "epoch" is required (a non-negative integer)`}
 		}
-		if filesErr != nil {
-			return nil, fmt.Errorf("decision files: %v", filesErr)
-		}
-		path := filepath.Join(n.GovernorDecisionsDir(), GovernorFileName(*p.Epoch))
-		raw, err := os.ReadFile(path)
+		var raw []byte
+		var path string
+		var err error
+		n.view(func(s *Scenario, now time.Time) {
+			var dir string
+			if dir, err = n.governorDir(s); err != nil {
+				return
+			}
+			path = filepath.Join(decisionsDir(dir), GovernorFileName(*p.Epoch))
+			raw, err = os.ReadFile(path)
+		})
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeNotFound, Message: fmt.Sprintf("no decision for epoch %d", *p.Epoch)}
 		}
@@ -748,15 +794,17 @@ func (n *Node) registerGovernor() {
 			d := GovernorDecision{Epoch: epoch, Gate: gate, Action: "exit", IntentID: fmt.Sprintf("%s-exit-%d", gate, epoch), Reason: p.Reason,
 				MetricsSummary: rawJSON(map[string]any{"requested_by": "governor.submit_intent"}), MetricsRaw: json.RawMessage("null"),
 				ParamsPatch: json.RawMessage("{}"), State: "pending", EpochApply: epoch + 1}
-			if n.dataDir != "" {
-				if err = os.MkdirAll(n.GovernorDecisionsDir(), 0o755); err == nil {
-					err = writeDecisionFile(n.GovernorDecisionsDir(), d, g.Reference, g.Unsigned)
-				}
-				if err != nil {
-					return
-				}
-			}
 			g.Decisions = append(g.Decisions, d)
+			// The first use writes every decision, this one included.
+			wasWritten := n.gov.written
+			var dir string
+			if dir, err = n.governorDir(s); err == nil && wasWritten {
+				err = writeDecisionFile(decisionsDir(dir), d, g.Reference, g.Unsigned)
+			}
+			if err != nil {
+				g.Decisions = g.Decisions[:len(g.Decisions)-1]
+				return
+			}
 			out, err = intentWire(d, g.Reference)
 		})
 		return out, err

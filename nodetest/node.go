@@ -38,7 +38,7 @@ type Node struct {
 	srv         *http.Server
 	done        chan struct{}
 	cleanups    []func()
-	dataDir     string // governor decision files (governor.go)
+	gov         *governorFiles // decision files, written on first use (governor.go)
 }
 
 // Option configures New.
