@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -91,8 +92,9 @@ func writeGovernorStatus(w io.Writer, st governor.Status) {
 	fmt.Fprintf(w, "last_economics_snapshot_hash: %s\n", h)
 	if st.EconomicsSample != nil {
 		s := st.EconomicsSample
-		fmt.Fprintf(w, "economics sample: tx count %g, tx volume %g BLOCK, treasury inflow %g BLOCK, block reward %g BLOCK\n",
-			s.EpochTxCount, s.EpochTxVolume, s.EpochTreasuryInflow, s.BlockReward)
+		f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+		fmt.Fprintf(w, "economics sample: tx count %s, tx volume %s BLOCK, treasury inflow %s BLOCK, block reward %s BLOCK\n",
+			f(s.EpochTxCount), f(s.EpochTxVolume), f(s.EpochTreasuryInflow), f(s.BlockReward))
 	}
 	fmt.Fprintln(w, "\ntelemetry gauges (ppm):")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)

@@ -26,7 +26,7 @@ func TestGovernorStatus(t *testing.T) {
 	code, out, errOut := runCLI(t, env, "governor", "status")
 	require.Equal(t, 0, code, errOut)
 	for _, want := range []string{"governor: apply", "economics_autopilot=true", "last_economics_snapshot_hash: ", "telemetry gauges (ppm):",
-		"storage", "612000 (61.2%)", "ad_presence", "enter 2/6", "naming-10000", "this host's environment: shadow (TB_GOVERNOR_ENABLED)"} {
+		"storage", "612000 (61.2%)", "tx volume 1250000 BLOCK", "ad_presence", "enter 2/6", "naming-10000", "this host's environment: shadow (TB_GOVERNOR_ENABLED)"} {
 		assert.Contains(t, out, want)
 	}
 	code, out, _ = runCLI(t, env, "governor", "status", "-o", "json")
