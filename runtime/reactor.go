@@ -104,6 +104,10 @@ func judgeGrowth(ctx context.Context, src promq.Source, metric string, sub time.
 		return g, nil
 	}
 	g.evidence.Source, g.evidence.At = rr.Evidence.Source, rr.Evidence.At
+	if rr.Evidence.Query != "" {
+		// What the source actually ran (with any scope it added), so a person can re-run it.
+		g.evidence.Query = fmt.Sprintf("%s: increase > 0 in each of the last %d %s windows", rr.Evidence.Query, n, model.Duration(sub))
+	}
 	if g.evidence.Source == "" {
 		g.evidence.Source = tbops.SourcePrometheus
 	}

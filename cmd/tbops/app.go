@@ -28,6 +28,13 @@ type app struct {
 	token      string
 	output     string
 	timeout    time.Duration
+	// promHeaders ("Name: value") go with every Prometheus request (tenant ids);
+	// promMatch ("label=value") scopes every metrics question.
+	promHeaders []string
+	promMatch   []string
+	// fleet is set by doctor when it diagnoses several nodes: a shared Prometheus
+	// is then scoped to each node's instance.
+	fleet bool
 }
 
 func (a *app) rootCmd() *cobra.Command {
@@ -47,6 +54,12 @@ Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown or error.`,
 			default:
 				return fmt.Errorf("-o %q: want table or json", a.output)
 			}
+			if _, err := a.promMatchers(); err != nil {
+				return err
+			}
+			if _, err := a.promRequestOptions(); err != nil {
+				return err
+			}
 			if a.timeout <= 0 {
 				return fmt.Errorf("--timeout %s: want a positive duration such as 5s", a.timeout)
 			}
@@ -60,6 +73,8 @@ Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown or error.`,
 	f.StringVar(&a.token, "token", "", "bearer token for the node RPC (else the method's env var, e.g. TB_ENERGY_RPC_TOKEN)")
 	f.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	f.DurationVar(&a.timeout, "timeout", jsonrpc.DefaultTimeout, "deadline for each RPC call and metrics query")
+	f.StringArrayVar(&a.promHeaders, "prom-header", nil, `header for every Prometheus request, "Name: value" (e.g. "X-Scope-OrgID: ops" for Mimir/Cortex); repeatable`)
+	f.StringArrayVar(&a.promMatch, "prom-match", nil, `label matcher added to every metrics question, "label=value" (e.g. instance=node-a:3030); repeatable`)
 
 	root.AddCommand(a.doctorCmd(), a.simCmd(), a.queryCmd(), a.rulesCmd(),
 		a.treasuryCmd(), a.energyCmd(), a.receiptsCmd(), a.governorCmd(), a.runtimeCmd())

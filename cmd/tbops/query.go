@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -42,7 +43,8 @@ Server warnings go to stderr. Exit codes: 0 answered (including "no data"), 3 er
 			if expr == "" {
 				return &exitError{code: 3, err: errors.New("empty query: pass a PromQL expression such as 'up'")}
 			}
-			c, err := promq.NewClient(a.promBase(), promq.WithTimeout(a.timeout))
+			opts, _ := a.promRequestOptions() // validated before the command ran
+			c, err := promq.NewClient(a.promBase(), append(opts, promq.WithTimeout(a.timeout))...)
 			if err != nil {
 				return &exitError{code: 3, err: fmt.Errorf("%v; pass --prom URL or set PROMETHEUS_URL", err)}
 			}
@@ -143,7 +145,8 @@ func (a *app) metricsSource(ctx context.Context, metricsURL string) (promq.Sourc
 	noop := func() {}
 	if a.promGiven() {
 		base := a.promBase()
-		p, err := promq.NewPrometheus(base, promq.WithTimeout(a.timeout))
+		opts, _ := a.promRequestOptions() // validated before the command ran
+		p, err := promq.NewPrometheus(base, append(opts, promq.WithTimeout(a.timeout))...)
 		if err != nil {
 			return nil, noop, fmt.Errorf("%v; pass a valid --prom URL or PROMETHEUS_URL", err)
 		}
@@ -154,12 +157,20 @@ func (a *app) metricsSource(ctx context.Context, metricsURL string) (promq.Sourc
 			}
 			return nil, noop, fmt.Errorf("cannot query Prometheus at %s: %v; check --prom URL or PROMETHEUS_URL", base, shortErr(err))
 		}
-		return p, noop, nil
+		labels, _ := a.promMatchers()
+		if len(labels) == 0 && a.fleet {
+			// One Prometheus scrapes the whole fleet: ask about this node only.
+			if u, err := url.Parse(metricsURL); err == nil && u.Host != "" {
+				labels = map[string]string{"instance": u.Host}
+			}
+		}
+		return promq.Scoped(p, labels), noop, nil
 	}
 	if metricsURL == "" {
 		return nil, noop, errors.New("no metrics URL; pass --metrics URL or --prom URL")
 	}
 	s := promq.NewScrape([]string{metricsURL}, promq.WithScrapeTimeout(a.timeout))
+	labels, _ := a.promMatchers()
 	if err := s.Scrape(ctx); err != nil {
 		s.Close()
 		if ctx.Err() != nil {
@@ -177,7 +188,37 @@ func (a *app) metricsSource(ctx context.Context, metricsURL string) (promq.Sourc
 	}
 	_ = s.Scrape(ctx) // a failure here is recorded and shows as a warning on the results
 	s.Run(ctx, time.Second)
-	return s, s.Close, nil
+	return promq.Scoped(s, labels), s.Close, nil
+}
+
+// promMatchers parses --prom-match "label=value" flags.
+func (a *app) promMatchers() (map[string]string, error) {
+	if len(a.promMatch) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(a.promMatch))
+	for _, m := range a.promMatch {
+		k, v, ok := strings.Cut(m, "=")
+		k = strings.TrimSpace(k)
+		if !ok || !model.LabelName(k).IsValidLegacy() {
+			return nil, fmt.Errorf("--prom-match %q: want label=value, such as instance=node-a:3030", m)
+		}
+		out[k] = strings.Trim(strings.TrimSpace(v), `"`)
+	}
+	return out, nil
+}
+
+// promRequestOptions turns --prom-header "Name: value" flags into client options.
+func (a *app) promRequestOptions() ([]promq.PromOption, error) {
+	var opts []promq.PromOption
+	for _, h := range a.promHeaders {
+		k, v, ok := strings.Cut(h, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("--prom-header %q: want \"Name: value\", such as \"X-Scope-OrgID: ops\"", h)
+		}
+		opts = append(opts, promq.WithHeader(strings.TrimSpace(k), strings.TrimSpace(v)))
+	}
+	return opts, nil
 }
 
 // shortErr drops the endpoint and query from an API error: the caller says them.
