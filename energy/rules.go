@@ -41,14 +41,17 @@ const (
 // evaluates them from energy.credits and energy.disputes.
 func Rules() []tbops.Rule {
 	p95 := `histogram_quantile(0.95, sum by (le) (rate(oracle_latency_seconds_bucket[5m])))`
-	perMin := `sum(rate(energy_signature_verification_failures_total[5m])) * 60`
+	// The reference node exports energy_reading_reject_total and
+	// energy_settlement_total instead (PROTOCOL.md section 9): read those when
+	// the contract's names have no series, as Diagnose does.
+	perMin := `(sum(rate(energy_signature_verification_failures_total[5m])) or sum(rate(energy_reading_reject_total[5m]))) * 60`
 	r := func(alert, expr string, sev tbops.Status, forD time.Duration, summary, slo string) tbops.Rule {
 		return tbops.Rule{Alert: alert, Expr: expr, For: forD, Severity: sev, Summary: summary, Runbook: RunbookID, SLO: slo}
 	}
 	return []tbops.Rule{
 		r("EnergyOracleLatencyCritical", p95+" > 30", tbops.StatusCritical, 0, "Oracle broken: p95 latency above 30 s", ""),
 		r("EnergySignatureFailuresCritical", perMin+" > 10", tbops.StatusCritical, 0, "Oracle broken: more than 10 signature verification failures a minute", ""),
-		r("EnergySettlementStalled", `sum(increase(energy_settlements_total[10m])) == 0 and on() sum(energy_pending_credits_total) > 0`, tbops.StatusCritical, 0,
+		r("EnergySettlementStalled", `(sum(increase(energy_settlements_total[10m])) or sum(increase(energy_settlement_total[10m]))) == 0 and on() sum(energy_pending_credits_total) > 0`, tbops.StatusCritical, 0,
 			"Settlement stalled: no settlement in 10 minutes while credits are pending", ""),
 		r("EnergyDisputeBacklogCritical", `sum(energy_active_disputes_total) > 50`, tbops.StatusCritical, 0, "Dispute backlog critical: more than 50 active disputes", ""),
 		r("EnergyOracleLatencyHigh", p95+" > 10", tbops.StatusWarning, 0, "Oracle p95 latency above 10 s", ""),

@@ -37,12 +37,14 @@ const (
 
 // Rules returns the runbook's alert thresholds ("Alert Thresholds"), critical
 // first, then the alert thresholds of the Treasury SLO table. "for N epochs" is
-// N × 120 s.
+// N × 120 s. The executor-failing rate sums over the counter's reason label:
+// the runbook's bare rate(…) > 1 compares each reason alone, so errors spread
+// over two reasons at 0.6/s each would never page.
 func Rules() []tbops.Rule {
 	rules := []tbops.Rule{
 		{Alert: "TreasuryBacklogCritical", Runbook: RunbookID, Severity: tbops.StatusCritical, Expr: MetricBacklog + " > 100", For: BacklogCriticalFor,
 			Summary: "Treasury backlog accumulating: over 100 disbursements for 3 epochs"},
-		{Alert: "TreasuryExecutorFailing", Runbook: RunbookID, Severity: tbops.StatusCritical, Expr: "rate(" + MetricErrors + "[5m]) > 1",
+		{Alert: "TreasuryExecutorFailing", Runbook: RunbookID, Severity: tbops.StatusCritical, Expr: "sum without (reason) (rate(" + MetricErrors + "[5m])) > 1",
 			Summary: "Treasury executor failing: over 1 execution error per second"},
 		{Alert: "TreasuryNoProgress", Runbook: RunbookID, Severity: tbops.StatusCritical, Expr: `increase(` + MetricDisbursements + `{status="finalized"}[10m]) == 0`,
 			Summary: "Treasury makes no progress: no disbursement finalized in 10 minutes"},
