@@ -79,7 +79,15 @@
 // skipped; any other misnamed entry is a bad-name problem. A missing sidecar
 // is a signature-missing problem that fails the file only with
 // VerifyOptions.RequireSignatures (signatures are optional in the protocol);
-// VerifyOptions.TrustedKeys restricts the accepted signers. Files over
+// VerifyOptions.TrustedKeys restricts the accepted signers. VerifyDir checks
+// signatures in batches of 64 per worker (a random linear combination of the
+// cofactored Ed25519 equations, the terms of one key folded into one scalar,
+// about 3x cheaper per signature); a batch that fails is re-checked signature
+// by signature with crypto/ed25519, so every failure is found and named by the
+// standard check. The two can differ only on signatures whose key or R carries
+// a small-order component, which only the key's owner can produce;
+// VerifyOptions.NoBatch turns batching off. [VerifyFile] and [Sidecar.Verify]
+// always use crypto/ed25519. Files over
 // [MaxFileBytes] are reported as unreadable rather than read.
 //
 // # Audit

@@ -133,7 +133,14 @@ type VerifyOptions struct {
 	// Concurrency is how many files are read and hashed at once (default
 	// GOMAXPROCS, at most 16).
 	Concurrency int
+	// NoBatch makes VerifyDir check every signature on its own with
+	// crypto/ed25519 instead of in batches (see batchVerify: a batch is
+	// re-checked signature by signature whenever it fails).
+	NoBatch bool
 }
+
+// batchSize is how many signatures a VerifyDir worker checks at once.
+const batchSize = 64
 
 // Sidecar is a decision file's .sig sidecar.
 type Sidecar struct {
@@ -171,25 +178,35 @@ var ErrBadSignature = errors.New("bad signature")
 // must equal it and signature_hex must be an Ed25519 signature by pubkey_hex
 // over the 32 raw digest bytes. Malformed hex is reported by field.
 func (s Sidecar) Verify(hash string) error {
-	digest, err := ParseDigest(hash)
+	c, err := s.check(hash)
 	if err != nil {
 		return err
 	}
-	if !SameHash(s.PayloadHashHex, hash) {
-		return fmt.Errorf("%w: payload_hash_hex %s does not match the file's hash %s", ErrBadSignature, s.PayloadHashHex, hash)
-	}
-	pub, err := hex.DecodeString(s.PubkeyHex)
-	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return fmt.Errorf("sidecar pubkey_hex: want %d bytes of hex, got %q", ed25519.PublicKeySize, s.PubkeyHex)
-	}
-	sig, err := hex.DecodeString(s.SignatureHex)
-	if err != nil || len(sig) != ed25519.SignatureSize {
-		return fmt.Errorf("sidecar signature_hex: want %d bytes of hex, got %q", ed25519.SignatureSize, s.SignatureHex)
-	}
-	if !ed25519.Verify(pub, digest[:], sig) {
+	if !c.verify() {
 		return fmt.Errorf("%w: Ed25519 verification failed for key %s", ErrBadSignature, s.PubkeyHex)
 	}
 	return nil
+}
+
+// check decodes the sidecar for a file whose hash is hash: everything but the
+// Ed25519 equation.
+func (s Sidecar) check(hash string) (*sigCheck, error) {
+	digest, err := ParseDigest(hash)
+	if err != nil {
+		return nil, err
+	}
+	if !SameHash(s.PayloadHashHex, hash) {
+		return nil, fmt.Errorf("%w: payload_hash_hex %s does not match the file's hash %s", ErrBadSignature, s.PayloadHashHex, hash)
+	}
+	pub, err := hex.DecodeString(s.PubkeyHex)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("sidecar pubkey_hex: want %d bytes of hex, got %q", ed25519.PublicKeySize, s.PubkeyHex)
+	}
+	sig, err := hex.DecodeString(s.SignatureHex)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("sidecar signature_hex: want %d bytes of hex, got %q", ed25519.SignatureSize, s.SignatureHex)
+	}
+	return &sigCheck{pub: pub, digest: digest[:], sig: sig}, nil
 }
 
 // SignDigest makes a sidecar for a file whose snapshot hash is hash.
@@ -235,6 +252,16 @@ func ReadDecisionFile(path string) (Decision, error) {
 // JSON, the decision keys, the stored hash and the signature. It never fails:
 // everything wrong is a Problem in the result.
 func VerifyFile(path string, opts VerifyOptions) FileResult {
+	r, c := checkFile(path, opts)
+	if c != nil {
+		finishSig(&r, c, c.verify(), opts)
+	}
+	return finish(r, opts)
+}
+
+// checkFile does everything but the Ed25519 check, which it returns (nil when
+// there is no well-formed sidecar to check).
+func checkFile(path string, opts VerifyOptions) (FileResult, *sigCheck) {
 	r := FileResult{Name: filepath.Base(path), Path: path}
 	epoch, nameErr := ParseFileName(r.Name)
 	r.Epoch = epoch
@@ -244,17 +271,17 @@ func VerifyFile(path string, opts VerifyOptions) FileResult {
 	data, err := readCapped(path)
 	if err != nil {
 		r.add(ProblemUnreadable, "%v", err)
-		return finish(r, opts)
+		return r, nil
 	}
 	v, err := Parse(data)
 	if err != nil {
 		r.add(ProblemInvalidJSON, "%v", err)
-		return finish(r, opts)
+		return r, nil
 	}
 	d, err := DecisionFromValue(v)
 	if err != nil {
 		r.add(ProblemInvalidDecision, "%v", err)
-		return finish(r, opts)
+		return r, nil
 	}
 	r.Gate, r.Action, r.IntentID, r.StoredHash = d.Gate, d.Action, d.IntentID, d.StoredHash
 	if nameErr == nil && d.Epoch != epoch {
@@ -266,52 +293,63 @@ func VerifyFile(path string, opts VerifyOptions) FileResult {
 	h, err := d.Hash()
 	if err != nil {
 		r.add(ProblemInvalidDecision, "%v", err)
-		return finish(r, opts)
+		return r, nil
 	}
 	r.Hash = h
 	if r.StoredHash != "" && !SameHash(r.StoredHash, h) {
 		r.add(ProblemHashMismatch, "snapshot_hash in the file is %s, the file hashes to %s", r.StoredHash, h)
 	}
-	verifySidecar(&r, opts)
-	return finish(r, opts)
+	return r, prepareSidecar(&r)
 }
 
-func verifySidecar(r *FileResult, opts VerifyOptions) {
+// prepareSidecar reads and checks the sidecar's form and payload hash; the
+// signature itself is left to the caller (one by one or batched).
+func prepareSidecar(r *FileResult) *sigCheck {
 	sigPath := r.Path + SigSuffix
 	data, err := readCapped(sigPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		r.add(ProblemSignatureMissing, "no sidecar %s", filepath.Base(sigPath))
-		return
+		return nil
 	}
 	r.Signed = true
 	if err != nil {
 		r.add(ProblemSidecarInvalid, "%s: %v", sigPath, err)
-		return
+		return nil
 	}
 	sc, err := ParseSidecar(data)
 	if err != nil {
 		r.add(ProblemSidecarInvalid, "%s: %v", sigPath, err)
-		return
+		return nil
 	}
 	r.Signer = sc.PubkeyHex
-	if err := sc.Verify(r.Hash); err != nil {
+	c, err := sc.check(r.Hash)
+	if err != nil {
 		kind := ProblemSidecarInvalid
 		if errors.Is(err, ErrBadSignature) {
 			kind = ProblemSignatureInvalid
 		}
 		r.add(kind, "%s: %v", sigPath, err)
+		return nil
+	}
+	return c
+}
+
+// finishSig records the outcome of the Ed25519 check and the trusted-key rule.
+func finishSig(r *FileResult, c *sigCheck, ok bool, opts VerifyOptions) {
+	sigPath := r.Path + SigSuffix
+	if !ok {
+		r.add(ProblemSignatureInvalid, "%s: %v: Ed25519 verification failed for key %s", sigPath, ErrBadSignature, r.Signer)
 		return
 	}
 	if len(opts.TrustedKeys) > 0 {
-		pub, _ := hex.DecodeString(sc.PubkeyHex)
 		trusted := false
 		for _, k := range opts.TrustedKeys {
-			if ed25519.PublicKey(pub).Equal(k) {
+			if ed25519.PublicKey(c.pub).Equal(k) {
 				trusted = true
 			}
 		}
 		if !trusted {
-			r.add(ProblemSignatureInvalid, "%s: signer %s is not a trusted key", sigPath, sc.PubkeyHex)
+			r.add(ProblemSignatureInvalid, "%s: signer %s is not a trusted key", sigPath, r.Signer)
 			return
 		}
 	}
@@ -370,21 +408,50 @@ func VerifyDir(ctx context.Context, dir string, opts VerifyOptions, fn func(File
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range jobs {
-				var r FileResult
-				if j.orphan {
-					r = FileResult{Name: filepath.Base(j.path), Path: j.path}
-					r.add(ProblemOrphanSidecar, "sidecar without its decision file %s", strings.TrimSuffix(r.Name, SigSuffix))
-					r = finish(r, opts)
-				} else {
-					r = VerifyFile(j.path, opts)
-				}
+			emit := func(r FileResult) bool {
 				select {
-				case results <- r:
+				case results <- finish(r, opts):
+					return true
 				case <-ctx.Done():
+					return false
+				}
+			}
+			// Signed files wait for a batch of signatures to be checked at once.
+			var held []FileResult
+			var checks []sigCheck
+			flush := func() bool {
+				ok := !opts.NoBatch && batchVerify(checks)
+				for i := range held {
+					finishSig(&held[i], &checks[i], ok || checks[i].verify(), opts)
+					if !emit(held[i]) {
+						return false
+					}
+				}
+				held, checks = held[:0], checks[:0]
+				return true
+			}
+			for j := range jobs {
+				if j.orphan {
+					r := FileResult{Name: filepath.Base(j.path), Path: j.path}
+					r.add(ProblemOrphanSidecar, "sidecar without its decision file %s", strings.TrimSuffix(r.Name, SigSuffix))
+					if !emit(r) {
+						return
+					}
+					continue
+				}
+				r, c := checkFile(j.path, opts)
+				if c == nil {
+					if !emit(r) {
+						return
+					}
+					continue
+				}
+				held, checks = append(held, r), append(checks, *c)
+				if len(held) == batchSize && !flush() {
 					return
 				}
 			}
+			flush()
 		}()
 	}
 	var readErr error

@@ -207,6 +207,17 @@ func TestVerifyDir(t *testing.T) {
 		}
 		writeDecision(t, dir, decisionObj(e, "economics"), k)
 	}
+	// One signature in the middle of a batch signed by another key over another file.
+	forged := writeDecision(t, t.TempDir(), decisionObj(1, "naming"), testKey("mallory"))
+	var sc Sidecar
+	raw, err := os.ReadFile(forged + SigSuffix)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &sc))
+	h100, err := HashBytes(mustRead(t, filepath.Join(dir, FileName(100))))
+	require.NoError(t, err)
+	sc.PayloadHashHex = h100 // right payload, wrong signature
+	raw, _ = json.Marshal(sc)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, FileName(100))+SigSuffix, raw, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "epoch-7.json"), []byte(protocolVector), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, FileName(5000)), []byte(`{"a":1,"a":2}`), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, FileName(6000)+SigSuffix), []byte(`{}`), 0o644))
@@ -224,8 +235,8 @@ func TestVerifyDir(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, n+4, sum.Files)
-	assert.Equal(t, n, sum.OK)
-	assert.Equal(t, 4, sum.Failed)
+	assert.Equal(t, n-1, sum.OK)
+	assert.Equal(t, 5, sum.Failed)
 	assert.Equal(t, n/2, sum.Signed)
 	assert.Equal(t, n/2+1, sum.Unsigned) // epoch-7.json hashed but unsigned
 	var failed []string
@@ -235,12 +246,22 @@ func TestVerifyDir(t *testing.T) {
 		}
 	}
 	sort.Strings(failed)
-	assert.Equal(t, []string{"README bad-name", "epoch-00000000000000005000.json invalid-json", "epoch-00000000000000006000.json.sig orphan-sidecar", "epoch-7.json bad-name"}, failed)
+	assert.Equal(t, []string{"README bad-name", "epoch-00000000000000000100.json signature-invalid", "epoch-00000000000000005000.json invalid-json",
+		"epoch-00000000000000006000.json.sig orphan-sidecar", "epoch-7.json bad-name"}, failed)
+
+	// Batched and one-by-one verification agree file by file.
+	byName := func(o VerifyOptions) map[string]bool {
+		out := map[string]bool{}
+		_, err := VerifyDir(context.Background(), dir, o, func(r FileResult) error { out[r.Name] = r.Failed; return nil })
+		require.NoError(t, err)
+		return out
+	}
+	assert.Equal(t, byName(VerifyOptions{NoBatch: true}), byName(VerifyOptions{}))
 
 	// Signatures required: every unsigned file fails.
 	sum, err = VerifyDir(context.Background(), dir, VerifyOptions{RequireSignatures: true}, nil)
 	require.NoError(t, err)
-	assert.Equal(t, n/2+4, sum.Failed)
+	assert.Equal(t, n/2+5, sum.Failed)
 
 	// fn's error stops the walk and is returned.
 	stop := fmt.Errorf("stop")
@@ -279,6 +300,12 @@ func sidecarVerify(data []byte) error {
 		return err
 	}
 	return sc.Verify(sc.PayloadHashHex)
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return b
 }
 
 func mustParse(t *testing.T, v any) any {
