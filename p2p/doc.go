@@ -87,6 +87,11 @@
 // half is in the slot), the 9 request counters as uint16 and the 9 byte
 // counters as uint32. Measured: 84 B per peer with the index, 0 allocations per
 // decision (new peers allocate a chunk per 64 and grow the index amortised).
+// A decision in the shard's current sub-window needs no division. Each shard
+// remembers its last refusal: without an admission in between a peer's
+// estimate only falls as time passes, so a peer flooding the same message is
+// refused (with the exact RetryAfter) without re-deriving it, which keeps the
+// flood path, the one an attacker drives, the cheapest.
 //
 // Memory is bounded by the peers active in the last two windows: a peer idle
 // for more than two windows has only expired buckets, so evicting it loses

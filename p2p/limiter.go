@@ -166,7 +166,16 @@ type shard struct {
 	curNs   int64  // lastIdx × cfg.sub: where that sub-window starts, in ns
 	allowed uint64 // counters for Stats
 	refused [4]uint64
-	_       [64]byte // keep neighbouring shards' hot fields off this cache line
+	// The last refusal, so a flooding peer is refused without re-deriving
+	// RetryAfter: with no admission in between, a peer's estimate only falls
+	// as time passes, so the same message stays refused by requests until
+	// fReq and by bytes until fBytes (absolute ns; 0 = that limit passed), and
+	// the refusal's RetryAfter is fUntil − now. Cleared by any admission of
+	// that peer, any eviction and any config change.
+	fHi, fLo             uint32
+	fNeed                uint64
+	fReq, fBytes, fUntil int64
+	_                    [64]byte // keep neighbouring shards' hot fields off this cache line
 }
 
 func (s *shard) at(i int) *entry { return &s.chunks[i>>chunkShift][i&(chunkSize-1)] }
@@ -268,6 +277,7 @@ func (s *shard) remove(i int) {
 		s.slots[lp] = s.slots[lp]&^(1<<32-1) | uint64(i+1)
 	}
 	s.n--
+	s.fUntil = 0 // the cached refusal may have been this peer's
 	// Give memory back: drop a trailing chunk once a whole spare chunk is free,
 	// and halve the index when it is less than 1/8 full.
 	if c := len(s.chunks); c > 1 && s.n <= (c-2)*chunkSize {
@@ -397,6 +407,7 @@ func (s *shard) allow(hi, lo uint32, size int, ns int64) Decision {
 	}
 	// Most decisions fall in the shard's newest sub-window: no division then.
 	rem := ns - s.curNs
+	clamped := false
 	switch {
 	case rem >= c.sub:
 		idx := ns / c.sub
@@ -406,7 +417,7 @@ func (s *shard) allow(hi, lo uint32, size int, ns int64) Decision {
 		// Time went backwards (or callers raced between reading the clock and
 		// taking the lock): decide at the shard's newest sub-window instead, so
 		// no peer's buckets ever run backwards.
-		rem = 0
+		rem, clamped = 0, true
 	}
 	cur := uint32(s.lastIdx)
 
@@ -420,6 +431,15 @@ func (s *shard) allow(hi, lo uint32, size int, ns int64) Decision {
 		} else {
 			s.cursor++
 		}
+	}
+
+	if ns < s.fUntil && !clamped && hi == s.fHi && lo == s.fLo && need == s.fNeed {
+		lim := LimitBytes
+		if ns < s.fReq {
+			lim = LimitRequests
+		}
+		s.refused[lim]++
+		return Decision{Limit: lim, RetryAfter: time.Duration(s.fUntil - ns)}
 	}
 
 	var e *entry
@@ -449,24 +469,39 @@ func (s *shard) allow(hi, lo uint32, size int, ns int64) Decision {
 		e.req[i]++
 		e.bytes[i] += uint32(need)
 		s.allowed++
+		if hi == s.fHi && lo == s.fLo {
+			s.fUntil = 0
+		}
 		return Decision{}
 	}
 	var d Decision
+	var raReq, raBytes time.Duration
 	if !okReq {
 		var ring [subWindows]uint32
 		for i, v := range e.req {
 			ring[i] = uint32(v)
 		}
-		d = Decision{Limit: LimitRequests, RetryAfter: retryAfter(&ring, uint64(e.reqOld), cur, rem, 1, c.maxReq, c.sub)}
+		raReq = retryAfter(&ring, uint64(e.reqOld), cur, rem, 1, c.maxReq, c.sub)
+		d = Decision{Limit: LimitRequests, RetryAfter: raReq}
 	}
 	if !okBytes {
-		ra := retryAfter(&e.bytes, uint64(e.bytesOld), cur, rem, need, c.maxBytes, c.sub)
+		raBytes = retryAfter(&e.bytes, uint64(e.bytesOld), cur, rem, need, c.maxBytes, c.sub)
 		if d.Limit == LimitNone {
 			d.Limit = LimitBytes
 		}
-		d.RetryAfter = max(d.RetryAfter, ra)
+		d.RetryAfter = max(d.RetryAfter, raBytes)
 	}
 	s.refused[d.Limit]++
+	if !clamped {
+		s.fHi, s.fLo, s.fNeed = hi, lo, need
+		s.fReq, s.fBytes, s.fUntil = 0, 0, ns+int64(d.RetryAfter)
+		if raReq > 0 {
+			s.fReq = ns + int64(raReq)
+		}
+		if raBytes > 0 {
+			s.fBytes = ns + int64(raBytes)
+		}
+	}
 	return d
 }
 
@@ -556,6 +591,7 @@ func (l *Limiter) SetConfig(cfg Config) error {
 		}
 		s.cfg = sc
 		s.curNs = s.lastIdx * sc.sub
+		s.fUntil = 0
 		s.mu.Unlock()
 	}
 	l.cfg = cfg

@@ -95,6 +95,64 @@ func wouldAllow(l *Limiter, key uint64, need uint64, ns int64) bool {
 		fits(sum32(&e.bytes), uint64(e.bytesOld), need, s.cfg.maxBytes, frac)
 }
 
+// limitsAt evaluates each limit separately for a message at ns, on a copy.
+func limitsAt(l *Limiter, key uint64, need uint64, ns int64) (okReq, okBytes bool) {
+	h := l.hash(key)
+	s := &l.shards[h>>l.shift]
+	p := s.find(uint32(h>>32), uint32(h))
+	if p < 0 {
+		return true, need <= s.cfg.maxBytes
+	}
+	e := *s.at(int(uint32(s.slots[p])) - 1)
+	idx := ns / s.cfg.sub
+	rem := ns - idx*s.cfg.sub
+	if d := int32(uint32(idx) - e.epoch); d > 0 {
+		e.advance(uint32(d))
+	}
+	frac := uint64((rem << fracBits) / s.cfg.sub)
+	return fits(sum16(&e.req), uint64(e.reqOld), 1, s.cfg.maxReq, frac),
+		fits(sum32(&e.bytes), uint64(e.bytesOld), need, s.cfg.maxBytes, frac)
+}
+
+// TestFloodRefusalsMatchTheSlowPath: a flooding peer is refused from the
+// shard's refusal cache; every such decision must be what the full test says:
+// the right limit, and a RetryAfter that is exactly the first passing moment.
+func TestFloodRefusalsMatchTheSlowPath(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	l := newTestLimiter(t, 1, 20, 8192, WithShards(1))
+	ns := t0.UnixNano()
+	seen := map[Limit]int{}
+	for i := range 20000 {
+		ns += rng.Int64N(int64(2 * time.Millisecond))
+		size := 700 // the flood's message
+		if i%50 == 0 {
+			size = rng.IntN(100) // now and then a small one that may pass
+		}
+		key := uint64(1)
+		if i%7 == 0 {
+			key = 2 // a second peer in the same shard
+		}
+		okReq, okBytes := limitsAt(l, key, uint64(size), ns)
+		d := l.allowNanos(key, size, ns)
+		seen[d.Limit]++
+		switch {
+		case !okReq:
+			require.Equal(t, LimitRequests, d.Limit, "step %d", i)
+		case !okBytes:
+			require.Equal(t, LimitBytes, d.Limit, "step %d", i)
+		default:
+			require.True(t, d.Allowed(), "step %d", i)
+			continue
+		}
+		at := ns + int64(d.RetryAfter)
+		require.True(t, wouldAllow(l, key, uint64(size), at), "step %d: allowed at RetryAfter", i)
+		require.False(t, wouldAllow(l, key, uint64(size), at-1), "step %d: refused 1ns before", i)
+	}
+	assert.Greater(t, seen[LimitRequests], 100)
+	assert.Greater(t, seen[LimitBytes], 100)
+	assert.Greater(t, seen[LimitNone], 100)
+}
+
 // TestRetryAfterIsExact: on random traffic, every RetryAfter is the first
 // nanosecond at which the message would pass.
 func TestRetryAfterIsExact(t *testing.T) {
