@@ -29,7 +29,8 @@ func (c sigCheck) verify() bool {
 // with 128-bit random z_i and the terms of one key summed into one scalar, so a
 // directory signed by one governor key costs little more than one point
 // decompression per signature. It returns true only when every signature is
-// well formed (canonical s, canonical R and A encodings) and the combination
+// well formed (canonical s, canonical R and A encodings, neither R nor A of
+// small order: those go to the per-signature check) and the combination
 // holds; on false the caller verifies each signature with crypto/ed25519, so a
 // failure is always reported per signature by the standard check. It can differ
 // from crypto/ed25519 (which is cofactorless) only for signatures whose key or
@@ -56,14 +57,14 @@ func batchVerify(checks []sigCheck) bool {
 		kt, ok := keys[string(c.pub)]
 		if !ok {
 			A, err := new(edwards25519.Point).SetBytes(c.pub)
-			if err != nil || !bytes.Equal(A.Bytes(), c.pub) {
+			if err != nil || !bytes.Equal(A.Bytes(), c.pub) || smallOrder(A) {
 				return false
 			}
 			kt = &keyTerm{point: A, scalar: edwards25519.NewScalar()}
 			keys[string(c.pub)] = kt
 		}
 		R, err := new(edwards25519.Point).SetBytes(c.sig[:32])
-		if err != nil || !bytes.Equal(R.Bytes(), c.sig[:32]) {
+		if err != nil || !bytes.Equal(R.Bytes(), c.sig[:32]) || smallOrder(R) {
 			return false
 		}
 		s, err := new(edwards25519.Scalar).SetCanonicalBytes(c.sig[32:])
@@ -99,4 +100,9 @@ func batchVerify(checks []sigCheck) bool {
 	sum := new(edwards25519.Point).VarTimeMultiScalarMult(scalars, points)
 	sum.MultByCofactor(sum)
 	return sum.Equal(edwards25519.NewIdentityPoint()) == 1
+}
+
+// smallOrder says whether [8]P is the identity (P is in the torsion subgroup).
+func smallOrder(p *edwards25519.Point) bool {
+	return new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1
 }

@@ -69,3 +69,30 @@ func BenchmarkSignatures(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/64, "ns/sig")
 	})
 }
+
+// A small-order key with s = 0 satisfies the cofactored equation for any
+// message; the batch must refuse it and leave it to crypto/ed25519.
+func TestBatchVerifyRefusesSmallOrder(t *testing.T) {
+	identity := make([]byte, 32)
+	identity[0] = 1
+	sig := append(append([]byte(nil), identity...), make([]byte, 32)...)
+	c := sigCheck{pub: identity, digest: make([]byte, 32), sig: sig}
+	assert.False(t, batchVerify([]sigCheck{c}))
+	good := makeChecks(3, testKey("a"))
+	assert.False(t, batchVerify(append(good, c)))
+}
+
+// FuzzBatchVerify: the batch never accepts what crypto/ed25519 rejects.
+func FuzzBatchVerify(f *testing.F) {
+	good := makeChecks(1, testKey("a"))[0]
+	f.Add(good.pub, good.digest, good.sig)
+	bad := append([]byte(nil), good.sig...)
+	bad[0] ^= 1
+	f.Add(good.pub, good.digest, bad)
+	f.Fuzz(func(t *testing.T, pub, digest, sig []byte) {
+		c := sigCheck{pub: pub, digest: digest, sig: sig}
+		if batchVerify([]sigCheck{good, c}) && !c.verify() {
+			t.Fatalf("batch accepted what crypto/ed25519 rejects: pub %x sig %x", pub, sig)
+		}
+	})
+}
