@@ -212,6 +212,9 @@ func (s *Status) UnmarshalJSON(b []byte) error {
 			s.TelemetryGaugesPPM.ProviderMargin[m.Market] = m.ProviderMarginPPM
 		}
 	}
+	if s.Pending == nil {
+		s.Pending = []Intent{}
+	}
 	s.Gates = make([]Gate, 0, len(x.Gates))
 	for _, g := range x.Gates {
 		gate := g.Gate
