@@ -303,7 +303,9 @@ func unknownKeys(name string, keys []toml.Key) []string {
 		}
 		reported[k[0]] = true
 		w := fmt.Sprintf("%s: unknown key %q ignored", name, k.String())
-		if len(k) == 1 {
+		if strings.EqualFold(k[0], "p2p") {
+			w += " (p2p knobs are top-level keys such as p2p_max_per_sec, not a [p2p] table)"
+		} else if len(k) == 1 {
 			if m := closestKnob(k[0]); m != "" {
 				w += fmt.Sprintf(" (did you mean %s?)", m)
 			}

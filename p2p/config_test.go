@@ -75,15 +75,18 @@ whatever = 1
 [rpc]
 listen = "127.0.0.1:3030"
 tls = { cert = "a" }
+[p2p]
+max_per_sec = 5
 `)
 	cfg, _, warnings, err := LoadConfig(path, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 10, cfg.MaxPerSec)
-	require.Len(t, warnings, 3, "%q", warnings)
+	require.Len(t, warnings, 4, "%q", warnings)
 	joined := strings.Join(warnings, "\n")
 	assert.Contains(t, joined, path+`: unknown key "p2p_max_per_second" ignored (did you mean p2p_max_per_sec?)`)
 	assert.Contains(t, joined, `unknown key "log_level" ignored`)
 	assert.Contains(t, joined, `unknown key "rpc" ignored`)
+	assert.Contains(t, joined, `unknown key "p2p" ignored (p2p knobs are top-level keys such as p2p_max_per_sec, not a [p2p] table)`)
 	assert.NotContains(t, joined, "runtime")
 }
 
