@@ -28,10 +28,12 @@ func (a *app) simCmd() *cobra.Command {
 			}
 			defer n.Close()
 			if a.output == "json" {
-				_ = a.printJSON(map[string]string{"scenario": scenario, "rpc_url": n.URL(), "metrics_url": n.MetricsURL()})
+				_ = a.printJSON(map[string]string{"scenario": scenario, "rpc_url": n.URL(), "metrics_url": n.MetricsURL(),
+					"governor_decisions_dir": n.GovernorDecisionsDir()})
 			} else {
-				fmt.Fprintf(a.stdout, "simulated node, scenario %q\nrpc:     %s\nmetrics: %s\n", scenario, n.URL(), n.MetricsURL())
-				fmt.Fprintf(a.stdout, "try: tbops doctor --rpc %s\n", n.URL())
+				fmt.Fprintf(a.stdout, "simulated node, scenario %q\nrpc:       %s\nmetrics:   %s\ndecisions: %s\n",
+					scenario, n.URL(), n.MetricsURL(), n.GovernorDecisionsDir())
+				fmt.Fprintf(a.stdout, "try: tbops doctor --rpc %s\n     tbops governor verify --dir %s\n", n.URL(), n.GovernorDecisionsDir())
 			}
 			<-cmd.Context().Done()
 			return nil
