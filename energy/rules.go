@@ -35,30 +35,48 @@ const (
 	RateWindow   = 5 * time.Minute
 )
 
+// Per-node PromQL of the rules and the SLO table. A fleet Prometheus scrapes
+// many nodes: sums run only over the domain label (reason), never across
+// instances, and keep every target label (instance, job, and any the scrape
+// adds), so each alert names its node and N healthy nodes never add up to a
+// page.
+const (
+	// oracleP95 is each node's oracle latency p95 over 5 minutes. No sum:
+	// histogram_quantile groups by every label but le, one histogram per node.
+	oracleP95 = `histogram_quantile(0.95, rate(oracle_latency_seconds_bucket[5m]))`
+	// failuresPerMin is each node's signature verification failures a minute,
+	// all reasons. The reference node exports energy_reading_reject_total
+	// instead (PROTOCOL.md section 9): `or` takes it for the nodes that have no
+	// series of the contract's name, node by node, as Diagnose does.
+	failuresPerMin = `(sum without (reason) (rate(energy_signature_verification_failures_total[5m])) or sum without (reason) (rate(energy_reading_reject_total[5m]))) * 60`
+	// settlementStalled is a node with no settlement in 10 minutes
+	// (energy_settlement_total on the reference node) while that same node has
+	// credits pending: an idle market with nothing pending is not stalled.
+	settlementStalled = `(increase(energy_settlements_total[10m]) or increase(energy_settlement_total[10m])) == 0 and on(instance, job) energy_pending_credits_total > 0`
+	// activeDisputes is the gauge, per node as exported.
+	activeDisputes = `energy_active_disputes_total`
+)
+
 // Rules returns the runbook's alert thresholds and the expressible rows of the
-// Energy SLO table as Prometheus rules. The settlement-rate and
-// dispute-resolution SLOs are not here: no metric carries them; Diagnose
-// evaluates them from energy.credits and energy.disputes.
+// Energy SLO table as Prometheus rules, one alert per node (see the PromQL
+// constants above). The settlement-rate and dispute-resolution SLOs are not
+// here: no metric carries them; Diagnose evaluates them from energy.credits and
+// energy.disputes.
 func Rules() []tbops.Rule {
-	p95 := `histogram_quantile(0.95, sum by (le) (rate(oracle_latency_seconds_bucket[5m])))`
-	// The reference node exports energy_reading_reject_total and
-	// energy_settlement_total instead (PROTOCOL.md section 9): read those when
-	// the contract's names have no series, as Diagnose does.
-	perMin := `(sum(rate(energy_signature_verification_failures_total[5m])) or sum(rate(energy_reading_reject_total[5m]))) * 60`
 	r := func(alert, expr string, sev tbops.Status, forD time.Duration, summary, slo string) tbops.Rule {
 		return tbops.Rule{Alert: alert, Expr: expr, For: forD, Severity: sev, Summary: summary, Runbook: RunbookID, SLO: slo}
 	}
 	return []tbops.Rule{
-		r("EnergyOracleLatencyCritical", p95+" > 30", tbops.StatusCritical, 0, "Oracle broken: p95 latency above 30 s", ""),
-		r("EnergySignatureFailuresCritical", perMin+" > 10", tbops.StatusCritical, 0, "Oracle broken: more than 10 signature verification failures a minute", ""),
-		r("EnergySettlementStalled", `(sum(increase(energy_settlements_total[10m])) or sum(increase(energy_settlement_total[10m]))) == 0 and on() sum(energy_pending_credits_total) > 0`, tbops.StatusCritical, 0,
+		r("EnergyOracleLatencyCritical", oracleP95+" > 30", tbops.StatusCritical, 0, "Oracle broken: p95 latency above 30 s", ""),
+		r("EnergySignatureFailuresCritical", failuresPerMin+" > 10", tbops.StatusCritical, 0, "Oracle broken: more than 10 signature verification failures a minute", ""),
+		r("EnergySettlementStalled", settlementStalled, tbops.StatusCritical, 0,
 			"Settlement stalled: no settlement in 10 minutes while credits are pending", ""),
-		r("EnergyDisputeBacklogCritical", `sum(energy_active_disputes_total) > 50`, tbops.StatusCritical, 0, "Dispute backlog critical: more than 50 active disputes", ""),
-		r("EnergyOracleLatencyHigh", p95+" > 10", tbops.StatusWarning, 0, "Oracle p95 latency above 10 s", ""),
-		r("EnergySignatureFailures", perMin+" > 1", tbops.StatusWarning, 0, "More than 1 signature verification failure a minute", ""),
-		r("EnergyDisputeBacklog", `sum(energy_active_disputes_total) > 20`, tbops.StatusWarning, 0, "More than 20 active disputes", ""),
-		r("EnergyOracleLatencySLO", p95+" > 10", tbops.StatusWarning, 5*time.Minute, "Oracle latency SLO (p95 < 5 s) breached: above 10 s for 5 minutes", "Oracle Latency p95"),
-		r("EnergySignatureValidationSLO", perMin+" > 1", tbops.StatusWarning, 0, "Signature validation SLO (> 99.9 %) at risk: more than 1 failure a minute", "Signature Validation"),
+		r("EnergyDisputeBacklogCritical", activeDisputes+" > 50", tbops.StatusCritical, 0, "Dispute backlog critical: more than 50 active disputes", ""),
+		r("EnergyOracleLatencyHigh", oracleP95+" > 10", tbops.StatusWarning, 0, "Oracle p95 latency above 10 s", ""),
+		r("EnergySignatureFailures", failuresPerMin+" > 1", tbops.StatusWarning, 0, "More than 1 signature verification failure a minute", ""),
+		r("EnergyDisputeBacklog", activeDisputes+" > 20", tbops.StatusWarning, 0, "More than 20 active disputes", ""),
+		r("EnergyOracleLatencySLO", oracleP95+" > 10", tbops.StatusWarning, 5*time.Minute, "Oracle latency SLO (p95 < 5 s) breached: above 10 s for 5 minutes", "Oracle Latency p95"),
+		r("EnergySignatureValidationSLO", failuresPerMin+" > 1", tbops.StatusWarning, 0, "Signature validation SLO (> 99.9 %) at risk: more than 1 failure a minute", "Signature Validation"),
 	}
 }
 
@@ -76,9 +94,9 @@ type SLODef struct {
 func SLOs() []SLODef {
 	return []SLODef{
 		{Name: "Oracle Latency p95", Target: "< 5s", AlertThreshold: "> 10s for 5 min",
-			Expr: `histogram_quantile(0.95, sum by (le) (rate(oracle_latency_seconds_bucket[5m]))) > 10`, For: 5 * time.Minute},
+			Expr: oracleP95 + " > 10", For: 5 * time.Minute},
 		{Name: "Signature Validation", Target: "> 99.9%", AlertThreshold: "> 1 failure/min",
-			Expr: `sum(rate(energy_signature_verification_failures_total[5m])) * 60 > 1`},
+			Expr: failuresPerMin + " > 1"},
 		{Name: "Settlement Rate", Target: "> 95%", AlertThreshold: "< 90% for 10 min", For: 10 * time.Minute},
 		{Name: "Dispute Resolution", Target: "< 1 hour", AlertThreshold: "Unresolved > 2 hours"},
 	}

@@ -56,13 +56,29 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Node markers: every node exports block_height_total (PROTOCOL.md section 7);
+// the reference node exports a block_height gauge instead (section 9). A series
+// of either says "a node is scraped here", per instance.
+const (
+	MetricBlockHeight    = "block_height_total" // counter, every node
+	MetricBlockHeightRef = "block_height"       // gauge, the reference node
+)
+
 // Rules are the governor's Prometheus alerting rules (for `tbops rules`). Hash
 // and gauge-against-file checks need the decision files, so they are audit
 // symptoms, not rules; what PromQL can see is the economics telemetry vanishing.
+//
+// The rule is per node, for a Prometheus that scrapes a fleet: a node that
+// exports a block height (block_height_total, or the reference node's
+// block_height gauge) but not economics_block_reward_per_block, matched on
+// instance and job. A label-less absent() would only fire when no node at all
+// exports the gauge. A node whose whole scrape fails is not this alert (its
+// block height vanishes too): that is Prometheus's own `up == 0`.
 func Rules() []tbops.Rule {
 	return []tbops.Rule{{
 		Alert: "GovernorEconomicsTelemetryMissing", Severity: tbops.StatusWarning,
-		Expr: "absent(" + MetricBlockReward + ")", For: 10 * time.Minute, Runbook: RunbookID,
+		Expr: "(" + MetricBlockHeight + " or " + MetricBlockHeightRef + ") unless on(instance, job) " + MetricBlockReward,
+		For:  10 * time.Minute, Runbook: RunbookID,
 		Summary: "the economics_* gauges the governor audit compares with decision files are not exported",
 	}}
 }

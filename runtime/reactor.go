@@ -40,6 +40,8 @@ const (
 // Rules returns the reactor runbook's alerting rules. The wakeup rules are the
 // PromQL form of Diagnose's "sustained": increase over 5m > 0, held for 10m, so
 // that when they fire the counter has grown throughout the last 15 minutes.
+// None aggregates: each series is one node's (config_reload_total keeps its
+// result label), so a Prometheus scraping a fleet alerts per instance.
 func Rules() []tbops.Rule {
 	held := DefaultSubWindow * (DefaultSubWindows - 1)
 	return []tbops.Rule{

@@ -37,18 +37,31 @@ const (
 
 // Rules returns the runbook's alert thresholds ("Alert Thresholds"), critical
 // first, then the alert thresholds of the Treasury SLO table. "for N epochs" is
-// N × 120 s. The executor-failing rate sums over the counter's reason label:
-// the runbook's bare rate(…) > 1 compares each reason alone, so errors spread
-// over two reasons at 0.6/s each would never page.
+// N × 120 s.
+//
+// Every rule is per node, so one Prometheus can scrape a whole fleet: sums run
+// only over the domain labels (reason, status), never across instances, and
+// keep every target label (instance, job, and any the scrape adds), so each
+// alert names its node. The decisions where the runbook's lines are open:
+//
+//   - The executor-failing rate sums the counter's reason label: the runbook's
+//     bare rate(…) > 1 compares each reason alone, so errors spread over two
+//     reasons at 0.6/s each would never page.
+//   - No progress requires a backlog on the same node: the runbook's bare
+//     increase(…{status="finalized"}[10m]) == 0 would page on an idle treasury
+//     with nothing queued.
+//   - The lag p95 is the runbook's histogram_quantile over the cumulative
+//     buckets, with no sum: histogram_quantile groups by every label but le,
+//     which is already one histogram per node.
 func Rules() []tbops.Rule {
 	rules := []tbops.Rule{
 		{Alert: "TreasuryBacklogCritical", Runbook: RunbookID, Severity: tbops.StatusCritical, Expr: MetricBacklog + " > 100", For: BacklogCriticalFor,
 			Summary: "Treasury backlog accumulating: over 100 disbursements for 3 epochs"},
-		{Alert: "TreasuryExecutorFailing", Runbook: RunbookID, Severity: tbops.StatusCritical, Expr: "sum without (reason) (rate(" + MetricErrors + "[5m])) > 1",
+		{Alert: "TreasuryExecutorFailing", Runbook: RunbookID, Severity: tbops.StatusCritical, Expr: errorsPerSecond + " > 1",
 			Summary: "Treasury executor failing: over 1 execution error per second"},
-		{Alert: "TreasuryNoProgress", Runbook: RunbookID, Severity: tbops.StatusCritical, Expr: `increase(` + MetricDisbursements + `{status="finalized"}[10m]) == 0`,
+		{Alert: "TreasuryNoProgress", Runbook: RunbookID, Severity: tbops.StatusCritical, Expr: `increase(` + MetricDisbursements + `{status="finalized"}[10m]) == 0 and on(instance, job) ` + MetricBacklog + ` > 0`,
 			Summary: "Treasury makes no progress: no disbursement finalized in 10 minutes"},
-		{Alert: "TreasuryLatencyHigh", Runbook: RunbookID, Severity: tbops.StatusWarning, Expr: "histogram_quantile(0.95, " + MetricLag + "_bucket) > 600",
+		{Alert: "TreasuryLatencyHigh", Runbook: RunbookID, Severity: tbops.StatusWarning, Expr: lagP95 + " > 600",
 			Summary: "Treasury disbursement lag p95 over 600 s"},
 		{Alert: "TreasuryBacklogWarning", Runbook: RunbookID, Severity: tbops.StatusWarning, Expr: MetricBacklog + " > 50", For: BacklogWarningFor,
 			Summary: "Treasury backlog over 50 disbursements for 2 epochs"},
@@ -74,8 +87,20 @@ type SLORow struct {
 	AlertFor  time.Duration `json:"alert_for"`
 }
 
-// errorRatio is the share of execution attempts that failed over 5 minutes.
-const errorRatio = "sum(rate(" + MetricErrors + "[5m])) / (sum(rate(" + MetricErrors + "[5m])) + sum(rate(" + MetricDisbursements + `{status=~"executed|finalized"}[5m])))`
+// Per-node PromQL of the rules and the SLO table. Both sides of the ratio keep
+// the same labels (the node's target labels), so it divides node by node.
+const (
+	// errorsPerSecond is each node's execution errors per second, all reasons.
+	errorsPerSecond = "sum without (reason) (rate(" + MetricErrors + "[5m]))"
+	// donePerSecond is each node's executed and finalized disbursements per second.
+	donePerSecond = "sum without (status) (rate(" + MetricDisbursements + `{status=~"executed|finalized"}[5m]))`
+	// errorRatio is the share of execution attempts that failed over 5 minutes.
+	// A node with errors and no executed/finalized series at all counts 0
+	// successes (the `or 0 *` term), so an executor that only fails still reads 100%.
+	errorRatio = errorsPerSecond + " / (" + errorsPerSecond + " + (" + donePerSecond + " or 0 * " + errorsPerSecond + "))"
+	// lagP95 is the runbook's p95 over the cumulative buckets, one per node.
+	lagP95 = "histogram_quantile(0.95, " + MetricLag + "_bucket)"
+)
 
 // SLOs returns the runbook's Treasury SLO table.
 func SLOs() []SLORow {
@@ -83,9 +108,9 @@ func SLOs() []SLORow {
 		{Name: "Availability", Target: "99.95%", AlertThreshold: "Errors > 0.1% for 5 min",
 			Expr: "1 - (" + errorRatio + ")", AlertExpr: "(" + errorRatio + ") > 0.001", AlertFor: 5 * time.Minute},
 		{Name: "Execution Latency p95", Target: "< 300s", AlertThreshold: "> 600s for 10 min",
-			Expr: "histogram_quantile(0.95, " + MetricLag + "_bucket)", AlertExpr: "histogram_quantile(0.95, " + MetricLag + "_bucket) > 600", AlertFor: 10 * time.Minute},
+			Expr: "histogram_quantile(0.95, " + MetricLag + "_bucket)", AlertExpr: lagP95 + " > 600", AlertFor: 10 * time.Minute},
 		{Name: "Error Rate", Target: "< 0.1%", AlertThreshold: "> 1 error/sec",
-			Expr: errorRatio, AlertExpr: "sum(rate(" + MetricErrors + "[5m])) > 1"},
+			Expr: errorRatio, AlertExpr: errorsPerSecond + " > 1"},
 		{Name: "Queue Depth", Target: "< 100", AlertThreshold: "> 100 for 3 epochs",
 			Expr: MetricBacklog, AlertExpr: MetricBacklog + " > 100", AlertFor: BacklogCriticalFor},
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -280,6 +281,39 @@ func TestRulesStructure(t *testing.T) {
 	assert.Equal(t, "4m", rules["TreasuryBacklogWarning"].For)
 }
 
+// fleetWide matches PromQL that reads across every node a Prometheus scrapes:
+// an aggregation with no grouping (sum(…), count(…), …), a by () list, an
+// empty on(), or absent() (which only fires when no node exports the series).
+var (
+	aggNoGrouping = regexp.MustCompile(`\b(sum|avg|min|max|count|group|stddev|stdvar|topk|bottomk|quantile|count_values)\s*\(`)
+	aggBy         = regexp.MustCompile(`\bby\s*\(([^)]*)\)`)
+	emptyOn       = regexp.MustCompile(`\bon\s*\(\s*\)`)
+	onList        = regexp.MustCompile(`\bon\s*\(([^)]*)\)`)
+)
+
+// TestRulesPerNode keeps every rule per node for a Prometheus that scrapes a
+// fleet: aggregations name what they drop (without) or keep instance and job
+// (by), set and ratio joins match on instance and job, and missing series are
+// found per node, not with absent().
+func TestRulesPerNode(t *testing.T) {
+	code, out, errOut := runCLI(t, nil, "rules")
+	require.Equal(t, 0, code, errOut)
+	rules, _ := parseRules(t, []byte(out))
+	require.NotEmpty(t, rules)
+	for name, r := range rules {
+		assert.NotRegexp(t, aggNoGrouping, r.Expr, "%s aggregates across nodes", name)
+		assert.NotContains(t, r.Expr, "absent(", "%s: absent() only fires when no node exports the series", name)
+		assert.NotRegexp(t, emptyOn, r.Expr, "%s joins across nodes with on()", name)
+		for _, m := range aggBy.FindAllStringSubmatch(r.Expr, -1) {
+			assert.Contains(t, m[1], "instance", "%s: by (%s) drops the node", name, m[1])
+			assert.Contains(t, m[1], "job", "%s: by (%s) drops the node", name, m[1])
+		}
+		for _, m := range onList.FindAllStringSubmatch(r.Expr, -1) {
+			assert.Contains(t, m[1], "instance", "%s: on (%s) joins different nodes", name, m[1])
+		}
+	}
+}
+
 func TestRulesRunbookURLOverride(t *testing.T) {
 	anchorOf := func(out string) map[string]string {
 		rules, _ := parseRules(t, []byte(out))
@@ -329,28 +363,55 @@ func TestRulesPromtoolUnitTests(t *testing.T) {
 	var tests struct {
 		RuleFiles []string `yaml:"rule_files"`
 		Tests     []struct {
-			Name  string `yaml:"name"`
+			Name   string `yaml:"name"`
+			Inputs []struct {
+				Series string `yaml:"series"`
+			} `yaml:"input_series"`
 			Cases []struct {
 				Alertname string `yaml:"alertname"`
-				ExpAlerts []any  `yaml:"exp_alerts"`
+				ExpAlerts []struct {
+					Labels map[string]string `yaml:"exp_labels"`
+				} `yaml:"exp_alerts"`
 			} `yaml:"alert_rule_test"`
 		} `yaml:"tests"`
 	}
 	require.NoError(t, yaml.Unmarshal(spec, &tests))
 	assert.Equal(t, []string{"tbops-rules.yml"}, tests.RuleFiles)
-	fires, silent := map[string]int{}, map[string]int{}
+	instanceOf := regexp.MustCompile(`\binstance="([^"]+)"`)
+	// fires: cases where the rule fires; silent: where it does not; beside: cases
+	// where it fires for some nodes of the input while another node is healthy.
+	fires, silent, beside := map[string]int{}, map[string]int{}, map[string]int{}
 	for _, tc := range tests.Tests {
+		// One Prometheus scrapes the fleet: every series is some node's.
+		nodes := map[string]bool{}
+		for _, in := range tc.Inputs {
+			m := instanceOf.FindStringSubmatch(in.Series)
+			if assert.NotNil(t, m, "%s: series %s has no instance label", tc.Name, in.Series) {
+				nodes[m[1]] = true
+			}
+			assert.Contains(t, in.Series, `job="`, "%s: series %s has no job label", tc.Name, in.Series)
+		}
 		for _, c := range tc.Cases {
-			if len(c.ExpAlerts) > 0 {
-				fires[c.Alertname]++
-			} else {
+			if len(c.ExpAlerts) == 0 {
 				silent[c.Alertname]++
+				continue
+			}
+			fires[c.Alertname]++
+			firing := map[string]bool{}
+			for _, a := range c.ExpAlerts {
+				assert.NotEmpty(t, a.Labels["instance"], "%s: %s alert without the node's instance label", tc.Name, c.Alertname)
+				assert.NotEmpty(t, a.Labels["job"], "%s: %s alert without the node's job label", tc.Name, c.Alertname)
+				firing[a.Labels["instance"]] = true
+			}
+			if len(nodes) > len(firing) {
+				beside[c.Alertname]++
 			}
 		}
 	}
 	for name := range wantRules {
 		assert.Positive(t, fires[name], "%s: no promtool case where it fires", name)
 		assert.GreaterOrEqual(t, silent[name], 2, "%s: want a no-alert case before it fires and a healthy one", name)
+		assert.Positive(t, beside[name], "%s: no promtool case where it fires for a bad node next to a healthy one", name)
 	}
 	for name := range fires {
 		_, ok := wantRules[name]
