@@ -287,8 +287,10 @@ func (d *diagnosis) alerts() {
 				a.Value, a.Firing = worst, worst > ErrorRateCritical
 			}
 		case "TreasuryNoProgress":
-			if m.finalizedOK {
-				a.Value, a.Firing = m.finalizedInc, m.finalizedInc == 0
+			// As the rule: nothing finalized in 10 minutes while a backlog waits (an
+			// idle treasury is not stuck).
+			if m.finalizedOK && m.backlogOK {
+				a.Value, a.Firing = m.finalizedInc, m.finalizedInc == 0 && m.backlog50.Now > 0
 			}
 		case "TreasuryLatencyHigh":
 			if m.lagOK {

@@ -34,18 +34,6 @@ func (a *app) energyClient() (*energy.Client, error) {
 	return energy.NewWithTransport(rpc), nil
 }
 
-// rpcErr turns a client error into the one-line exit-3 error.
-func rpcErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ex *exitError
-	if errors.As(err, &ex) {
-		return err
-	}
-	return &exitError{code: 3, err: err}
-}
-
 func (a *app) energyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "energy", Short: "Energy Stalled runbook, RPC guard, reading signatures"}
 	cmd.AddCommand(a.energyDiagnoseCmd(), a.energyMarketCmd(), a.energyCreditsCmd(), a.energyDisputesCmd(),

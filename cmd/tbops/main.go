@@ -66,7 +66,15 @@ func exitCode(code int) error {
 	return &exitError{code: code}
 }
 
-// notYet is what a command that a later issue fills answers.
-func notYet(what string) error {
-	return &exitError{code: 3, err: fmt.Errorf("%s is not implemented in this build yet", what)}
+// rpcErr turns a client error into the one-line exit-3 error (an exitError
+// passes through unchanged).
+func rpcErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ex *exitError
+	if errors.As(err, &ex) {
+		return err
+	}
+	return &exitError{code: 3, err: err}
 }

@@ -26,18 +26,6 @@ func (a *app) treasuryClient() (*treasury.Client, error) {
 	return treasury.NewClientFrom(rpc), nil
 }
 
-// treasuryRPCFail turns an RPC error into exit 3 with one line.
-func treasuryRPCFail(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ex *exitError
-	if errors.As(err, &ex) {
-		return err
-	}
-	return &exitError{code: 3, err: err}
-}
-
 func (a *app) treasuryCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "treasury", Short: "Treasury Stuck runbook, settlement audit, explorer migration"}
 	cmd.AddCommand(a.treasuryDiagnoseCmd(), a.treasuryBalanceCmd(), a.treasuryListCmd(), a.treasuryShowCmd(),
@@ -112,7 +100,7 @@ func (a *app) treasuryBalanceCmd() *cobra.Command {
 			}
 			b, err := c.Balance(cmd.Context())
 			if err != nil {
-				return treasuryRPCFail(err)
+				return rpcErr(err)
 			}
 			if a.output == "json" {
 				return a.printJSON(b)
@@ -183,7 +171,7 @@ func (a *app) treasuryListCmd() *cobra.Command {
 							fmt.Fprintf(a.stderr, "tbops: skipped: %v\n", err)
 							continue
 						}
-						return treasuryRPCFail(err)
+						return rpcErr(err)
 					}
 					page.Disbursements = append(page.Disbursements, d)
 				}
@@ -194,7 +182,7 @@ func (a *app) treasuryListCmd() *cobra.Command {
 					if errors.Is(err, treasury.ErrInvalidParams) || strings.Contains(err.Error(), "treasury: ") {
 						return &exitError{code: 3, err: err}
 					}
-					return treasuryRPCFail(err)
+					return rpcErr(err)
 				}
 			}
 			if a.output == "json" {
@@ -253,7 +241,7 @@ func (a *app) treasuryShowCmd() *cobra.Command {
 				if errors.Is(err, treasury.ErrNotFound) {
 					return &exitError{code: 3, err: fmt.Errorf("no disbursement %d; list them with tbops treasury list", id)}
 				}
-				return treasuryRPCFail(err)
+				return rpcErr(err)
 			}
 			deps := map[string]string{}
 			for _, dep := range d.Proposal.Deps {
@@ -328,7 +316,7 @@ func (a *app) treasuryRollbackCmd() *cobra.Command {
 				if errors.Is(err, treasury.ErrNotFound) {
 					return &exitError{code: 3, err: fmt.Errorf("no disbursement %d; nothing to roll back", id)}
 				}
-				return treasuryRPCFail(err)
+				return rpcErr(err)
 			}
 			if !d.Status.State.Rollbackable() {
 				return &exitError{code: 3, err: fmt.Errorf("disbursement %d is %s: the node refuses to roll back executed, finalized or rolled_back disbursements", id, d.Status.State)}
@@ -337,7 +325,7 @@ func (a *app) treasuryRollbackCmd() *cobra.Command {
 			if apply {
 				res, err := c.Rollback(cmd.Context(), id, reason)
 				if err != nil {
-					return treasuryRPCFail(err)
+					return rpcErr(err)
 				}
 				plan.Applied, plan.Result = true, &res
 			}
@@ -396,7 +384,7 @@ and investigates any discrepancy. Exit 0 when conservation is verified, 2 when n
 			}
 			res, err := treasury.Audit(cmd.Context(), c, o)
 			if err != nil {
-				return treasuryRPCFail(err)
+				return rpcErr(err)
 			}
 			if a.output == "json" {
 				err = a.printJSON(res)
