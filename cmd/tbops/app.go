@@ -4,14 +4,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/internal/jsonrpc"
+	tbruntime "github.com/theblock/tbops/runtime"
 )
 
 const defaultRPC = "http://127.0.0.1:3030/"
@@ -35,6 +38,10 @@ type app struct {
 	// fleet is set by doctor when it diagnoses several nodes: a shared Prometheus
 	// is then scoped to each node's instance.
 	fleet bool
+
+	httpOnce sync.Once
+	http     *http.Client
+	httpErr  error
 }
 
 func (a *app) rootCmd() *cobra.Command {
@@ -103,8 +110,27 @@ func (a *app) rpcClient(url, tokenEnv string) (*jsonrpc.Client, error) {
 	if token == "" && tokenEnv != "" {
 		token = a.getenv(tokenEnv)
 	}
+	hc, err := a.httpClient()
+	if err != nil {
+		return nil, err
+	}
 	return jsonrpc.New(url, jsonrpc.WithTimeout(a.timeout), jsonrpc.WithToken(token),
-		jsonrpc.WithUserAgent("tbops"))
+		jsonrpc.WithUserAgent("tbops"), jsonrpc.WithHTTPClient(hc))
+}
+
+// httpClient is the one HTTP client every RPC client of this run shares (one
+// connection pool), with the runbook's client-side TLS handshake bound from
+// TB_TLS_HANDSHAKE_TIMEOUT_MS.
+func (a *app) httpClient() (*http.Client, error) {
+	a.httpOnce.Do(func() {
+		cfg, err := tbruntime.ClientConfig{}.ApplyEnv(a.getenv)
+		if err != nil {
+			a.httpErr = err
+			return
+		}
+		a.http = &http.Client{Transport: cfg.NewTransport()}
+	})
+	return a.http, a.httpErr
 }
 
 // metricsURLFor is the /metrics URL of the node at rpcURL, unless --metrics names one.
