@@ -1,45 +1,43 @@
 package energy
 
 import (
-	"bytes"
-	"crypto/rand"
-	"crypto/sha512"
-	"fmt"
 	"io"
 
-	"filippo.io/edwards25519"
+	"github.com/theblock/tbops/internal/ed25519batch"
 )
 
 // Batch verifies many readings at once (opt-in). It is not safe for concurrent
 // use; use one Batch per goroutine.
 //
 // Rules. Each signature (R, s) on message M under key A is accepted by single
-// verification (Verify, crypto/ed25519) iff s < ℓ (canonical), R is the canonical
-// encoding of [s]B − [k]A with k = SHA-512(R‖A‖M) mod ℓ — the cofactorless
-// equation. The batch checks, with fresh random 128-bit zᵢ,
+// verification (Verify, crypto/ed25519) iff s < ℓ (canonical) and R is the
+// canonical encoding of [s]B − [k]A with k = SHA-512(R‖A‖M) mod ℓ — the
+// cofactorless equation. The batch (internal/ed25519batch) checks, with fresh
+// random 128-bit zᵢ, the cofactored equation
 //
-//	[8]( [Σ zᵢsᵢ]B − Σ [zᵢ]Rᵢ − Σ [zᵢkᵢ]Aᵢ ) = 0
+//	[8]( Σ [zᵢ]Rᵢ + Σ [zᵢkᵢ]Aᵢ − [Σ zᵢsᵢ]B ) = 0,
 //
-// — the cofactored equation, the only sound one for a random linear combination.
-// Before that it requires what single verification requires of the encodings:
-// s canonical, R a valid point whose encoding is canonical (re-encodes to the
-// same bytes), A a valid point that is not of small order (DecodePublicKey).
-// Consequences, both directions:
-//   - Everything single verification accepts, the batch accepts: a valid
-//     signature makes its term exactly zero.
+// the only sound one for a random linear combination, and only when every
+// reading's s is canonical, R and A are canonical encodings and neither is of
+// small order; otherwise, or when the equation fails, every reading is
+// verified singly. Consequences, both directions:
+//   - Everything single verification accepts, the batch accepts (a valid
+//     signature makes its term exactly zero; unusual encodings go to Verify).
 //   - The batch may accept a signature single verification rejects only when
 //     [s]B − [k]A − R is a non-zero point of small order, which needs R or A to
 //     carry a torsion component chosen by the key's owner (an honest signer never
 //     produces one; nobody else can, without the private key). For any other
 //     invalid signature the batch fails except with probability ≤ 2⁻¹²⁸.
-//   - When the batch equation fails, every reading is verified singly, so the
-//     failures reported are exactly single verification's verdicts.
+//   - When the batch fails, the failures reported are exactly single
+//     verification's verdicts.
 //
-// Terms of readings signed by the same key are merged (Σ zᵢkᵢ on one Aᵢ), so a
-// batch from few providers costs little more than one point per reading.
+// Terms of readings signed by the same key are merged (Σ zᵢkᵢ on one Aᵢ), and
+// the registry's decompressed key points are reused, so a batch from few
+// providers costs little more than one point decompression per reading.
 type Batch struct {
-	rand    io.Reader
+	v       *ed25519batch.Verifier
 	entries []batchEntry
+	es      []ed25519batch.Entry
 }
 
 type batchEntry struct {
@@ -51,10 +49,7 @@ type batchEntry struct {
 // NewBatch returns an empty batch drawing its coefficients from rnd
 // (crypto/rand when nil).
 func NewBatch(rnd io.Reader) *Batch {
-	if rnd == nil {
-		rnd = rand.Reader
-	}
-	return &Batch{rand: rnd}
+	return &Batch{v: ed25519batch.NewVerifier(rnd)}
 }
 
 // Add queues r for verification with keys' entry for its provider. Lookup,
@@ -87,21 +82,7 @@ func (b *Batch) Reset() { b.entries = b.entries[:0] }
 // order (nil for a valid one), and whether all were valid.
 func (b *Batch) Verify() ([]error, bool) {
 	errs := make([]error, len(b.entries))
-	n := len(b.entries)
-	scalars := make([]*edwards25519.Scalar, 0, 2*n+1)
-	points := make([]*edwards25519.Point, 0, 2*n+1)
-	bCoef := edwards25519.NewScalar()
-	// Merged A terms by key bytes.
-	aIndex := make(map[[32]byte]int, 8)
-	var zbuf [32]byte
-	rnd := make([]byte, 16*n)
-	if _, err := io.ReadFull(b.rand, rnd); err != nil {
-		out := b.single(errs) // no randomness: fall back to single verification
-		return out, allNil(out)
-	}
-	h := sha512.New()
-	var digest [64]byte
-	live := 0
+	b.es = b.es[:0]
 	for i := range b.entries {
 		e := &b.entries[i]
 		if e.err != nil {
@@ -110,55 +91,12 @@ func (b *Batch) Verify() ([]error, bool) {
 		}
 		sig, _ := DecodeSignature(e.r.Signature)
 		msg, _ := SignedBytes(e.r.Scheme, e.r.Message())
-		s, err := edwards25519.NewScalar().SetCanonicalBytes(sig[32:])
-		if err != nil {
-			errs[i] = failed(e.r, "s is not canonical")
-			continue
-		}
-		R, err := new(edwards25519.Point).SetBytes(sig[:32])
-		if err != nil || !bytes.Equal(R.Bytes(), sig[:32]) {
-			errs[i] = failed(e.r, "R is not a canonical point encoding")
-			continue
-		}
-		A := e.key.point
-		if A == nil {
-			if A, err = parsePoint(e.key.PublicKey); err != nil {
-				errs[i] = &VerifyError{Reason: ReasonInvalidFormat, ProviderID: e.r.ProviderID, Detail: "public key: " + err.Error()}
-				continue
-			}
-		}
-		h.Reset()
-		h.Write(sig[:32])
-		h.Write(e.key.PublicKey)
-		h.Write(msg)
-		k, _ := edwards25519.NewScalar().SetUniformBytes(h.Sum(digest[:0]))
-		copy(zbuf[:16], rnd[16*i:16*i+16])
-		z, _ := edwards25519.NewScalar().SetCanonicalBytes(zbuf[:]) // < 2^128 < ℓ
-		bCoef.MultiplyAdd(z, s, bCoef)
-		scalars = append(scalars, z)
-		points = append(points, R.Negate(R))
-		zk := edwards25519.NewScalar().Multiply(z, k)
-		var ak [32]byte
-		copy(ak[:], e.key.PublicKey)
-		if j, ok := aIndex[ak]; ok {
-			scalars[j].Add(scalars[j], zk)
-		} else {
-			aIndex[ak] = len(scalars)
-			scalars = append(scalars, zk)
-			points = append(points, new(edwards25519.Point).Negate(A))
-		}
-		live++
+		b.es = append(b.es, ed25519batch.Entry{PublicKey: e.key.PublicKey, Point: e.key.point, Message: msg, Signature: sig})
 	}
-	if live == 0 {
+	if b.v.Verify(b.es) {
 		return errs, allNil(errs)
 	}
-	scalars = append(scalars, bCoef)
-	points = append(points, edwards25519.NewGeneratorPoint())
-	sum := new(edwards25519.Point).VarTimeMultiScalarMult(scalars, points)
-	if sum.MultByCofactor(sum).Equal(edwards25519.NewIdentityPoint()) == 1 {
-		return errs, allNil(errs)
-	}
-	// Some signature is bad: single verification names which.
+	// Some signature is bad or unusual: single verification names which.
 	out := b.single(errs)
 	return out, allNil(out)
 }
@@ -175,10 +113,6 @@ func (b *Batch) single(errs []error) []error {
 		errs[i] = Verify(e.r, e.key.PublicKey)
 	}
 	return errs
-}
-
-func failed(r Reading, why string) error {
-	return &VerifyError{Reason: ReasonVerificationFailed, ProviderID: r.ProviderID, Detail: fmt.Sprintf("signature rejected: %s", why)}
 }
 
 func allNil(errs []error) bool {

@@ -17,6 +17,8 @@ import (
 
 	"filippo.io/edwards25519"
 	"lukechampine.com/blake3"
+
+	"github.com/theblock/tbops/internal/ed25519batch"
 )
 
 // Signature schemes (PROTOCOL.md section 4).
@@ -253,7 +255,7 @@ func parsePoint(b []byte) (*edwards25519.Point, error) {
 	if err != nil {
 		return nil, errors.New("not a valid curve point")
 	}
-	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+	if ed25519batch.SmallOrder(p) {
 		return nil, errors.New("a small-order point (weak key)")
 	}
 	return p, nil

@@ -419,8 +419,9 @@ func VerifyDir(ctx context.Context, dir string, opts VerifyOptions, fn func(File
 			// Signed files wait for a batch of signatures to be checked at once.
 			var held []FileResult
 			var checks []sigCheck
+			var bv batcher
 			flush := func() bool {
-				ok := !opts.NoBatch && batchVerify(checks)
+				ok := !opts.NoBatch && bv.verify(checks)
 				for i := range held {
 					finishSig(&held[i], &checks[i], ok || checks[i].verify(), opts)
 					if !emit(held[i]) {
