@@ -2,9 +2,11 @@ package governor
 
 import (
 	"crypto/ed25519"
+	"crypto/sha512"
 	"fmt"
 	"testing"
 
+	"filippo.io/edwards25519"
 	"github.com/stretchr/testify/assert"
 	"lukechampine.com/blake3"
 )
@@ -95,4 +97,25 @@ func FuzzBatchVerify(f *testing.F) {
 			t.Fatalf("batch accepted what crypto/ed25519 rejects: pub %x sig %x", pub, sig)
 		}
 	})
+}
+
+// A small-order R with s = k·a is valid for crypto/ed25519 but refused by the
+// batch, so VerifyDir's per-signature fallback decides it.
+func TestBatchVerifySmallOrderRFallsBack(t *testing.T) {
+	k := testKey("crafted")
+	h := sha512.Sum512(k.Seed())
+	a, err := edwards25519.NewScalar().SetBytesWithClamping(h[:32])
+	assert.NoError(t, err)
+	pub := k.Public().(ed25519.PublicKey)
+	digest := blake3.Sum256([]byte("decision"))
+	R := edwards25519.NewIdentityPoint().Bytes()
+	kh := sha512.New()
+	kh.Write(R)
+	kh.Write(pub)
+	kh.Write(digest[:])
+	kk, err := edwards25519.NewScalar().SetUniformBytes(kh.Sum(nil))
+	assert.NoError(t, err)
+	c := sigCheck{pub: pub, digest: digest[:], sig: append(R, edwards25519.NewScalar().Multiply(kk, a).Bytes()...)}
+	assert.True(t, c.verify())
+	assert.False(t, batchVerify(append(makeChecks(3, testKey("a")), c)))
 }
