@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -421,4 +422,17 @@ func TestRulesPromtoolUnitTests(t *testing.T) {
 	res, err := runPromtool(t, "test", "rules", testFile)
 	require.NoError(t, err, res)
 	assert.Contains(t, res, "SUCCESS", res)
+}
+
+func TestRulesJSON(t *testing.T) {
+	code, out, errOut := runCLI(t, nil, "rules", "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	var f ruleFile
+	require.NoError(t, json.Unmarshal([]byte(out), &f))
+	require.NotEmpty(t, f.Groups)
+	n := 0
+	for _, g := range f.Groups {
+		n += len(g.Rules)
+	}
+	assert.Equal(t, len(allRules()), n, "the JSON carries every rule")
 }
