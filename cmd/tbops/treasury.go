@@ -71,6 +71,15 @@ Path D's incident bundle (a directory, or a .tar.gz).`,
 				if err != nil {
 					r.Warnf("apply: %v", err)
 				}
+				// Rollbacks do not cascade on their own: disbursements that depended on
+				// the ones just rolled back are now Path A cases of their own, and each
+				// level deserves a look before it is applied.
+				if n > 0 {
+					if again, err := treasury.Diagnose(ctx, c, src, opts); err == nil && pathMatched(again, treasury.PathDependency) {
+						r.Warnf("after these rollbacks Path A matches again (%s): review with 'tbops treasury diagnose', then apply again",
+							pathWhy(again, treasury.PathDependency))
+					}
+				}
 			}
 			if bundle != "" {
 				b, err := treasury.WriteBundle(ctx, bundle, c, src, opts, &r)
@@ -469,4 +478,16 @@ func (a *app) treasuryRunbook() *runbook {
 		}
 		return r, nil
 	}}
+}
+
+func pathMatched(r tbops.Report, id string) bool { return pathWhy(r, id) != "" }
+
+// pathWhy is the why of the matched path id, "" when it does not match.
+func pathWhy(r tbops.Report, id string) string {
+	for _, p := range r.Matched() {
+		if p.ID == id {
+			return p.Why
+		}
+	}
+	return ""
 }

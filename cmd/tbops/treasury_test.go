@@ -70,8 +70,9 @@ func TestTreasuryCommands(t *testing.T) {
 
 	// diagnose --apply --bundle executes Path A and writes the bundle.
 	bundle := filepath.Join(t.TempDir(), "incident.tar.gz")
-	_, _, errOut = runTreasury(t, nil, append(rpc, "treasury", "diagnose", "--apply", "--bundle", bundle, "--log-glob", t.TempDir()+"/*.log")...)
+	_, out, errOut = runTreasury(t, nil, append(rpc, "treasury", "diagnose", "--apply", "--bundle", bundle, "--log-glob", t.TempDir()+"/*.log")...)
 	assert.Contains(t, errOut, "applied 2 rollbacks")
+	assert.Contains(t, out, "after these rollbacks Path A matches again", "4543 depended on 4541: the next level is pointed out, not cascaded")
 	assert.Contains(t, errOut, "incident bundle written")
 	assert.Len(t, n.Calls("gov.treasury.rollback_disbursement"), 2)
 	assert.FileExists(t, bundle)
