@@ -24,6 +24,7 @@ import (
 
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/energy"
+	tbruntime "github.com/theblock/tbops/runtime"
 )
 
 func (a *app) energyClient() (*energy.Client, error) {
@@ -477,7 +478,7 @@ func verifyHint(reason string) string {
 }
 
 func (a *app) energyGuardCmd() *cobra.Command {
-	var listen, upstream string
+	var listen, upstream, envFile string
 	var hops, maxClients int
 	var rps int
 	cmd := &cobra.Command{Use: "guard --listen ADDR --upstream URL", Short: "Run the energy RPC guard as a reverse proxy in front of a node",
@@ -486,7 +487,11 @@ token TB_ENERGY_RPC_TOKEN (auth off, with a warning, when unset) and are limited
 TB_ENERGY_RPC_RPS requests per second per client (default 50) before any parameter
 is parsed; everything else passes through. It serves the guard's own metrics
 (energy_rpc_rejected_total) at /guard/metrics. --token and --rps override the
-environment.`,
+environment.
+
+With --env-file FILE (KEY=VALUE lines, as a systemd EnvironmentFile) the token and
+limit come from the file instead, and every change to it applies without a restart;
+a file with a bad value changes nothing and is logged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if upstream == "" {
@@ -496,7 +501,20 @@ environment.`,
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return &exitError{code: 3, err: fmt.Errorf("--upstream %q: want an http(s) URL", upstream)}
 			}
-			o, err := energy.GuardOptionsFromEnv(a.getenv)
+			getenv := a.getenv
+			var watcher *tbruntime.Watcher[envFileVars]
+			if envFile != "" {
+				if a.token != "" || rps > 0 {
+					return &exitError{code: 3, err: errors.New("--env-file holds the token and limit: drop --token and --rps")}
+				}
+				w, err := tbruntime.NewWatcher(envFile, loadGuardEnvFile, tbruntime.WithLogger(slog.New(slog.NewTextHandler(a.stderr, nil))))
+				if err != nil {
+					return &exitError{code: 3, err: err}
+				}
+				defer w.Close()
+				watcher, getenv = w, w.Current().getenv
+			}
+			o, err := energy.GuardOptionsFromEnv(getenv)
 			if err != nil {
 				return &exitError{code: 3, err: err}
 			}
@@ -523,6 +541,21 @@ environment.`,
 			}
 			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 			fmt.Fprintf(a.stderr, "tbops: energy guard on http://%s -> %s (limit %d rps per client, auth %s)\n", ln.Addr(), upstream, g.RPS(), onOff(g.AuthEnabled()))
+			if watcher != nil {
+				go func() {
+					for ch := range watcher.Subscribe() {
+						if ch.Err != nil {
+							fmt.Fprintf(a.stderr, "tbops: %v; the guard keeps its running token and limit\n", ch.Err)
+							continue
+						}
+						if err := g.Reload(ch.New.getenv); err != nil {
+							fmt.Fprintf(a.stderr, "tbops: reload %s: %v; the guard keeps its running token and limit\n", envFile, err)
+							continue
+						}
+						fmt.Fprintf(a.stderr, "tbops: reloaded %s: limit %d rps per client, auth %s\n", envFile, g.RPS(), onOff(g.AuthEnabled()))
+					}
+				}()
+			}
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
 			select {
@@ -541,7 +574,43 @@ environment.`,
 	f.IntVar(&rps, "rps", 0, "requests per second per client (default $TB_ENERGY_RPC_RPS or 50)")
 	f.IntVar(&hops, "trusted-proxy-hops", 0, "take the client IP from this X-Forwarded-For hop (from the right); 0 = the connection's address")
 	f.IntVar(&maxClients, "max-clients", energy.DefaultMaxClients, "clients tracked at most (memory bound)")
+	f.StringVar(&envFile, "env-file", "", "KEY=VALUE file with TB_ENERGY_RPC_TOKEN and TB_ENERGY_RPC_RPS, reloaded when it changes")
 	return cmd
+}
+
+// envFileVars are the variables of an environment file.
+type envFileVars map[string]string
+
+func (v envFileVars) getenv(k string) string { return v[k] }
+
+// loadGuardEnvFile reads a systemd-style environment file (KEY=VALUE lines,
+// # comments, optional quotes) and checks that the guard accepts its values,
+// so a bad file is refused before it replaces the running one.
+func loadGuardEnvFile(path string) (envFileVars, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	vars := envFileVars{}
+	for i, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("%s line %d: want KEY=VALUE", path, i+1)
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		vars[strings.TrimSpace(k)] = v
+	}
+	if _, err := energy.GuardOptionsFromEnv(vars.getenv); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return vars, nil
 }
 
 func onOff(b bool) string {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,6 +193,77 @@ func TestEnergyGuardProxy(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	assert.Contains(t, string(b), `energy_rpc_rejected_total{reason="rate_limited"}`)
+	cancel()
+	assert.Equal(t, 0, <-done)
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a command writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// The guard's token and limit follow --env-file without a restart; a bad file
+// changes nothing.
+func TestEnergyGuardEnvFileReloads(t *testing.T) {
+	n := nodetest.Start(t)
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "guard.env")
+	write := func(content string) {
+		tmp := filepath.Join(dir, "guard.env.tmp")
+		require.NoError(t, os.WriteFile(tmp, []byte(content), 0o600))
+		require.NoError(t, os.Rename(tmp, envFile)) // an atomic replace, as config tools do
+	}
+	write("# guard\nTB_ENERGY_RPC_TOKEN=\"first\"\nTB_ENERGY_RPC_RPS=100\n")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	stderr := &lockedBuffer{}
+	go func() {
+		done <- run(ctx, []string{"energy", "guard", "--listen", addr, "--upstream", n.URL(), "--env-file", envFile},
+			strings.NewReader(""), io.Discard, stderr, func(string) string { return "" })
+	}()
+	call := func(token string) string {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"energy.market","params":{}}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	require.Eventually(t, func() bool { return strings.Contains(call("first"), "providers") }, 5*time.Second, 20*time.Millisecond)
+
+	write("TB_ENERGY_RPC_TOKEN=second\nTB_ENERGY_RPC_RPS=100\n")
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "reloaded "+envFile) }, 10*time.Second, 20*time.Millisecond, stderr.String())
+	assert.Contains(t, call("first"), "-33009", "the old token no longer works")
+	assert.Contains(t, call("second"), "providers")
+
+	write("TB_ENERGY_RPC_TOKEN=third\nTB_ENERGY_RPC_RPS=lots\n")
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "keeps its running token and limit") }, 10*time.Second, 20*time.Millisecond, stderr.String())
+	assert.Contains(t, call("second"), "providers", "a bad file changes nothing")
+	assert.Contains(t, stderr.String(), "TB_ENERGY_RPC_RPS")
+
+	code, _, errOut := runCLI(t, nil, "energy", "guard", "--upstream", n.URL(), "--env-file", envFile, "--rps", "5")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "drop --token and --rps")
 	cancel()
 	assert.Equal(t, 0, <-done)
 }
