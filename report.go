@@ -216,6 +216,36 @@ func (r Report) Matched() []Path {
 	return out
 }
 
+// Symptom returns the symptom with the id.
+func (r Report) Symptom(id string) (Symptom, bool) {
+	for _, s := range r.Symptoms {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return Symptom{}, false
+}
+
+// Path returns the resolution path with the id (a runbook letter).
+func (r Report) Path(id string) (Path, bool) {
+	for _, p := range r.Paths {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return Path{}, false
+}
+
+// Alert returns the alert with the name.
+func (r Report) Alert(name string) (Alert, bool) {
+	for _, a := range r.Alerts {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Alert{}, false
+}
+
 // MarshalJSON writes empty lists as [] rather than null, so consumers (jq among
 // them) can iterate without guarding.
 func (r Report) MarshalJSON() ([]byte, error) {

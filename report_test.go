@@ -137,3 +137,24 @@ func TestAmountString(t *testing.T) {
 	assert.InDelta(t, 1.5, Amount(1_500_000).BLOCK(), 1e-12)
 	assert.Equal(t, "99.99%", PPM(999_900).String())
 }
+
+func TestLookups(t *testing.T) {
+	r := NewReport("x", t0)
+	r.Symptoms = []Symptom{{ID: "a", Firing: true}}
+	r.Paths = []Path{{ID: "A", Matched: true, Why: "because"}}
+	r.Alerts = []Alert{{Name: "Big"}}
+	s, ok := r.Symptom("a")
+	assert.True(t, ok)
+	assert.True(t, s.Firing)
+	_, ok = r.Symptom("b")
+	assert.False(t, ok)
+	p, ok := r.Path("A")
+	assert.True(t, ok)
+	assert.Equal(t, "because", p.Why)
+	_, ok = r.Path("B")
+	assert.False(t, ok)
+	_, ok = r.Alert("Big")
+	assert.True(t, ok)
+	_, ok = r.Alert("Small")
+	assert.False(t, ok)
+}

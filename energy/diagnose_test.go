@@ -42,12 +42,8 @@ func diagnoseScenario(t *testing.T, name string, scrapeFor time.Duration, slo bo
 }
 
 func symptom(r tbops.Report, id string) tbops.Symptom {
-	for _, s := range r.Symptoms {
-		if s.ID == id {
-			return s
-		}
-	}
-	return tbops.Symptom{}
+	x, _ := r.Symptom(id)
+	return x
 }
 
 func matched(r tbops.Report) []string {

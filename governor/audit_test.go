@@ -42,13 +42,9 @@ func simAudit(t *testing.T, scenario string, withDir bool, mutate ...func(n *nod
 
 func symptom(t *testing.T, r tbops.Report, id string) tbops.Symptom {
 	t.Helper()
-	for _, s := range r.Symptoms {
-		if s.ID == id {
-			return s
-		}
-	}
-	t.Fatalf("no symptom %s in %+v", id, r.Symptoms)
-	return tbops.Symptom{}
+	x, ok := r.Symptom(id)
+	require.True(t, ok, "no symptom %s in %+v", id, r.Symptoms)
+	return x
 }
 
 func TestAuditHealthy(t *testing.T) {

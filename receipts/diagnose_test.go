@@ -62,13 +62,9 @@ func (f *fixture) diagnose(t *testing.T, o receipts.Options) tbops.Report {
 
 func symptom(t *testing.T, r tbops.Report, id string) tbops.Symptom {
 	t.Helper()
-	for _, s := range r.Symptoms {
-		if s.ID == id {
-			return s
-		}
-	}
-	t.Fatalf("no symptom %s in %+v", id, r.Symptoms)
-	return tbops.Symptom{}
+	x, ok := r.Symptom(id)
+	require.True(t, ok, "no symptom %s in %+v", id, r.Symptoms)
+	return x
 }
 
 func firingIDs(r tbops.Report) []string {
@@ -89,13 +85,9 @@ func matchedIDs(r tbops.Report) []string {
 
 func alert(t *testing.T, r tbops.Report, name string) tbops.Alert {
 	t.Helper()
-	for _, a := range r.Alerts {
-		if a.Name == name {
-			return a
-		}
-	}
-	t.Fatalf("no alert %s", name)
-	return tbops.Alert{}
+	x, ok := r.Alert(name)
+	require.True(t, ok, "no alert %s in %+v", name, r.Alerts)
+	return x
 }
 
 func TestDiagnoseHealthy(t *testing.T) {

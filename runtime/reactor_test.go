@@ -36,24 +36,16 @@ func scraped(t *testing.T, scenario string, span, step time.Duration, opts ...no
 
 func symptom(t *testing.T, r tbops.Report, id string) tbops.Symptom {
 	t.Helper()
-	for _, s := range r.Symptoms {
-		if s.ID == id {
-			return s
-		}
-	}
-	t.Fatalf("no symptom %s", id)
-	return tbops.Symptom{}
+	x, ok := r.Symptom(id)
+	require.True(t, ok, "no symptom %s in %+v", id, r.Symptoms)
+	return x
 }
 
 func path(t *testing.T, r tbops.Report, id string) tbops.Path {
 	t.Helper()
-	for _, p := range r.Paths {
-		if p.ID == id {
-			return p
-		}
-	}
-	t.Fatalf("no path %s", id)
-	return tbops.Path{}
+	x, ok := r.Path(id)
+	require.True(t, ok, "no path %s in %+v", id, r.Paths)
+	return x
 }
 
 func TestDiagnoseReactorHealthyFullWindow(t *testing.T) {

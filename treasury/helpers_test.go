@@ -55,33 +55,21 @@ func (e *env) diagnose(t *testing.T, opts treasury.Options) tbops.Report {
 
 func symptom(t *testing.T, r tbops.Report, id string) tbops.Symptom {
 	t.Helper()
-	for _, s := range r.Symptoms {
-		if s.ID == id {
-			return s
-		}
-	}
-	t.Fatalf("no symptom %s in %+v", id, r.Symptoms)
-	return tbops.Symptom{}
+	x, ok := r.Symptom(id)
+	require.True(t, ok, "no symptom %s in %+v", id, r.Symptoms)
+	return x
 }
 
 func path(t *testing.T, r tbops.Report, id string) tbops.Path {
 	t.Helper()
-	for _, p := range r.Paths {
-		if p.ID == id {
-			return p
-		}
-	}
-	t.Fatalf("no path %s", id)
-	return tbops.Path{}
+	x, ok := r.Path(id)
+	require.True(t, ok, "no path %s in %+v", id, r.Paths)
+	return x
 }
 
 func alert(t *testing.T, r tbops.Report, name string) tbops.Alert {
 	t.Helper()
-	for _, a := range r.Alerts {
-		if a.Name == name {
-			return a
-		}
-	}
-	t.Fatalf("no alert %s", name)
-	return tbops.Alert{}
+	x, ok := r.Alert(name)
+	require.True(t, ok, "no alert %s in %+v", name, r.Alerts)
+	return x
 }

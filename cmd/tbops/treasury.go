@@ -480,14 +480,13 @@ func (a *app) treasuryRunbook() *runbook {
 	}}
 }
 
-func pathMatched(r tbops.Report, id string) bool { return pathWhy(r, id) != "" }
+func pathMatched(r tbops.Report, id string) bool {
+	p, ok := r.Path(id)
+	return ok && p.Matched
+}
 
-// pathWhy is the why of the matched path id, "" when it does not match.
+// pathWhy is why the path id matched.
 func pathWhy(r tbops.Report, id string) string {
-	for _, p := range r.Matched() {
-		if p.ID == id {
-			return p.Why
-		}
-	}
-	return ""
+	p, _ := r.Path(id)
+	return p.Why
 }
