@@ -101,6 +101,7 @@ type Guard struct {
 	lim     *limiter
 
 	rejected     *prometheus.CounterVec
+	limitGauge   prometheus.GaugeFunc
 	unauthorized prometheus.Counter
 	rateLimited  prometheus.Counter
 	nUnauth      atomic.Uint64
@@ -138,6 +139,10 @@ func NewGuard(o GuardOptions) *Guard {
 		Help: "Energy RPC requests rejected by the guard, by reason."}, []string{"reason"})
 	g.unauthorized = g.rejected.WithLabelValues(RejectUnauthorized)
 	g.rateLimited = g.rejected.WithLabelValues(RejectRateLimited)
+	// The configured limit, for dashboards (the runbook's aggregator shows
+	// energy.rate_limit_rps beside dispute and settlement health).
+	g.limitGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "energy_rpc_rate_limit_rps",
+		Help: "The energy RPC guard's limit: requests per second per client."}, func() float64 { return float64(g.RPS()) })
 	g.limit.Store(uint64(o.RPS))
 	g.SetToken(o.Token)
 	return g
@@ -195,11 +200,18 @@ func (g *Guard) Rejected(reason string) uint64 {
 	return 0
 }
 
-// Describe implements prometheus.Collector (energy_rpc_rejected_total).
-func (g *Guard) Describe(ch chan<- *prometheus.Desc) { g.rejected.Describe(ch) }
+// Describe implements prometheus.Collector (energy_rpc_rejected_total and
+// energy_rpc_rate_limit_rps).
+func (g *Guard) Describe(ch chan<- *prometheus.Desc) {
+	g.rejected.Describe(ch)
+	g.limitGauge.Describe(ch)
+}
 
 // Collect implements prometheus.Collector.
-func (g *Guard) Collect(ch chan<- prometheus.Metric) { g.rejected.Collect(ch) }
+func (g *Guard) Collect(ch chan<- prometheus.Metric) {
+	g.rejected.Collect(ch)
+	g.limitGauge.Collect(ch)
+}
 
 // Allow applies the rate limit to one request of client now; it returns the
 // wait before the client would be admitted when it is not.

@@ -130,7 +130,9 @@ func rejectedMetric(t *testing.T, g *energy.Guard, reason string) float64 {
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	for _, mf := range mfs {
-		require.Equal(t, "energy_rpc_rejected_total", mf.GetName())
+		if mf.GetName() != "energy_rpc_rejected_total" {
+			continue
+		}
 		for _, m := range mf.GetMetric() {
 			if m.GetLabel()[0].GetValue() == reason {
 				return m.GetCounter().GetValue()
@@ -139,6 +141,27 @@ func rejectedMetric(t *testing.T, g *energy.Guard, reason string) float64 {
 	}
 	t.Fatalf("no series for reason %s", reason)
 	return 0
+}
+
+// The configured limit is exported for dashboards and follows SetRPS.
+func TestGuardExportsItsLimit(t *testing.T) {
+	g := energy.NewGuard(energy.GuardOptions{Token: "t", RPS: 7})
+	reg := prometheus.NewRegistry()
+	require.NoError(t, reg.Register(g))
+	limit := func() float64 {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "energy_rpc_rate_limit_rps" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no energy_rpc_rate_limit_rps")
+		return 0
+	}
+	assert.Equal(t, 7.0, limit())
+	require.NoError(t, g.SetRPS(20))
+	assert.Equal(t, 20.0, limit())
 }
 
 func TestGuardAuthOffWarns(t *testing.T) {
