@@ -532,16 +532,6 @@ func (n *Node) flowShift(e *EnergyState, now time.Time) int64 {
 	return int64(n.elapsed(now))
 }
 
-func listLimit(l int) (int, *jsonrpc.Error) {
-	switch {
-	case l == 0:
-		return 50, nil
-	case l < 0 || l > 500:
-		return 0, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf(`param "limit": %d is out of 1..500`, l)}
-	}
-	return l, nil
-}
-
 // energyGuardMiddleware puts the energy guard in front of the JSON-RPC handler,
 // configured from the running scenario (so Update can change token and limit).
 func (n *Node) energyGuardMiddleware(eg *energyGuard) {

@@ -688,8 +688,8 @@ func (n *Node) registerGovernor() {
 		if err := jsonrpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
-		if p.Limit < 0 || p.Limit > 500 {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: `param "limit": want 1..500`}
+		if _, err := listLimit(p.Limit); err != nil {
+			return nil, err
 		}
 		var out []map[string]any
 		var err error

@@ -262,3 +262,43 @@ func TestListenErrorIsClear(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "listen on "+n.Addr())
 }
+
+// Every area pages the same way (PROTOCOL.md section 1): limit 1..500 (default
+// 50), an opaque integer cursor, next_cursor null at the end.
+func TestListPaging(t *testing.T) {
+	n := nodetest.Start(t)
+	err := call(t, n, "gov.treasury.disbursements", map[string]any{"limit": 501}, nil)
+	assert.ErrorIs(t, err, jsonrpc.ErrInvalidParams)
+	assert.ErrorContains(t, err, `param "limit"`)
+
+	var all struct {
+		Total int `json:"total"`
+	}
+	require.NoError(t, call(t, n, "gov.treasury.disbursements", nil, &all))
+	seen := map[int64]bool{}
+	var cursor *int64
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 1000, "paging must end")
+		params := map[string]any{"limit": 2}
+		if cursor != nil {
+			params["cursor"] = *cursor
+		}
+		var page struct {
+			Disbursements []struct {
+				ID int64 `json:"id"`
+			} `json:"disbursements"`
+			NextCursor *int64 `json:"next_cursor"`
+		}
+		require.NoError(t, call(t, n, "gov.treasury.disbursements", params, &page))
+		assert.LessOrEqual(t, len(page.Disbursements), 2)
+		for _, d := range page.Disbursements {
+			assert.False(t, seen[d.ID], "id %d served twice", d.ID)
+			seen[d.ID] = true
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	assert.Len(t, seen, all.Total, "every disbursement once")
+}

@@ -446,13 +446,10 @@ func (n *Node) registerTreasury() {
 		if p.Status != "" && !treasuryStates[p.Status] {
 			return nil, tInvalid(`param "status": unknown state %q`, p.Status)
 		}
-		if p.Limit < 0 {
-			return nil, tInvalid(`param "limit": want a positive number`)
+		limit, err := listLimit(p.Limit)
+		if err != nil {
+			return nil, err
 		}
-		if p.Limit == 0 {
-			p.Limit = 50
-		}
-		p.Limit = min(p.Limit, 500)
 		var out map[string]any
 		n.view(func(s *Scenario, now time.Time) {
 			t := &s.Treasury
@@ -462,18 +459,10 @@ func (n *Node) registerTreasury() {
 					match = append(match, d)
 				}
 			}
-			sort.SliceStable(match, func(i, j int) bool { return match[i].ID < match[j].ID })
-			i := 0
-			if p.Cursor != nil {
-				i = sort.Search(len(match), func(k int) bool { return int64(match[k].ID) > *p.Cursor })
-			}
+			items, next := pageAfter(match, func(d TreasuryDisbursement) int64 { return int64(d.ID) }, p.Cursor, limit)
 			page := []any{}
-			var next any
-			for ; i < len(match) && len(page) < p.Limit; i++ {
-				page = append(page, t.disbursementWire(match[i]))
-			}
-			if i < len(match) {
-				next = int64(match[i-1].ID)
+			for _, d := range items {
+				page = append(page, t.disbursementWire(d))
 			}
 			out = map[string]any{"disbursements": page, "next_cursor": next, "total": len(match)}
 		})
@@ -563,13 +552,10 @@ func (n *Node) registerTreasury() {
 		if err := jsonrpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
-		if p.Limit < 0 {
-			return nil, tInvalid(`param "limit": want a positive number`)
+		limit, err := listLimit(p.Limit)
+		if err != nil {
+			return nil, err
 		}
-		if p.Limit == 0 {
-			p.Limit = 50
-		}
-		p.Limit = min(p.Limit, 500)
 		var out map[string]any
 		n.view(func(s *Scenario, now time.Time) {
 			t := &s.Treasury
@@ -579,24 +565,15 @@ func (n *Node) registerTreasury() {
 					match = append(match, h)
 				}
 			}
-			sort.SliceStable(match, func(i, j int) bool { return match[i].ID < match[j].ID })
-			i := 0
-			if p.Cursor != nil {
-				i = sort.Search(len(match), func(k int) bool { return int64(match[k].ID) > *p.Cursor })
-			}
+			items, next := pageAfter(match, func(h TreasurySnapshot) int64 { return int64(h.ID) }, p.Cursor, limit)
 			page := []any{}
-			var next any
-			for ; i < len(match) && len(page) < p.Limit; i++ {
-				h := match[i]
+			for _, h := range items {
 				if t.Reference {
 					page = append(page, map[string]any{"id": h.ID, "balance_ct": float64(h.Balance) / tMicro, "delta_ct": float64(h.Delta) / tMicro,
 						"recorded_at": h.RecordedAt, "epoch": h.Epoch, "event": tCapitalize(h.Event), "disbursement_id": h.DisbursementID})
 				} else {
 					page = append(page, h)
 				}
-			}
-			if i < len(match) {
-				next = int64(match[i-1].ID)
 			}
 			out = map[string]any{"snapshots": page, "next_cursor": next, "current_balance": t.Balance}
 		})

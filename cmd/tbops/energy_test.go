@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -197,24 +196,6 @@ func TestEnergyGuardProxy(t *testing.T) {
 	assert.Equal(t, 0, <-done)
 }
 
-// lockedBuffer is a bytes.Buffer safe to read while a command writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // The guard's token and limit follow --env-file without a restart; a bad file
 // changes nothing.
 func TestEnergyGuardEnvFileReloads(t *testing.T) {
@@ -233,7 +214,7 @@ func TestEnergyGuardEnvFileReloads(t *testing.T) {
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	stderr := &lockedBuffer{}
+	stderr := &syncBuffer{}
 	go func() {
 		done <- run(ctx, []string{"energy", "guard", "--listen", addr, "--upstream", n.URL(), "--env-file", envFile},
 			strings.NewReader(""), io.Discard, stderr, func(string) string { return "" })
