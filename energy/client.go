@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/theblock/tbops"
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // TokenEnv is the environment variable holding the energy RPC bearer token.
@@ -226,7 +226,7 @@ type OracleKeys struct {
 
 // Client is a typed client of the energy methods. It is safe for concurrent use.
 type Client struct {
-	rpc *jsonrpc.Client
+	rpc *rpc.Client
 	// marketMethod remembers whether the node speaks energy.market_state
 	// (1) or energy.market (0).
 	marketState atomic.Bool
@@ -270,25 +270,25 @@ func New(url string, opts ...Option) (*Client, error) {
 	} else if o.getenv != nil {
 		token = o.getenv(TokenEnv)
 	}
-	ro := []jsonrpc.Option{jsonrpc.WithToken(token), jsonrpc.WithUserAgent("tbops-energy")}
+	ro := []rpc.Option{rpc.WithToken(token), rpc.WithUserAgent("tbops-energy")}
 	if o.timeout > 0 {
-		ro = append(ro, jsonrpc.WithTimeout(o.timeout))
+		ro = append(ro, rpc.WithTimeout(o.timeout))
 	}
 	if o.hc != nil {
-		ro = append(ro, jsonrpc.WithHTTPClient(o.hc))
+		ro = append(ro, rpc.WithHTTPClient(o.hc))
 	}
 	if o.retryOff {
-		ro = append(ro, jsonrpc.WithRetry(jsonrpc.RetryPolicy{Attempts: 1}))
+		ro = append(ro, rpc.WithRetry(rpc.RetryPolicy{Attempts: 1}))
 	}
-	rpc, err := jsonrpc.New(url, ro...)
+	rc, err := rpc.NewClient(url, ro...)
 	if err != nil {
 		return nil, fmt.Errorf("energy: %w", err)
 	}
-	return &Client{rpc: rpc}, nil
+	return &Client{rpc: rc}, nil
 }
 
 // NewWithTransport wraps an existing JSON-RPC client (the CLI's).
-func NewWithTransport(rpc *jsonrpc.Client) *Client { return &Client{rpc: rpc} }
+func NewWithTransport(rc *rpc.Client) *Client { return &Client{rpc: rc} }
 
 // URL is the node's RPC URL.
 func (c *Client) URL() string { return c.rpc.URL() }
@@ -301,7 +301,7 @@ func (c *Client) Market(ctx context.Context) (Market, error) {
 	var err error
 	if !c.marketState.Load() {
 		err = c.rpc.Read(ctx, MethodMarket, nil, &raw)
-		if errors.Is(err, jsonrpc.ErrMethodNotFound) {
+		if errors.Is(err, rpc.ErrMethodNotFound) {
 			c.marketState.Store(true)
 		}
 	}

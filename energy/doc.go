@@ -6,7 +6,7 @@
 //
 // Decisions where the runbook and PROTOCOL.md leave room:
 //
-//   - Client: reads are retried (jsonrpc.Client.Read), SubmitReading is sent once.
+//   - Client: reads are retried (rpc.Client.Read), SubmitReading is sent once.
 //     Market calls energy.market and falls back to the reference node's
 //     energy.market_state on -32601, remembering which worked. Credits with
 //     "provider", disputes with "id", providers with only reputation_score, hex

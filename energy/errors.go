@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // Failure reasons of signature verification, as in error.data.reason of -33001
@@ -25,28 +25,28 @@ func Reasons() []string {
 
 // JSON-RPC error codes of the energy methods (re-exported from the transport).
 const (
-	CodeSignatureFailed = jsonrpc.CodeSignatureFailed // -33001
-	CodeNonceReplay     = jsonrpc.CodeNonceReplay     // -33007
-	CodeTimestampSkew   = jsonrpc.CodeTimestampSkew   // -33008
-	CodeUnauthorized    = jsonrpc.CodeUnauthorized    // -33009
-	CodeRateLimited     = jsonrpc.CodeEnergyRateLimited
+	CodeSignatureFailed = rpc.CodeSignatureFailed // -33001
+	CodeNonceReplay     = rpc.CodeNonceReplay     // -33007
+	CodeTimestampSkew   = rpc.CodeTimestampSkew   // -33008
+	CodeUnauthorized    = rpc.CodeUnauthorized    // -33009
+	CodeRateLimited     = rpc.CodeEnergyRateLimited
 )
 
 // Sentinel errors. Match with errors.Is: client errors (node answers) and local
 // verification errors both match them.
 var (
 	// ErrUnauthorized is -33009: missing or wrong bearer token.
-	ErrUnauthorized = jsonrpc.ErrUnauthorized
+	ErrUnauthorized = rpc.ErrUnauthorized
 	// ErrRateLimited is -33010 (and -32001): see RetryAfter for the delay.
-	ErrRateLimited = jsonrpc.ErrRateLimited
+	ErrRateLimited = rpc.ErrRateLimited
 	// ErrNotFound is -32004.
-	ErrNotFound = jsonrpc.ErrNotFound
+	ErrNotFound = rpc.ErrNotFound
 	// ErrMethodNotFound is -32601.
-	ErrMethodNotFound = jsonrpc.ErrMethodNotFound
+	ErrMethodNotFound = rpc.ErrMethodNotFound
 	// ErrInvalidParams is -32602.
-	ErrInvalidParams = jsonrpc.ErrInvalidParams
+	ErrInvalidParams = rpc.ErrInvalidParams
 	// ErrUnavailable: the node did not answer.
-	ErrUnavailable = jsonrpc.ErrUnavailable
+	ErrUnavailable = rpc.ErrUnavailable
 
 	ErrInvalidFormat      = errors.New(ReasonInvalidFormat)
 	ErrVerificationFailed = errors.New(ReasonVerificationFailed)
@@ -59,7 +59,7 @@ var (
 )
 
 // RetryAfter returns the delay a rate-limited answer asked for.
-func RetryAfter(err error) (time.Duration, bool) { return jsonrpc.RetryAfter(err) }
+func RetryAfter(err error) (time.Duration, bool) { return rpc.RetryAfter(err) }
 
 // VerifyError is a signature verification failure (-33001) with its reason.
 type VerifyError struct {
@@ -162,13 +162,13 @@ func RPCError(err error) (code int, message string, data map[string]any) {
 	case errors.As(err, &ne):
 		return CodeNonceReplay, ne.Error(), map[string]any{"reason": "nonce_replay", "last_nonce": ne.Last}
 	}
-	return jsonrpc.CodeInternal, err.Error(), nil
+	return rpc.CodeInternal, err.Error(), nil
 }
 
 // fromRPC turns a node's -33001/-33007/-33008 answer into the local typed
 // errors (keeping the call error in the chain).
 func fromRPC(err error, r Reading) error {
-	var je *jsonrpc.Error
+	var je *rpc.Error
 	if !errors.As(err, &je) {
 		return err
 	}

@@ -38,7 +38,7 @@ func FuzzScanEnvelope(f *testing.F) {
 			return
 		}
 		// The guard lets this body through as a non-energy call: the handler
-		// behind (encoding/json, as jsonrpc.DecodeRequest) must see the same method.
+		// behind (encoding/json, as rpc.DecodeRequest) must see the same method.
 		var req struct {
 			Method string `json:"method"`
 		}

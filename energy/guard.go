@@ -19,7 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // Guard environment and defaults (PROTOCOL.md sections 4 and 8).
@@ -235,7 +235,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request) (forward bool) {
 		if p := recover(); p != nil {
 			forward = false
 			g.log.Error("energy guard: internal error; request rejected", "panic", fmt.Sprint(p))
-			jsonrpc.WriteError(w, nil, &jsonrpc.Error{Code: jsonrpc.CodeInternal, Message: "energy guard internal error"}, http.StatusInternalServerError)
+			rpc.WriteError(w, nil, &rpc.Error{Code: rpc.CodeInternal, Message: "energy guard internal error"}, http.StatusInternalServerError)
 		}
 	}()
 	if r.Method != http.MethodPost {
@@ -243,7 +243,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request) (forward bool) {
 	}
 	sc, err := g.peek(r)
 	if err != nil {
-		jsonrpc.WriteError(w, nil, &jsonrpc.Error{Code: jsonrpc.CodeParseError, Message: "reading the request body: " + err.Error()}, http.StatusBadRequest)
+		rpc.WriteError(w, nil, &rpc.Error{Code: rpc.CodeParseError, Message: "reading the request body: " + err.Error()}, http.StatusBadRequest)
 		return false
 	}
 	if sc.found && !sc.dup && !strings.HasPrefix(sc.method, GuardedPrefix) {
@@ -257,13 +257,13 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request) (forward bool) {
 		w.Header().Set("Retry-After", strconv.FormatInt((ms+999)/1000, 10))
 		data := strconv.AppendInt([]byte(`{"retry_after_ms":`), ms, 10)
 		data = append(data, '}')
-		jsonrpc.WriteError(w, sc.id, &jsonrpc.Error{Code: CodeRateLimited, Message: "rate limited", Data: data}, http.StatusTooManyRequests)
+		rpc.WriteError(w, sc.id, &rpc.Error{Code: CodeRateLimited, Message: "rate limited", Data: data}, http.StatusTooManyRequests)
 		return false
 	}
 	if st := g.token.Load(); st.set && !bearerMatches(r.Header.Get("Authorization"), &st.sum) {
 		g.unauthorized.Inc()
 		g.nUnauth.Add(1)
-		jsonrpc.WriteError(w, sc.id, &jsonrpc.Error{Code: CodeUnauthorized, Message: "unauthorized"}, http.StatusOK)
+		rpc.WriteError(w, sc.id, &rpc.Error{Code: CodeUnauthorized, Message: "unauthorized"}, http.StatusOK)
 		return false
 	}
 	return true

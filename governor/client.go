@@ -10,22 +10,22 @@ import (
 	"strings"
 	"time"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // Errors callers match with errors.Is; they are the transport's sentinels.
 var (
-	ErrNotFound       = jsonrpc.ErrNotFound
-	ErrMethodNotFound = jsonrpc.ErrMethodNotFound
-	ErrInvalidParams  = jsonrpc.ErrInvalidParams
-	ErrUnauthorized   = jsonrpc.ErrUnauthorized
-	ErrRateLimited    = jsonrpc.ErrRateLimited
-	ErrUnavailable    = jsonrpc.ErrUnavailable
-	ErrMalformed      = jsonrpc.ErrMalformed
+	ErrNotFound       = rpc.ErrNotFound
+	ErrMethodNotFound = rpc.ErrMethodNotFound
+	ErrInvalidParams  = rpc.ErrInvalidParams
+	ErrUnauthorized   = rpc.ErrUnauthorized
+	ErrRateLimited    = rpc.ErrRateLimited
+	ErrUnavailable    = rpc.ErrUnavailable
+	ErrMalformed      = rpc.ErrMalformed
 )
 
 // RPCError is the JSON-RPC error object a node answered with (errors.As).
-type RPCError = jsonrpc.Error
+type RPCError = rpc.Error
 
 // Gate names (PROTOCOL.md section 6). The reference node's other gates
 // (operational, naming, storage, compute, energy) keep their names.
@@ -243,42 +243,42 @@ func (s Status) Gate(name string) (Gate, bool) {
 
 // Client is a typed client of the governor methods (PROTOCOL.md section 6).
 type Client struct {
-	rpc *jsonrpc.Client
+	rpc *rpc.Client
 }
 
 // Option configures [NewClient].
-type Option func(*[]jsonrpc.Option)
+type Option func(*[]rpc.Option)
 
 // WithToken sends a bearer token.
 func WithToken(token string) Option {
-	return func(o *[]jsonrpc.Option) { *o = append(*o, jsonrpc.WithToken(token)) }
+	return func(o *[]rpc.Option) { *o = append(*o, rpc.WithToken(token)) }
 }
 
 // WithTimeout sets the deadline of each call.
 func WithTimeout(d time.Duration) Option {
-	return func(o *[]jsonrpc.Option) { *o = append(*o, jsonrpc.WithTimeout(d)) }
+	return func(o *[]rpc.Option) { *o = append(*o, rpc.WithTimeout(d)) }
 }
 
 // WithHTTPClient uses hc for the calls.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(o *[]jsonrpc.Option) { *o = append(*o, jsonrpc.WithHTTPClient(hc)) }
+	return func(o *[]rpc.Option) { *o = append(*o, rpc.WithHTTPClient(hc)) }
 }
 
 // NewClient returns a client for the node's JSON-RPC URL.
 func NewClient(url string, opts ...Option) (*Client, error) {
-	var jo []jsonrpc.Option
+	var jo []rpc.Option
 	for _, o := range opts {
 		o(&jo)
 	}
-	rpc, err := jsonrpc.New(url, jo...)
+	rc, err := rpc.NewClient(url, jo...)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{rpc: rpc}, nil
+	return &Client{rpc: rc}, nil
 }
 
 // NewClientFromRPC wraps an existing transport (the CLI shares one per node).
-func NewClientFromRPC(rpc *jsonrpc.Client) *Client { return &Client{rpc: rpc} }
+func NewClientFromRPC(rc *rpc.Client) *Client { return &Client{rpc: rc} }
 
 // URL is the node's endpoint.
 func (c *Client) URL() string { return c.rpc.URL() }
@@ -311,7 +311,7 @@ func (c *Client) intents(ctx context.Context, gate string) ([]Intent, string, er
 	if err == nil {
 		return filterGate(res.Intents, gate), "governor.intents", nil
 	}
-	if !errors.Is(err, jsonrpc.ErrMethodNotFound) {
+	if !errors.Is(err, rpc.ErrMethodNotFound) {
 		return nil, "governor.intents", err
 	}
 	var raw json.RawMessage
@@ -326,7 +326,7 @@ func (c *Client) intents(ctx context.Context, gate string) ([]Intent, string, er
 			Intents   []Intent `json:"intents"`
 		}
 		if err2 := json.Unmarshal(raw, &obj); err2 != nil {
-			return nil, "governor.decisions", fmt.Errorf("governor.decisions at %s: %w: %v", c.rpc.URL(), jsonrpc.ErrMalformed, err)
+			return nil, "governor.decisions", fmt.Errorf("governor.decisions at %s: %w: %v", c.rpc.URL(), rpc.ErrMalformed, err)
 		}
 		list = append(obj.Decisions, obj.Intents...)
 	}
@@ -357,7 +357,7 @@ func (c *Client) Snapshot(ctx context.Context, epoch uint64) (Decision, error) {
 	}
 	d, err := ParseDecision(raw)
 	if err != nil {
-		return Decision{}, fmt.Errorf("governor.snapshot epoch %d at %s: %w: %v", epoch, c.rpc.URL(), jsonrpc.ErrMalformed, err)
+		return Decision{}, fmt.Errorf("governor.snapshot epoch %d at %s: %w: %v", epoch, c.rpc.URL(), rpc.ErrMalformed, err)
 	}
 	return d, nil
 }

@@ -6,7 +6,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // ChainState is the node and consensus state behind node.status,
@@ -96,11 +96,11 @@ func (n *Node) registerNode() {
 		var p struct {
 			Account string `json:"account"`
 		}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		if p.Account == "" {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: `param "account" is required`}
+			return nil, &rpc.Error{Code: rpc.CodeInvalidParams, Message: `param "account" is required`}
 		}
 		var out map[string]any
 		n.view(func(s *Scenario, now time.Time) {
@@ -109,7 +109,7 @@ func (n *Node) registerNode() {
 			}
 		})
 		if out == nil {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeNotFound, Message: "unknown account " + p.Account}
+			return nil, &rpc.Error{Code: rpc.CodeNotFound, Message: "unknown account " + p.Account}
 		}
 		return out, nil
 	})

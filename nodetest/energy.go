@@ -20,7 +20,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/theblock/tbops/energy"
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // EnergyState is the energy area's state: the market, credits, disputes and
@@ -361,7 +361,7 @@ func (n *Node) registerEnergy() {
 			out = map[string]any{"providers": ps}
 		})
 		if ref {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: energy.market"}
+			return nil, &rpc.Error{Code: rpc.CodeMethodNotFound, Message: "method not found: energy.market"}
 		}
 		return out, nil
 	})
@@ -377,7 +377,7 @@ func (n *Node) registerEnergy() {
 			out = map[string]any{"providers": ps, "total_capacity_kwh": 0}
 		})
 		if !ref {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: energy.market_state"}
+			return nil, &rpc.Error{Code: rpc.CodeMethodNotFound, Message: "method not found: energy.market_state"}
 		}
 		return out, nil
 	})
@@ -385,11 +385,11 @@ func (n *Node) registerEnergy() {
 		var p struct {
 			ProviderID string `json:"provider_id"`
 		}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		if p.ProviderID == "" {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: `param "provider_id" is required`}
+			return nil, &rpc.Error{Code: rpc.CodeInvalidParams, Message: `param "provider_id" is required`}
 		}
 		var out map[string]any
 		n.view(func(s *Scenario, now time.Time) {
@@ -404,7 +404,7 @@ func (n *Node) registerEnergy() {
 			}
 		})
 		if out == nil {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeNotFound, Message: "unknown provider " + p.ProviderID}
+			return nil, &rpc.Error{Code: rpc.CodeNotFound, Message: "unknown provider " + p.ProviderID}
 		}
 		return out, nil
 	})
@@ -415,11 +415,11 @@ func (n *Node) registerEnergy() {
 			Limit      int    `json:"limit"`
 			Cursor     *int64 `json:"cursor"`
 		}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		if p.Status != "" && p.Status != "pending" && p.Status != "settled" {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: `param "status": want pending or settled`}
+			return nil, &rpc.Error{Code: rpc.CodeInvalidParams, Message: `param "status": want pending or settled`}
 		}
 		limit, err := listLimit(p.Limit)
 		if err != nil {
@@ -463,11 +463,11 @@ func (n *Node) registerEnergy() {
 			Status string `json:"status"`
 			Limit  int    `json:"limit"`
 		}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		if p.Status != "" && p.Status != "open" && p.Status != "resolved" {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: `param "status": want open or resolved`}
+			return nil, &rpc.Error{Code: rpc.CodeInvalidParams, Message: `param "status": want open or resolved`}
 		}
 		limit, err := listLimit(p.Limit)
 		if err != nil {
@@ -491,7 +491,7 @@ func (n *Node) registerEnergy() {
 		var p struct {
 			DisputeID string `json:"dispute_id"`
 		}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		var out map[string]any
@@ -503,7 +503,7 @@ func (n *Node) registerEnergy() {
 			}
 		})
 		if out == nil {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeNotFound, Message: "unknown dispute " + p.DisputeID}
+			return nil, &rpc.Error{Code: rpc.CodeNotFound, Message: "unknown dispute " + p.DisputeID}
 		}
 		return out, nil
 	})
@@ -625,10 +625,10 @@ func (n *Node) submitReading(params json.RawMessage) (any, error) {
 		Scheme       string  `json:"scheme"`
 	}
 	sigErr := func(reason, msg string) error {
-		return &jsonrpc.Error{Code: jsonrpc.CodeSignatureFailed, Message: "signature verification failed: " + msg,
+		return &rpc.Error{Code: rpc.CodeSignatureFailed, Message: "signature verification failed: " + msg,
 			Data: json.RawMessage(`{"reason":"` + reason + `"}`)}
 	}
-	if err := jsonrpc.BindParams(params, &p); err != nil {
+	if err := rpc.BindParams(params, &p); err != nil {
 		return nil, sigErr("invalid_format", err.Message)
 	}
 	meter := p.Meter
@@ -689,12 +689,12 @@ func (n *Node) submitReading(params json.RawMessage) (any, error) {
 			maxSkew = 300
 		}
 		if skew := int64(p.Timestamp) - now.Unix(); p.Timestamp > 1<<62 || skew > maxSkew || -skew > maxSkew {
-			rerr = &jsonrpc.Error{Code: jsonrpc.CodeTimestampSkew, Message: fmt.Sprintf("timestamp skew: %d s", skew),
+			rerr = &rpc.Error{Code: rpc.CodeTimestampSkew, Message: fmt.Sprintf("timestamp skew: %d s", skew),
 				Data: json.RawMessage(fmt.Sprintf(`{"reason":"timestamp_skew","skew_seconds":%d}`, skew))}
 			return
 		}
 		if last, ok := e.Nonces[p.ProviderID]; ok && p.Nonce <= last {
-			rerr = &jsonrpc.Error{Code: jsonrpc.CodeNonceReplay, Message: fmt.Sprintf("nonce %d is not above %d", p.Nonce, last),
+			rerr = &rpc.Error{Code: rpc.CodeNonceReplay, Message: fmt.Sprintf("nonce %d is not above %d", p.Nonce, last),
 				Data: json.RawMessage(fmt.Sprintf(`{"reason":"nonce_replay","last_nonce":%d}`, last))}
 			return
 		}

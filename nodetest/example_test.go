@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
 	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/rpc"
 )
 
 // A simulated node on loopback with a fake clock: the chain advances one block
@@ -19,7 +19,7 @@ func Example() {
 	}
 	defer n.Close()
 
-	c, _ := jsonrpc.New(n.URL())
+	c, _ := rpc.NewClient(n.URL())
 	var cs struct {
 		Status string `json:"status"`
 		Online int    `json:"validators_online"`

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // Fault is injected into the answers to one method ("" for every method,
@@ -71,9 +71,9 @@ func (n *Node) fault(method string) (Fault, bool) {
 // and applies any fault for it before the real handler runs.
 func (n *Node) recordAndFault(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, jsonrpc.DefaultMaxRequestBytes))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rpc.DefaultMaxRequestBytes))
 		if err != nil {
-			jsonrpc.WriteError(w, nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: "request body over the limit"}, http.StatusOK)
+			rpc.WriteError(w, nil, &rpc.Error{Code: rpc.CodeInvalidRequest, Message: "request body over the limit"}, http.StatusOK)
 			return
 		}
 		var env struct {
@@ -139,7 +139,7 @@ func (n *Node) withFaults(method string, id json.RawMessage, next http.Handler) 
 			if msg == "" {
 				msg = "injected fault"
 			}
-			jsonrpc.WriteError(w, id, &jsonrpc.Error{Code: f.ErrorCode, Message: msg}, status)
+			rpc.WriteError(w, id, &rpc.Error{Code: f.ErrorCode, Message: msg}, status)
 		default:
 			next.ServeHTTP(w, r)
 		}

@@ -20,7 +20,7 @@ import (
 
 	"lukechampine.com/blake3"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // GovernorState is the Launch Governor behind governor.status, governor.intents,
@@ -601,7 +601,7 @@ func (n *Node) registerGovernor() {
 		}
 	})
 	methodNotFound := func(m string) error {
-		return &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: " + m}
+		return &rpc.Error{Code: rpc.CodeMethodNotFound, Message: "method not found: " + m}
 	}
 	intents := func(g *GovernorState, gate string) ([]map[string]any, error) {
 		out := []map[string]any{}
@@ -685,7 +685,7 @@ func (n *Node) registerGovernor() {
 			Gate  string `json:"gate"`
 			Limit int    `json:"limit"`
 		}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		if _, err := listLimit(p.Limit); err != nil {
@@ -721,11 +721,11 @@ func (n *Node) registerGovernor() {
 		var p struct {
 			Epoch *int64 `json:"epoch"`
 		}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		if p.Epoch == nil || *p.Epoch < 0 {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: `param "epoch" is required (a non-negative integer)`}
+			return nil, &rpc.Error{Code: rpc.CodeInvalidParams, Message: `param "epoch" is required (a non-negative integer)`}
 		}
 		var raw []byte
 		var path string
@@ -739,7 +739,7 @@ func (n *Node) registerGovernor() {
 			raw, err = os.ReadFile(path)
 		})
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeNotFound, Message: fmt.Sprintf("no decision for epoch %d", *p.Epoch)}
+			return nil, &rpc.Error{Code: rpc.CodeNotFound, Message: fmt.Sprintf("no decision for epoch %d", *p.Epoch)}
 		}
 		if err != nil {
 			return nil, err
@@ -763,14 +763,14 @@ func (n *Node) registerGovernor() {
 			Action string `json:"action"`
 			Reason string `json:"reason"`
 		}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		if p.Action != "exit" {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf(`param "action": %q, want "exit"`, p.Action)}
+			return nil, &rpc.Error{Code: rpc.CodeInvalidParams, Message: fmt.Sprintf(`param "action": %q, want "exit"`, p.Action)}
 		}
 		if strings.TrimSpace(p.Reason) == "" {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: `param "reason" is required`}
+			return nil, &rpc.Error{Code: rpc.CodeInvalidParams, Message: `param "reason" is required`}
 		}
 		var out map[string]any
 		var err error
@@ -782,7 +782,7 @@ func (n *Node) registerGovernor() {
 				known = known || gt.Name == gate
 			}
 			if !known {
-				err = &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf(`param "gate": unknown gate %q`, p.Gate)}
+				err = &rpc.Error{Code: rpc.CodeInvalidParams, Message: fmt.Sprintf(`param "gate": unknown gate %q`, p.Gate)}
 				return
 			}
 			epoch := s.Chain.HeightAt(n.elapsed(now)) / 120

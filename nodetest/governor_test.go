@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"lukechampine.com/blake3"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
 	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/rpc"
 )
 
 func clockAt() func() time.Time { return func() time.Time { return t0 } }
@@ -96,7 +96,7 @@ func TestGovernorStatusWireShapes(t *testing.T) {
 			assert.Contains(t, st, "economics_prev_market_metrics")
 			assert.Contains(t, string(st["gates"]), "ad_targeting_contextual")
 			err := call(t, n, "governor.intents", nil, nil)
-			assert.ErrorIs(t, err, jsonrpc.ErrMethodNotFound)
+			assert.ErrorIs(t, err, rpc.ErrMethodNotFound)
 			var ds []map[string]any
 			require.NoError(t, call(t, n, "governor.decisions", nil, &ds))
 			require.NotEmpty(t, ds)
@@ -112,14 +112,14 @@ func TestGovernorMethodsRejectBadParams(t *testing.T) {
 		params any
 		want   error
 	}{
-		{"governor.snapshot", map[string]any{}, jsonrpc.ErrInvalidParams},
-		{"governor.snapshot", map[string]any{"epoch": -1}, jsonrpc.ErrInvalidParams},
-		{"governor.snapshot", map[string]any{"epoch": "x"}, jsonrpc.ErrInvalidParams},
-		{"governor.snapshot", map[string]any{"epoch": 3}, jsonrpc.ErrNotFound},
-		{"governor.intents", map[string]any{"limit": 501}, jsonrpc.ErrInvalidParams},
-		{"governor.submit_intent", map[string]any{"gate": "economics", "action": "enter", "reason": "x"}, jsonrpc.ErrInvalidParams},
-		{"governor.submit_intent", map[string]any{"gate": "economics", "action": "exit"}, jsonrpc.ErrInvalidParams},
-		{"governor.submit_intent", map[string]any{"gate": "nope", "action": "exit", "reason": "x"}, jsonrpc.ErrInvalidParams},
+		{"governor.snapshot", map[string]any{}, rpc.ErrInvalidParams},
+		{"governor.snapshot", map[string]any{"epoch": -1}, rpc.ErrInvalidParams},
+		{"governor.snapshot", map[string]any{"epoch": "x"}, rpc.ErrInvalidParams},
+		{"governor.snapshot", map[string]any{"epoch": 3}, rpc.ErrNotFound},
+		{"governor.intents", map[string]any{"limit": 501}, rpc.ErrInvalidParams},
+		{"governor.submit_intent", map[string]any{"gate": "economics", "action": "enter", "reason": "x"}, rpc.ErrInvalidParams},
+		{"governor.submit_intent", map[string]any{"gate": "economics", "action": "exit"}, rpc.ErrInvalidParams},
+		{"governor.submit_intent", map[string]any{"gate": "nope", "action": "exit", "reason": "x"}, rpc.ErrInvalidParams},
 	} {
 		err := call(t, n, c.method, c.params, nil)
 		assert.ErrorIs(t, err, c.want, "%s %v", c.method, c.params)

@@ -4,18 +4,18 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // listLimit applies the contract's list rule (PROTOCOL.md section 1) for every
 // area: limit defaults to 50; outside 1..500 it is refused with -32602 naming
 // the param.
-func listLimit(limit int) (int, *jsonrpc.Error) {
+func listLimit(limit int) (int, *rpc.Error) {
 	switch {
 	case limit == 0:
 		return 50, nil
 	case limit < 0 || limit > 500:
-		return 0, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf(`param "limit": %d is out of 1..500`, limit)}
+		return 0, &rpc.Error{Code: rpc.CodeInvalidParams, Message: fmt.Sprintf(`param "limit": %d is out of 1..500`, limit)}
 	}
 	return limit, nil
 }

@@ -19,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // Node is a running simulated node. All methods are safe for concurrent use.
@@ -32,7 +32,7 @@ type Node struct {
 	faults map[string]Fault // by method; "" applies to every method
 	calls  map[string][]json.RawMessage
 
-	mux         *jsonrpc.Mux
+	mux         *rpc.Mux
 	middlewares []func(http.Handler) http.Handler
 	ln          net.Listener
 	srv         *http.Server
@@ -71,7 +71,7 @@ func New(opts ...Option) (*Node, error) {
 		o(&cfg)
 	}
 	n := &Node{now: cfg.now, start: cfg.now(), faults: map[string]Fault{}, calls: map[string][]json.RawMessage{},
-		mux: jsonrpc.NewMux(), done: make(chan struct{})}
+		mux: rpc.NewMux(), done: make(chan struct{})}
 	switch {
 	case cfg.scenario != nil:
 		n.sc = *cfg.scenario
@@ -208,7 +208,7 @@ func (n *Node) Calls(method string) []json.RawMessage {
 }
 
 // handle registers a JSON-RPC method.
-func (n *Node) handle(method string, h jsonrpc.HandlerFunc) { n.mux.Handle(method, h) }
+func (n *Node) handle(method string, h rpc.HandlerFunc) { n.mux.Handle(method, h) }
 
 // use adds a middleware in front of the JSON-RPC handler (the energy guard, say).
 func (n *Node) use(m func(http.Handler) http.Handler) { n.middlewares = append(n.middlewares, m) }

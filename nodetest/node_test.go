@@ -18,15 +18,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
 	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/rpc"
 )
 
 var t0 = time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)
 
 func call(t *testing.T, n *nodetest.Node, method string, params, out any) error {
 	t.Helper()
-	c, err := jsonrpc.New(n.URL(), jsonrpc.WithRetry(jsonrpc.RetryPolicy{Attempts: 1}), jsonrpc.WithTimeout(2*time.Second))
+	c, err := rpc.NewClient(n.URL(), rpc.WithRetry(rpc.RetryPolicy{Attempts: 1}), rpc.WithTimeout(2*time.Second))
 	require.NoError(t, err)
 	return c.Read(context.Background(), method, params, out)
 }
@@ -89,12 +89,12 @@ func TestLedgerInspect(t *testing.T) {
 	assert.Equal(t, "treasury_account_id", acct["account"])
 	assert.Contains(t, acct, "balance")
 	err := call(t, n, "ledger.inspect", map[string]string{"account": "nobody"}, nil)
-	assert.ErrorIs(t, err, jsonrpc.ErrNotFound)
+	assert.ErrorIs(t, err, rpc.ErrNotFound)
 	err = call(t, n, "ledger.inspect", map[string]any{"acount": "typo"}, nil)
-	assert.ErrorIs(t, err, jsonrpc.ErrInvalidParams)
+	assert.ErrorIs(t, err, rpc.ErrInvalidParams)
 	assert.ErrorContains(t, err, `unknown param "acount"`)
 	err = call(t, n, "no.such.method", nil, nil)
-	assert.ErrorIs(t, err, jsonrpc.ErrMethodNotFound)
+	assert.ErrorIs(t, err, rpc.ErrMethodNotFound)
 }
 
 func TestMetricsExpositionParsesAndCountersGrow(t *testing.T) {
@@ -163,29 +163,29 @@ func TestHiddenMetric(t *testing.T) {
 func TestFaults(t *testing.T) {
 	n := nodetest.Start(t)
 
-	n.FailMethod("node.status", jsonrpc.CodeRateLimited, "slow down")
+	n.FailMethod("node.status", rpc.CodeRateLimited, "slow down")
 	err := call(t, n, "node.status", nil, nil)
-	assert.ErrorIs(t, err, jsonrpc.ErrRateLimited)
+	assert.ErrorIs(t, err, rpc.ErrRateLimited)
 	require.NoError(t, call(t, n, "node.consensus_status", nil, nil), "faults are per method")
 
 	n.ClearFaults()
 	n.SetFault(nodetest.Fault{Method: "node.status", Body: "<html>502 Bad Gateway</html>", HTTPStatus: 502})
 	err = call(t, n, "node.status", nil, nil)
-	assert.ErrorIs(t, err, jsonrpc.ErrMalformed)
+	assert.ErrorIs(t, err, rpc.ErrMalformed)
 
-	n.SetFault(nodetest.Fault{Method: "node.status", ErrorCode: jsonrpc.CodeRateLimited, HTTPStatus: 429, RetryAfter: 3 * time.Second})
+	n.SetFault(nodetest.Fault{Method: "node.status", ErrorCode: rpc.CodeRateLimited, HTTPStatus: 429, RetryAfter: 3 * time.Second})
 	err = call(t, n, "node.status", nil, nil)
-	d, ok := jsonrpc.RetryAfter(err)
+	d, ok := rpc.RetryAfter(err)
 	require.True(t, ok)
 	assert.Equal(t, 3*time.Second, d)
 
 	n.DropConnections("node.status")
 	err = call(t, n, "node.status", nil, nil)
-	assert.ErrorIs(t, err, jsonrpc.ErrUnavailable)
+	assert.ErrorIs(t, err, rpc.ErrUnavailable)
 
 	n.ClearFaults()
 	n.SetLatency("", 300*time.Millisecond)
-	c, _ := jsonrpc.New(n.URL(), jsonrpc.WithTimeout(50*time.Millisecond), jsonrpc.WithRetry(jsonrpc.RetryPolicy{Attempts: 1}))
+	c, _ := rpc.NewClient(n.URL(), rpc.WithTimeout(50*time.Millisecond), rpc.WithRetry(rpc.RetryPolicy{Attempts: 1}))
 	err = c.Read(context.Background(), "node.status", nil, nil)
 	assert.ErrorContains(t, err, "no answer within 50ms")
 
@@ -268,7 +268,7 @@ func TestListenErrorIsClear(t *testing.T) {
 func TestListPaging(t *testing.T) {
 	n := nodetest.Start(t)
 	err := call(t, n, "gov.treasury.disbursements", map[string]any{"limit": 501}, nil)
-	assert.ErrorIs(t, err, jsonrpc.ErrInvalidParams)
+	assert.ErrorIs(t, err, rpc.ErrInvalidParams)
 	assert.ErrorContains(t, err, `param "limit"`)
 
 	var all struct {

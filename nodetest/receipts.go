@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // receiptMarkets are the four receipt markets of the wire contract, in runbook order.
@@ -200,7 +200,7 @@ func sortedMarkets(m map[string]MarketReceipts) []string {
 
 // receiptsInvalidParams is the -32602 answer naming the parameter.
 func receiptsInvalidParams(format string, args ...any) error {
-	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid params: " + fmt.Sprintf(format, args...)}
+	return &rpc.Error{Code: rpc.CodeInvalidParams, Message: "invalid params: " + fmt.Sprintf(format, args...)}
 }
 
 // maxValidateRange caps receipts.validate's block range, as a real node bounds the work of one call.
@@ -211,7 +211,7 @@ func (n *Node) registerReceipts() {
 		var p struct {
 			Market *string `json:"market"`
 		}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		if p.Market == nil || *p.Market == "" {
@@ -258,7 +258,7 @@ func (n *Node) registerReceipts() {
 			FromBlock *int64 `json:"from_block"`
 			ToBlock   *int64 `json:"to_block"`
 		}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		if p.FromBlock == nil {
@@ -305,7 +305,7 @@ func (n *Node) registerReceipts() {
 	})
 	n.handle("receipts.reset_validation_state", func(ctx context.Context, params json.RawMessage) (any, error) {
 		var p struct{}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		n.view(func(s *Scenario, now time.Time) {

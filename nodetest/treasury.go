@@ -7,7 +7,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // TreasuryState is the treasury behind the gov.treasury.* methods and the
@@ -342,8 +342,8 @@ func tSortedKeys(m map[string]float64) []string {
 	return keys
 }
 
-func tInvalid(format string, args ...any) *jsonrpc.Error {
-	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf(format, args...)}
+func tInvalid(format string, args ...any) *rpc.Error {
+	return &rpc.Error{Code: rpc.CodeInvalidParams, Message: fmt.Sprintf(format, args...)}
 }
 
 // executorWire is the executor as served at now.
@@ -440,7 +440,7 @@ func (n *Node) registerTreasury() {
 			Limit  int    `json:"limit"`
 			Cursor *int64 `json:"cursor"`
 		}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		if p.Status != "" && !treasuryStates[p.Status] {
@@ -472,7 +472,7 @@ func (n *Node) registerTreasury() {
 		var p struct {
 			ID *uint64 `json:"id"`
 		}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		if p.ID == nil {
@@ -488,7 +488,7 @@ func (n *Node) registerTreasury() {
 			}
 		})
 		if out == nil {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeNotFound, Message: fmt.Sprintf("unknown disbursement %d", *p.ID)}
+			return nil, &rpc.Error{Code: rpc.CodeNotFound, Message: fmt.Sprintf("unknown disbursement %d", *p.ID)}
 		}
 		return out, nil
 	})
@@ -497,7 +497,7 @@ func (n *Node) registerTreasury() {
 			ID     *uint64 `json:"id"`
 			Reason string  `json:"reason"`
 		}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		if p.ID == nil {
@@ -506,7 +506,7 @@ func (n *Node) registerTreasury() {
 		if p.Reason == "" {
 			return nil, tInvalid(`param "reason" is required`)
 		}
-		var rerr *jsonrpc.Error
+		var rerr *rpc.Error
 		found := false
 		n.view(func(s *Scenario, now time.Time) {
 			t := &s.Treasury
@@ -535,7 +535,7 @@ func (n *Node) registerTreasury() {
 			}
 		})
 		if !found {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeNotFound, Message: fmt.Sprintf("unknown disbursement %d", *p.ID)}
+			return nil, &rpc.Error{Code: rpc.CodeNotFound, Message: fmt.Sprintf("unknown disbursement %d", *p.ID)}
 		}
 		if rerr != nil {
 			return nil, rerr
@@ -549,7 +549,7 @@ func (n *Node) registerTreasury() {
 			FromEpoch *int64 `json:"from_epoch"`
 			ToEpoch   *int64 `json:"to_epoch"`
 		}
-		if err := jsonrpc.BindParams(params, &p); err != nil {
+		if err := rpc.BindParams(params, &p); err != nil {
 			return nil, err
 		}
 		limit, err := listLimit(p.Limit)

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // Stats is receipts.stats for one market.
@@ -71,7 +71,7 @@ type ConsensusStatus struct {
 // remembers the latency of its recent calls (Latencies), which Diagnose uses for
 // the query-latency SLO. Safe for concurrent use.
 type Client struct {
-	rpc *jsonrpc.Client
+	rpc *rpc.Client
 	now func() time.Time
 
 	mu   sync.Mutex
@@ -86,23 +86,23 @@ const latencyRing = 1024
 type Option func(*clientConfig)
 
 type clientConfig struct {
-	rpc []jsonrpc.Option
+	rpc []rpc.Option
 	now func() time.Time
 }
 
 // WithToken sends "Authorization: Bearer token".
 func WithToken(token string) Option {
-	return func(c *clientConfig) { c.rpc = append(c.rpc, jsonrpc.WithToken(token)) }
+	return func(c *clientConfig) { c.rpc = append(c.rpc, rpc.WithToken(token)) }
 }
 
 // WithTimeout sets the deadline of each attempt (default 5 s).
 func WithTimeout(d time.Duration) Option {
-	return func(c *clientConfig) { c.rpc = append(c.rpc, jsonrpc.WithTimeout(d)) }
+	return func(c *clientConfig) { c.rpc = append(c.rpc, rpc.WithTimeout(d)) }
 }
 
 // WithHTTPClient uses hc for requests.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(c *clientConfig) { c.rpc = append(c.rpc, jsonrpc.WithHTTPClient(hc)) }
+	return func(c *clientConfig) { c.rpc = append(c.rpc, rpc.WithHTTPClient(hc)) }
 }
 
 // WithClock sets the clock used to time calls (default time.Now).
@@ -114,24 +114,24 @@ func New(url string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	rpc, err := jsonrpc.New(url, cfg.rpc...)
+	rc, err := rpc.NewClient(url, cfg.rpc...)
 	if err != nil {
 		return nil, fmt.Errorf("receipts: %w", err)
 	}
-	return newClient(rpc, cfg.now), nil
+	return newClient(rc, cfg.now), nil
 }
 
 // NewWithTransport wraps an already configured transport (tbops's CLI builds one
 // with its global flags). Options other than WithClock are ignored.
-func NewWithTransport(rpc *jsonrpc.Client, opts ...Option) *Client {
+func NewWithTransport(rc *rpc.Client, opts ...Option) *Client {
 	var cfg clientConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return newClient(rpc, cfg.now)
+	return newClient(rc, cfg.now)
 }
 
-func newClient(rpc *jsonrpc.Client, now func() time.Time) *Client {
+func newClient(rpc *rpc.Client, now func() time.Time) *Client {
 	if now == nil {
 		now = time.Now
 	}

@@ -8,9 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
 	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/receipts"
+	"github.com/theblock/tbops/rpc"
 )
 
 func TestClientStats(t *testing.T) {
@@ -46,12 +46,12 @@ func TestClientUnknownMarket(t *testing.T) {
 	require.ErrorIs(t, err, receipts.ErrUnknownMarket)
 
 	// The node's own answer for an unknown market is -32602 naming the param.
-	rpc, err := jsonrpc.New(f.node.URL())
+	rc, err := rpc.NewClient(f.node.URL())
 	require.NoError(t, err)
-	err = rpc.Read(context.Background(), "receipts.stats", map[string]string{"market": "gas"}, nil)
+	err = rc.Read(context.Background(), "receipts.stats", map[string]string{"market": "gas"}, nil)
 	require.ErrorIs(t, err, receipts.ErrInvalidParams)
 	assert.Contains(t, err.Error(), `param "market"`)
-	err = rpc.Read(context.Background(), "receipts.stats", nil, nil)
+	err = rc.Read(context.Background(), "receipts.stats", nil, nil)
 	require.ErrorIs(t, err, receipts.ErrInvalidParams)
 	assert.Contains(t, err.Error(), `param "market" is required`)
 }
@@ -84,7 +84,7 @@ func TestClientResetNeverRetried(t *testing.T) {
 	require.NoError(t, f.c.ResetValidationState(ctx))
 	assert.Equal(t, 1, f.node.Scenario().Receipts.Resets)
 
-	f.node.SetFault(nodetest.Fault{Method: "receipts.reset_validation_state", ErrorCode: jsonrpc.CodeInternal, HTTPStatus: 503, Body: "<html>bad gateway</html>"})
+	f.node.SetFault(nodetest.Fault{Method: "receipts.reset_validation_state", ErrorCode: rpc.CodeInternal, HTTPStatus: 503, Body: "<html>bad gateway</html>"})
 	err := f.c.ResetValidationState(ctx)
 	require.Error(t, err)
 	assert.Len(t, f.node.Calls("receipts.reset_validation_state"), 2, "one call each, no retry")
@@ -112,7 +112,7 @@ func TestClientMalformedAnswers(t *testing.T) {
 	_, err = f.c.NodeStatus(ctx)
 	require.ErrorIs(t, err, receipts.ErrMalformed)
 
-	f.node.FailMethod("receipts.stats", jsonrpc.CodeMethodNotFound, "method not found")
+	f.node.FailMethod("receipts.stats", rpc.CodeMethodNotFound, "method not found")
 	_, err = f.c.Stats(ctx, receipts.Storage)
 	require.ErrorIs(t, err, receipts.ErrMethodNotFound)
 	var je *receipts.RPCError

@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/theblock/tbops"
-	"github.com/theblock/tbops/internal/jsonrpc"
 	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/promq"
 	"github.com/theblock/tbops/receipts"
+	"github.com/theblock/tbops/rpc"
 )
 
 var t0 = time.Unix(1_765_000_000, 0)
@@ -234,7 +234,7 @@ func TestApplyNothingToDo(t *testing.T) {
 func TestApplyResetFailsStops(t *testing.T) {
 	f := start(t, "receipts-validation-errors")
 	r := f.diagnose(t, receipts.Options{})
-	f.node.FailMethod("receipts.reset_validation_state", jsonrpc.CodeInternal, "db locked")
+	f.node.FailMethod("receipts.reset_validation_state", rpc.CodeInternal, "db locked")
 	_, err := receipts.Apply(context.Background(), f.c, r, receipts.Options{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "db locked")
@@ -277,7 +277,7 @@ func TestDiagnoseNoMetricsSource(t *testing.T) {
 func TestDiagnoseNodeWithoutReceiptsMethods(t *testing.T) {
 	f := start(t, "receipts-market-stalled")
 	for _, m := range []string{"receipts.stats", "receipts.validate", "receipts.reset_validation_state"} {
-		f.node.FailMethod(m, jsonrpc.CodeMethodNotFound, "method not found: "+m)
+		f.node.FailMethod(m, rpc.CodeMethodNotFound, "method not found: "+m)
 	}
 	r := f.diagnose(t, receipts.Options{})
 	// The metrics still show the stalled market.
@@ -289,7 +289,7 @@ func TestDiagnoseNodeWithoutReceiptsMethods(t *testing.T) {
 
 func TestDiagnoseNothingAnswers(t *testing.T) {
 	f := start(t, "healthy")
-	f.node.FailMethod("", jsonrpc.CodeMethodNotFound, "method not found")
+	f.node.FailMethod("", rpc.CodeMethodNotFound, "method not found")
 	r, err := receipts.Diagnose(context.Background(), f.c, nil, receipts.Options{Now: f.clk.Now})
 	require.NoError(t, err)
 	assert.Equal(t, tbops.StatusUnknown, r.Status, "never a false healthy")

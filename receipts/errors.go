@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // Reason is why a receipt was rejected. The first three are the values of the
@@ -42,17 +42,17 @@ var (
 // Transport errors of the node client, re-exported so users never import the
 // internal transport.
 var (
-	ErrUnauthorized   = jsonrpc.ErrUnauthorized
-	ErrRateLimited    = jsonrpc.ErrRateLimited
-	ErrNotFound       = jsonrpc.ErrNotFound
-	ErrMethodNotFound = jsonrpc.ErrMethodNotFound
-	ErrInvalidParams  = jsonrpc.ErrInvalidParams
-	ErrUnavailable    = jsonrpc.ErrUnavailable
-	ErrMalformed      = jsonrpc.ErrMalformed
+	ErrUnauthorized   = rpc.ErrUnauthorized
+	ErrRateLimited    = rpc.ErrRateLimited
+	ErrNotFound       = rpc.ErrNotFound
+	ErrMethodNotFound = rpc.ErrMethodNotFound
+	ErrInvalidParams  = rpc.ErrInvalidParams
+	ErrUnavailable    = rpc.ErrUnavailable
+	ErrMalformed      = rpc.ErrMalformed
 )
 
 // RPCError is the JSON-RPC error object a node sent; reach it with errors.As.
-type RPCError = jsonrpc.Error
+type RPCError = rpc.Error
 
 // RejectError is why the Validator (or DecodeReceipt) refused a receipt.
 type RejectError struct {

@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 // The JSON-RPC methods of the treasury (PROTOCOL.md section 3).
@@ -27,52 +27,52 @@ const (
 // Errors a caller matches with errors.Is. They are the transport's sentinels,
 // re-exported so that users never import internal packages.
 var (
-	ErrNotFound       = jsonrpc.ErrNotFound
-	ErrMethodNotFound = jsonrpc.ErrMethodNotFound
-	ErrInvalidParams  = jsonrpc.ErrInvalidParams
-	ErrUnauthorized   = jsonrpc.ErrUnauthorized
-	ErrRateLimited    = jsonrpc.ErrRateLimited
-	ErrUnavailable    = jsonrpc.ErrUnavailable
-	ErrMalformed      = jsonrpc.ErrMalformed
+	ErrNotFound       = rpc.ErrNotFound
+	ErrMethodNotFound = rpc.ErrMethodNotFound
+	ErrInvalidParams  = rpc.ErrInvalidParams
+	ErrUnauthorized   = rpc.ErrUnauthorized
+	ErrRateLimited    = rpc.ErrRateLimited
+	ErrUnavailable    = rpc.ErrUnavailable
+	ErrMalformed      = rpc.ErrMalformed
 )
 
 // RPCError is the JSON-RPC error object the node sent (errors.As target).
-type RPCError = jsonrpc.Error
+type RPCError = rpc.Error
 
 // Client is a typed client for the treasury methods. It is safe for concurrent use.
 // Reads are retried with backoff; Rollback (a write) is sent exactly once.
 type Client struct {
-	rpc *jsonrpc.Client
+	rpc *rpc.Client
 }
 
 // Option configures NewClient.
 type Option func(*clientConfig)
 
 type clientConfig struct {
-	rpc []jsonrpc.Option
+	rpc []rpc.Option
 }
 
 // WithToken sends "Authorization: Bearer token".
 func WithToken(token string) Option {
-	return func(c *clientConfig) { c.rpc = append(c.rpc, jsonrpc.WithToken(token)) }
+	return func(c *clientConfig) { c.rpc = append(c.rpc, rpc.WithToken(token)) }
 }
 
 // WithTimeout sets the deadline of each attempt (default 5 s).
 func WithTimeout(d time.Duration) Option {
-	return func(c *clientConfig) { c.rpc = append(c.rpc, jsonrpc.WithTimeout(d)) }
+	return func(c *clientConfig) { c.rpc = append(c.rpc, rpc.WithTimeout(d)) }
 }
 
 // WithHTTPClient uses hc for every request.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(c *clientConfig) { c.rpc = append(c.rpc, jsonrpc.WithHTTPClient(hc)) }
+	return func(c *clientConfig) { c.rpc = append(c.rpc, rpc.WithHTTPClient(hc)) }
 }
 
 // WithRetries sets how many attempts a read gets in all (default 3; 1 = no retry).
 func WithRetries(attempts int) Option {
 	return func(c *clientConfig) {
-		p := jsonrpc.DefaultRetry
+		p := rpc.DefaultRetry
 		p.Attempts = attempts
-		c.rpc = append(c.rpc, jsonrpc.WithRetry(p))
+		c.rpc = append(c.rpc, rpc.WithRetry(p))
 	}
 }
 
@@ -82,16 +82,16 @@ func NewClient(url string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	rpc, err := jsonrpc.New(url, cfg.rpc...)
+	rc, err := rpc.NewClient(url, cfg.rpc...)
 	if err != nil {
 		return nil, fmt.Errorf("treasury: %w", err)
 	}
-	return &Client{rpc: rpc}, nil
+	return &Client{rpc: rc}, nil
 }
 
 // NewClientFrom wraps an existing transport (for tools inside this module that
 // share one client between areas).
-func NewClientFrom(rpc *jsonrpc.Client) *Client { return &Client{rpc: rpc} }
+func NewClientFrom(rc *rpc.Client) *Client { return &Client{rpc: rc} }
 
 // URL is the node's endpoint.
 func (c *Client) URL() string { return c.rpc.URL() }
@@ -207,7 +207,7 @@ func (c *Client) Disbursements(ctx context.Context, o ListOptions) (Page, error)
 	}
 	p, err := decodePage(raw)
 	if err != nil {
-		return Page{}, &jsonrpc.CallError{Method: MethodDisbursements, URL: c.rpc.URL(), Err: err}
+		return Page{}, &rpc.CallError{Method: MethodDisbursements, URL: c.rpc.URL(), Err: err}
 	}
 	return p, nil
 }
@@ -264,7 +264,7 @@ func (c *Client) Disbursement(ctx context.Context, id uint64) (Disbursement, err
 	}
 	d, err := DecodeDisbursement(raw)
 	if err != nil {
-		return Disbursement{}, &jsonrpc.CallError{Method: MethodDisbursement, URL: c.rpc.URL(), Err: err}
+		return Disbursement{}, &rpc.CallError{Method: MethodDisbursement, URL: c.rpc.URL(), Err: err}
 	}
 	return d, nil
 }

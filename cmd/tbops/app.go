@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/theblock/tbops"
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 	tbruntime "github.com/theblock/tbops/runtime"
 )
 
@@ -79,7 +79,7 @@ Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown or error.`,
 	f.StringVar(&a.metricsURL, "metrics", "", "node /metrics URL to scrape (default: the --rpc host's /metrics)")
 	f.StringVar(&a.token, "token", "", "bearer token for the node RPC (else the method's env var, e.g. TB_ENERGY_RPC_TOKEN)")
 	f.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
-	f.DurationVar(&a.timeout, "timeout", jsonrpc.DefaultTimeout, "deadline for each RPC call and metrics query")
+	f.DurationVar(&a.timeout, "timeout", rpc.DefaultTimeout, "deadline for each RPC call and metrics query")
 	f.StringArrayVar(&a.promHeaders, "prom-header", nil, `header for every Prometheus request, "Name: value" (e.g. "X-Scope-OrgID: ops" for Mimir/Cortex); repeatable`)
 	f.StringArrayVar(&a.promMatch, "prom-match", nil, `label matcher added to every metrics question, "label=value" (e.g. instance=node-a:3030); repeatable`)
 
@@ -105,7 +105,7 @@ func (a *app) rpcGiven() bool { return len(a.rpcURLs) > 0 || a.getenv("TB_RPC_UR
 // rpcClient builds a JSON-RPC client for url with the global timeout and token.
 // tokenEnv names the environment variable that holds the token when --token is
 // not given ("" for none).
-func (a *app) rpcClient(url, tokenEnv string) (*jsonrpc.Client, error) {
+func (a *app) rpcClient(url, tokenEnv string) (*rpc.Client, error) {
 	token := a.token
 	if token == "" && tokenEnv != "" {
 		token = a.getenv(tokenEnv)
@@ -114,8 +114,8 @@ func (a *app) rpcClient(url, tokenEnv string) (*jsonrpc.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return jsonrpc.New(url, jsonrpc.WithTimeout(a.timeout), jsonrpc.WithToken(token),
-		jsonrpc.WithUserAgent("tbops"), jsonrpc.WithHTTPClient(hc))
+	return rpc.NewClient(url, rpc.WithTimeout(a.timeout), rpc.WithToken(token),
+		rpc.WithUserAgent("tbops"), rpc.WithHTTPClient(hc))
 }
 
 // httpClient is the one HTTP client every RPC client of this run shares (one

@@ -25,11 +25,11 @@ import (
 const defaultDecisionsDir = governor.DecisionsSubdir
 
 func (a *app) governorClient() (*governor.Client, error) {
-	rpc, err := a.rpcClient(a.rpcURL(), "")
+	rc, err := a.rpcClient(a.rpcURL(), "")
 	if err != nil {
 		return nil, &exitError{code: 3, err: fmt.Errorf("%v; pass --rpc URL or set TB_RPC_URL", err)}
 	}
-	return governor.NewClientFromRPC(rpc), nil
+	return governor.NewClientFromRPC(rc), nil
 }
 
 // rpcFail turns a failed node call into exit 3 with one line.
@@ -448,10 +448,10 @@ func writeRollback(w io.Writer, p governor.RollbackPlan, applied bool) {
 // audit --dir` checks the files.
 func (a *app) governorRunbook() *runbook {
 	return &runbook{id: governor.RunbookID, usesMetrics: true, diagnose: func(ctx context.Context, t *target) (tbops.Report, error) {
-		rpc, err := a.rpcClient(t.rpcURL, "")
+		rc, err := a.rpcClient(t.rpcURL, "")
 		if err != nil {
 			return tbops.Report{}, err
 		}
-		return governor.Audit(ctx, governor.NewClientFromRPC(rpc), t.src, governor.Options{Now: t.now, Getenv: a.getenv})
+		return governor.Audit(ctx, governor.NewClientFromRPC(rc), t.src, governor.Options{Now: t.now, Getenv: a.getenv})
 	}}
 }

@@ -21,11 +21,11 @@ func (a *app) receiptsCmd() *cobra.Command {
 
 // receiptsClient is the receipts client for url with the global flags.
 func (a *app) receiptsClient(url string) (*receipts.Client, error) {
-	rpc, err := a.rpcClient(url, "")
+	rc, err := a.rpcClient(url, "")
 	if err != nil {
 		return nil, &exitError{code: 3, err: fmt.Errorf("%v; pass --rpc URL", err)}
 	}
-	return receipts.NewWithTransport(rpc), nil
+	return receipts.NewWithTransport(rc), nil
 }
 
 func (a *app) receiptsDiagnoseCmd() *cobra.Command {

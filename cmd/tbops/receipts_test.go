@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
 	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/rpc"
 )
 
 func TestReceiptsDiagnoseExitCodes(t *testing.T) {
@@ -65,7 +65,7 @@ func TestReceiptsDiagnoseApplyJSON(t *testing.T) {
 func TestReceiptsApplyFailureExits3(t *testing.T) {
 	t.Parallel()
 	n := nodetest.Start(t, nodetest.WithScenarioName("receipts-validation-errors"))
-	n.FailMethod("receipts.reset_validation_state", jsonrpc.CodeInternal, "store locked")
+	n.FailMethod("receipts.reset_validation_state", rpc.CodeInternal, "store locked")
 	code, out, errOut := runCLI(t, nil, "receipts", "diagnose", "--rpc", n.URL(), "--apply")
 	assert.Equal(t, 3, code)
 	assert.Contains(t, out, "failed")
@@ -94,7 +94,7 @@ func TestReceiptsStats(t *testing.T) {
 	assert.Equal(t, 3, code)
 	assert.Contains(t, errOut, "--market is required")
 
-	n.FailMethod("receipts.stats", jsonrpc.CodeMethodNotFound, "method not found: receipts.stats")
+	n.FailMethod("receipts.stats", rpc.CodeMethodNotFound, "method not found: receipts.stats")
 	code, _, errOut = runCLI(t, nil, "receipts", "stats", "--rpc", n.URL(), "--market", "ad")
 	assert.Equal(t, 3, code)
 	assert.Contains(t, errOut, "does not serve this method")

@@ -19,11 +19,11 @@ import (
 )
 
 func (a *app) treasuryClient() (*treasury.Client, error) {
-	rpc, err := a.rpcClient(a.rpcURL(), "")
+	rc, err := a.rpcClient(a.rpcURL(), "")
 	if err != nil {
 		return nil, &exitError{code: 3, err: fmt.Errorf("%v; check --rpc or TB_RPC_URL", err)}
 	}
-	return treasury.NewClientFrom(rpc), nil
+	return treasury.NewClientFrom(rc), nil
 }
 
 func (a *app) treasuryCmd() *cobra.Command {
@@ -462,11 +462,11 @@ func (a *app) treasuryMigrateCmd() *cobra.Command {
 
 func (a *app) treasuryRunbook() *runbook {
 	return &runbook{id: treasury.RunbookID, usesMetrics: true, diagnose: func(ctx context.Context, t *target) (tbops.Report, error) {
-		rpc, err := a.rpcClient(t.rpcURL, "")
+		rc, err := a.rpcClient(t.rpcURL, "")
 		if err != nil {
 			return tbops.Report{}, err
 		}
-		c := treasury.NewClientFrom(rpc)
+		c := treasury.NewClientFrom(rc)
 		r, err := treasury.Diagnose(ctx, c, t.src, treasury.Options{Now: t.now, SLO: t.slo})
 		if err != nil {
 			return r, err

@@ -1,4 +1,4 @@
-package jsonrpc
+package rpc
 
 import (
 	"context"
@@ -65,7 +65,7 @@ func TestCallSendsEnvelopeParamsObjectAndToken(t *testing.T) {
 		_, _ = io.WriteString(w, ok(`{"current_block_height":42}`))
 	}))
 	defer srv.Close()
-	c, err := New(srv.URL+"/", WithToken("s3cret"))
+	c, err := NewClient(srv.URL+"/", WithToken("s3cret"))
 	require.NoError(t, err)
 
 	var out struct {
@@ -84,7 +84,7 @@ func TestCallSendsEnvelopeParamsObjectAndToken(t *testing.T) {
 }
 
 func TestParamsMustBeAnObject(t *testing.T) {
-	c, err := New("http://127.0.0.1:1/")
+	c, err := NewClient("http://127.0.0.1:1/")
 	require.NoError(t, err)
 	err = c.Call(context.Background(), "m", []int{1}, nil)
 	require.Error(t, err)
@@ -92,9 +92,9 @@ func TestParamsMustBeAnObject(t *testing.T) {
 }
 
 func TestNewRejectsBadURL(t *testing.T) {
-	_, err := New("")
+	_, err := NewClient("")
 	require.Error(t, err)
-	_, err = New("127.0.0.1:3030")
+	_, err = NewClient("127.0.0.1:3030")
 	require.ErrorContains(t, err, "http://")
 }
 
@@ -108,7 +108,7 @@ func TestDeadlineOnEveryAttempt(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	c, err := New(srv.URL, WithTimeout(50*time.Millisecond), WithRetry(RetryPolicy{Attempts: 1}))
+	c, err := NewClient(srv.URL, WithTimeout(50*time.Millisecond), WithRetry(RetryPolicy{Attempts: 1}))
 	require.NoError(t, err)
 	err = c.Read(context.Background(), "node.status", nil, nil)
 	require.Error(t, err)
@@ -125,7 +125,7 @@ func TestReadRetriesTransientFailuresButCallDoesNot(t *testing.T) {
 		return 200, ok(`{"ok":true}`), nil
 	}
 	_, count, url := server(t, h)
-	c, err := New(url, fastRetry...)
+	c, err := NewClient(url, fastRetry...)
 	require.NoError(t, err)
 	var out map[string]bool
 	require.NoError(t, c.Read(context.Background(), "gov.treasury.balance", nil, &out))
@@ -133,7 +133,7 @@ func TestReadRetriesTransientFailuresButCallDoesNot(t *testing.T) {
 	assert.EqualValues(t, 3, count.Load(), "two failures then success")
 
 	_, count2, url2 := server(t, h)
-	c2, err := New(url2, fastRetry...)
+	c2, err := NewClient(url2, fastRetry...)
 	require.NoError(t, err)
 	err = c2.Call(context.Background(), "gov.treasury.rollback_disbursement", map[string]any{"id": 1}, nil)
 	require.Error(t, err)
@@ -144,7 +144,7 @@ func TestReadRetriesTransientFailuresButCallDoesNot(t *testing.T) {
 func TestReadDoesNotRetryAnswersTheNodeMeant(t *testing.T) {
 	for _, code := range []int{CodeInvalidParams, CodeNotFound, CodeUnauthorized, CodeMethodNotFound} {
 		_, count, url := server(t, func(int, Request) (int, string, http.Header) { return 200, rpcErr(code, "no", ""), nil })
-		c, err := New(url, fastRetry...)
+		c, err := NewClient(url, fastRetry...)
 		require.NoError(t, err)
 		require.Error(t, c.Read(context.Background(), "m", nil, nil))
 		assert.EqualValues(t, 1, count.Load(), "code %d is final", code)
@@ -153,7 +153,7 @@ func TestReadDoesNotRetryAnswersTheNodeMeant(t *testing.T) {
 
 func TestRetriesGiveUpAfterAttempts(t *testing.T) {
 	_, count, url := server(t, func(int, Request) (int, string, http.Header) { return 503, "down", nil })
-	c, err := New(url, fastRetry...)
+	c, err := NewClient(url, fastRetry...)
 	require.NoError(t, err)
 	err = c.Read(context.Background(), "m", nil, nil)
 	require.Error(t, err)
@@ -176,7 +176,7 @@ func TestHTTP429HonoursRetryAfter(t *testing.T) {
 		gap = time.Since(first)
 		return 200, ok(`1`), nil
 	})
-	c, err := New(url, fastRetry...)
+	c, err := NewClient(url, fastRetry...)
 	require.NoError(t, err)
 	var v int
 	require.NoError(t, c.Read(context.Background(), "node.status", nil, &v))
@@ -189,7 +189,7 @@ func TestRateLimitDelayFromErrorData(t *testing.T) {
 	_, count, url := server(t, func(n int, req Request) (int, string, http.Header) {
 		return 429, rpcErr(CodeEnergyRateLimited, "rate limited", `{"retry_after_ms":1500}`), nil
 	})
-	c, err := New(url, fastRetry...)
+	c, err := NewClient(url, fastRetry...)
 	require.NoError(t, err)
 	err = c.Call(context.Background(), "energy.market", nil, nil)
 	require.Error(t, err)
@@ -216,7 +216,7 @@ func TestHTTP429WithoutJSONBody(t *testing.T) {
 	_, _, url := server(t, func(int, Request) (int, string, http.Header) {
 		return 429, "Too Many Requests", http.Header{"Retry-After": {"7"}}
 	})
-	c, err := New(url, WithRetry(RetryPolicy{Attempts: 1}))
+	c, err := NewClient(url, WithRetry(RetryPolicy{Attempts: 1}))
 	require.NoError(t, err)
 	err = c.Read(context.Background(), "m", nil, nil)
 	require.ErrorIs(t, err, ErrRateLimited)
@@ -228,13 +228,13 @@ func TestHTTP429WithoutJSONBody(t *testing.T) {
 func TestResponseSizeCap(t *testing.T) {
 	big := ok(`"` + strings.Repeat("x", 2048) + `"`)
 	_, _, url := server(t, func(int, Request) (int, string, http.Header) { return 200, big, nil })
-	c, err := New(url, WithMaxResponseBytes(1024), WithRetry(RetryPolicy{Attempts: 1}))
+	c, err := NewClient(url, WithMaxResponseBytes(1024), WithRetry(RetryPolicy{Attempts: 1}))
 	require.NoError(t, err)
 	err = c.Read(context.Background(), "m", nil, nil)
 	require.ErrorIs(t, err, ErrResponseTooLarge)
 	assert.Contains(t, err.Error(), "over 1024 bytes")
 
-	c2, err := New(url, WithMaxResponseBytes(int64(len(big))))
+	c2, err := NewClient(url, WithMaxResponseBytes(int64(len(big))))
 	require.NoError(t, err)
 	require.NoError(t, c2.Read(context.Background(), "m", nil, nil), "exactly at the cap is fine")
 }
@@ -257,7 +257,7 @@ func TestMalformedBodies(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, url := server(t, func(int, Request) (int, string, http.Header) { return tc.status, tc.body, nil })
-			c, err := New(url, WithRetry(RetryPolicy{Attempts: 1}))
+			c, err := NewClient(url, WithRetry(RetryPolicy{Attempts: 1}))
 			require.NoError(t, err)
 			err = c.Read(context.Background(), "node.status", nil, nil)
 			require.Error(t, err)
@@ -270,7 +270,7 @@ func TestMalformedBodies(t *testing.T) {
 
 func TestResultOfTheWrongShape(t *testing.T) {
 	_, _, url := server(t, func(int, Request) (int, string, http.Header) { return 200, ok(`"a string"`), nil })
-	c, err := New(url)
+	c, err := NewClient(url)
 	require.NoError(t, err)
 	var out struct{ A int }
 	err = c.Read(context.Background(), "m", nil, &out)
@@ -294,7 +294,7 @@ func TestSentinelErrors(t *testing.T) {
 		_, _, url := server(t, func(int, Request) (int, string, http.Header) {
 			return 200, rpcErr(tc.code, "x", `{"reason":"verification_failed"}`), nil
 		})
-		c, err := New(url, WithRetry(RetryPolicy{Attempts: 1}))
+		c, err := NewClient(url, WithRetry(RetryPolicy{Attempts: 1}))
 		require.NoError(t, err)
 		err = c.Read(context.Background(), "m", nil, nil)
 		assert.ErrorIs(t, err, tc.want, "code %d", tc.code)
@@ -314,14 +314,14 @@ func TestErrorsSayWhatToDoNext(t *testing.T) {
 	_, _, url := server(t, func(int, Request) (int, string, http.Header) {
 		return 200, rpcErr(CodeUnauthorized, "unauthorized", ""), nil
 	})
-	c, _ := New(url)
+	c, _ := NewClient(url)
 	err := c.Read(context.Background(), "energy.market", nil, nil)
 	assert.Contains(t, err.Error(), "check the bearer token")
 
 	_, _, url = server(t, func(int, Request) (int, string, http.Header) {
 		return 200, rpcErr(CodeMethodNotFound, "method not found", ""), nil
 	})
-	c, _ = New(url)
+	c, _ = NewClient(url)
 	err = c.Read(context.Background(), "governor.intents", nil, nil)
 	assert.Contains(t, err.Error(), "does not serve this method")
 }
@@ -331,7 +331,7 @@ func TestUnreachableNode(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
-	c, err := New("http://"+addr+"/", fastRetry...)
+	c, err := NewClient("http://"+addr+"/", fastRetry...)
 	require.NoError(t, err)
 	err = c.Read(context.Background(), "node.status", nil, nil)
 	require.ErrorIs(t, err, ErrUnavailable)
@@ -343,7 +343,7 @@ func TestUnreachableNode(t *testing.T) {
 
 func TestCancelledContextStopsRetrying(t *testing.T) {
 	_, count, url := server(t, func(int, Request) (int, string, http.Header) { return 503, "down", nil })
-	c, err := New(url, WithRetry(RetryPolicy{Attempts: 10, Base: time.Second, Max: time.Second}), WithJitter(func() float64 { return 0.99 }))
+	c, err := NewClient(url, WithRetry(RetryPolicy{Attempts: 10, Base: time.Second, Max: time.Second}), WithJitter(func() float64 { return 0.99 }))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -354,7 +354,7 @@ func TestCancelledContextStopsRetrying(t *testing.T) {
 
 func TestClientSidePacing(t *testing.T) {
 	_, count, url := server(t, func(int, Request) (int, string, http.Header) { return 200, ok(`1`), nil })
-	c, err := New(url, WithRateLimit(1, 1)) // one call a second, burst 1
+	c, err := NewClient(url, WithRateLimit(1, 1)) // one call a second, burst 1
 	require.NoError(t, err)
 	require.NoError(t, c.Read(context.Background(), "m", nil, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -375,7 +375,7 @@ func TestParseRetryAfter(t *testing.T) {
 }
 
 func TestBackoffIsCappedAndJittered(t *testing.T) {
-	c, err := New("http://x/", WithRetry(RetryPolicy{Attempts: 5, Base: 100 * time.Millisecond, Max: 300 * time.Millisecond}),
+	c, err := NewClient("http://x/", WithRetry(RetryPolicy{Attempts: 5, Base: 100 * time.Millisecond, Max: 300 * time.Millisecond}),
 		WithJitter(func() float64 { return 0.5 }))
 	require.NoError(t, err)
 	assert.Equal(t, 50*time.Millisecond, c.backoff(1, 0))

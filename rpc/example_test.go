@@ -1,4 +1,4 @@
-package jsonrpc_test
+package rpc_test
 
 import (
 	"context"
@@ -7,20 +7,20 @@ import (
 	"fmt"
 	"net/http/httptest"
 
-	"github.com/theblock/tbops/internal/jsonrpc"
+	"github.com/theblock/tbops/rpc"
 )
 
 func Example() {
-	mux := jsonrpc.NewMux()
+	mux := rpc.NewMux()
 	mux.Handle("gov.treasury.disbursement", func(ctx context.Context, params json.RawMessage) (any, error) {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeNotFound, Message: "unknown disbursement"}
+		return nil, &rpc.Error{Code: rpc.CodeNotFound, Message: "unknown disbursement"}
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	c, _ := jsonrpc.New(srv.URL)
+	c, _ := rpc.NewClient(srv.URL)
 	err := c.Read(context.Background(), "gov.treasury.disbursement", map[string]int{"id": 4521}, nil)
-	var rpcErr *jsonrpc.Error
-	fmt.Println(errors.Is(err, jsonrpc.ErrNotFound), errors.As(err, &rpcErr), rpcErr.Code)
+	var rpcErr *rpc.Error
+	fmt.Println(errors.Is(err, rpc.ErrNotFound), errors.As(err, &rpcErr), rpcErr.Code)
 	// Output: true true -32004
 }

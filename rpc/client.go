@@ -1,4 +1,4 @@
-// Package jsonrpc is the JSON-RPC 2.0 over HTTP transport shared by tbops's typed
+// Package rpc is the JSON-RPC 2.0 over HTTP transport shared by tbops's typed
 // clients, and the server helpers the simulated node and the energy guard use.
 //
 // Client rules (PROTOCOL.md section 1, DESIGN.md "Reliability rules"):
@@ -12,7 +12,7 @@
 //   - the body is always parsed, whatever the HTTP status, and is capped
 //     (MaxResponseBytes, default 16 MiB);
 //   - every error is a *CallError naming the method and URL.
-package jsonrpc
+package rpc
 
 import (
 	"bytes"
@@ -100,12 +100,12 @@ func WithJitter(f func() float64) Option { return func(c *Client) { c.jitter = f
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
 
 // New returns a client for the endpoint URL.
-func New(endpoint string, opts ...Option) (*Client, error) {
+func NewClient(endpoint string, opts ...Option) (*Client, error) {
 	if endpoint == "" {
-		return nil, errors.New("jsonrpc: empty endpoint URL")
+		return nil, errors.New("rpc: empty endpoint URL")
 	}
 	if !strings.HasPrefix(endpoint, "http://") && !strings.HasPrefix(endpoint, "https://") {
-		return nil, fmt.Errorf("jsonrpc: endpoint %q: want an http:// or https:// URL", endpoint)
+		return nil, fmt.Errorf("rpc: endpoint %q: want an http:// or https:// URL", endpoint)
 	}
 	c := &Client{
 		url:         endpoint,

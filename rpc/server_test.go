@@ -1,4 +1,4 @@
-package jsonrpc
+package rpc
 
 import (
 	"context"
@@ -119,7 +119,7 @@ func TestClientAgainstMux(t *testing.T) {
 	})
 	srv := httptest.NewServer(m)
 	defer srv.Close()
-	c, err := New(srv.URL, WithRetry(RetryPolicy{Attempts: 1}))
+	c, err := NewClient(srv.URL, WithRetry(RetryPolicy{Attempts: 1}))
 	require.NoError(t, err)
 	err = c.Read(context.Background(), "rate", nil, nil)
 	require.ErrorIs(t, err, ErrRateLimited)
