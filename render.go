@@ -2,9 +2,9 @@ package tbops
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,7 +25,7 @@ func (r Report) WriteText(w io.Writer) error {
 	if len(firing) > 0 {
 		fmt.Fprintln(b, "\nFiring:")
 		for _, s := range firing {
-			fmt.Fprintf(b, "  [%s] %s: %s%s\n", s.Status, s.ID, s.Summary, valueSuffix(s.Value, s.Threshold))
+			fmt.Fprintf(b, "  [%s] %s: %s%s\n", s.Status, s.ID, s.Summary, valueSuffix(s.Value, s.Threshold, s.Detail))
 		}
 	}
 	var unknown []Symptom
@@ -35,7 +35,7 @@ func (r Report) WriteText(w io.Writer) error {
 		}
 	}
 	if len(unknown) > 0 {
-		fmt.Fprintln(b, "\nNot decided (missing data):")
+		fmt.Fprintln(b, "\nNot decided (missing data, or a window not yet observed):")
 		for _, s := range unknown {
 			fmt.Fprintf(b, "  [unknown] %s: %s\n", s.ID, s.Summary)
 		}
@@ -79,15 +79,15 @@ func (r Report) WriteText(w io.Writer) error {
 		for _, a := range alerts {
 			state := "firing"
 			if !a.Firing {
-				state = "no data"
+				state = "not decided"
 			}
-			fmt.Fprintf(b, "  [%s] %s %s: %s%s\n", a.Severity, a.Name, state, a.Expr, valueSuffix(a.Value, nil))
+			fmt.Fprintf(b, "  [%s] %s %s: %s%s\n", a.Severity, a.Name, state, a.Expr, valueSuffix(a.Value, nil, nil))
 		}
 	}
 	if len(r.SLOs) > 0 {
 		fmt.Fprintln(b, "\nSLOs:")
 		for _, s := range r.SLOs {
-			fmt.Fprintf(b, "  [%s] %s: target %s, now %s\n", s.Status, s.Name, s.Target, formatValue(s.Value))
+			fmt.Fprintf(b, "  [%s] %s: target %s, now %s\n", s.Status, s.Name, s.Target, formatNumber(s.Value))
 		}
 	}
 
@@ -132,36 +132,38 @@ func hasFindings(steps []Step) bool {
 	return false
 }
 
-func valueSuffix(value, threshold any) string {
-	if value == nil {
+func valueSuffix(value, threshold *float64, detail Raw) string {
+	var parts []string
+	if value != nil {
+		parts = append(parts, "value "+formatNumber(value))
+	}
+	if value != nil && threshold != nil {
+		parts = append(parts, "threshold "+formatNumber(threshold))
+	}
+	if len(detail) > 0 {
+		parts = append(parts, formatValue(detail))
+	}
+	if len(parts) == 0 {
 		return ""
 	}
-	if threshold == nil {
-		return " (value " + formatValue(value) + ")"
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// formatNumber prints a value, "no data" for nil.
+func formatNumber(v *float64) string {
+	if v == nil {
+		return "no data"
 	}
-	return " (value " + formatValue(value) + ", threshold " + formatValue(threshold) + ")"
+	return strconv.FormatFloat(*v, 'g', -1, 64)
 }
 
 // formatValue prints a value compactly on one line, capped so one huge value cannot
 // flood the terminal.
-func formatValue(v any) string {
-	if v == nil {
+func formatValue(v Raw) string {
+	if len(v) == 0 {
 		return "no data"
 	}
-	var s string
-	switch x := v.(type) {
-	case string:
-		s = x
-	case float64:
-		s = fmt.Sprintf("%g", x)
-	default:
-		raw, err := json.Marshal(x)
-		if err != nil {
-			s = fmt.Sprint(x)
-		} else {
-			s = string(raw)
-		}
-	}
+	s := v.String()
 	const max = 160
 	if len(s) > max {
 		s = s[:max] + "…"

@@ -1,6 +1,7 @@
 package tbops
 
 import (
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -62,6 +63,9 @@ func Worst(statuses ...Status) Status {
 	return w
 }
 
+//go:embed report.schema.json
+var reportSchema []byte
+
 // Evidence sources.
 const (
 	SourceRPC        = "rpc"
@@ -69,6 +73,9 @@ const (
 	SourceScrape     = "scrape"
 	SourceLog        = "log"
 	SourceFile       = "file"
+	// SourceHost is an observation of the machine tbops runs on (its clock),
+	// not of the node: never the basis of a node's symptom.
+	SourceHost = "host"
 )
 
 // Evidence is one observation a finding rests on: where it came from, the exact
@@ -77,20 +84,25 @@ const (
 type Evidence struct {
 	Source string    `json:"source"`
 	Query  string    `json:"query"`
-	Value  any       `json:"value"`
+	Value  Raw       `json:"value"`
 	At     time.Time `json:"at"`
 }
 
 // Symptom is one of a runbook's symptom checkboxes.
+//
+// Value and Threshold are numbers: nil (JSON null) when unknown or when the
+// symptom has none. What is not a number (an executor's last_error text, the
+// list of stalled markets) goes in Detail.
 type Symptom struct {
 	ID      string `json:"id"`
 	Summary string `json:"summary"`
 	Firing  bool   `json:"firing"`
 	// Status is the severity when firing, ok when not, unknown when the data
-	// needed to decide was missing.
+	// needed to decide was missing or did not cover the symptom's window.
 	Status    Status     `json:"status"`
-	Value     any        `json:"value"`
-	Threshold any        `json:"threshold,omitempty"`
+	Value     *float64   `json:"value"`
+	Threshold *float64   `json:"threshold"`
+	Detail    Raw        `json:"detail,omitempty"`
 	Evidence  []Evidence `json:"evidence"`
 }
 
@@ -126,16 +138,24 @@ type Path struct {
 	Actions []Action `json:"actions"`
 }
 
-// Alert is one of a runbook's alert thresholds, evaluated now.
+// Alert is one of a runbook's alert rules (the rule `tbops rules` exports, under
+// the same name and expression), evaluated now.
 type Alert struct {
 	Name     string `json:"name"`
 	Severity Status `json:"severity"`
 	Expr     string `json:"expr"`
-	For      string `json:"for,omitempty"`
-	Firing   bool   `json:"firing"`
-	// Status is Severity when firing, ok when not, unknown when the data was missing.
+	// ForSeconds is the rule's "for" duration in seconds (0: fires at once).
+	ForSeconds float64 `json:"for_seconds"`
+	Firing     bool    `json:"firing"`
+	// Status is Severity when firing, ok when known not to fire, unknown when
+	// the data was missing or did not cover the rule's window and "for".
 	Status Status `json:"status"`
-	Value  any    `json:"value,omitempty"`
+	// Value is the value of the expression's left-hand side now (of the worst
+	// series), nil when unknown; Threshold is the number it is compared with.
+	Value     *float64   `json:"value"`
+	Threshold *float64   `json:"threshold"`
+	Detail    Raw        `json:"detail,omitempty"`
+	Evidence  []Evidence `json:"evidence"`
 }
 
 // SLO is one row of a runbook's SLO table, evaluated over a window.
@@ -143,17 +163,23 @@ type SLO struct {
 	Name           string     `json:"name"`
 	Target         string     `json:"target"`
 	AlertThreshold string     `json:"alert_threshold"`
-	Value          any        `json:"value"`
+	Value          *float64   `json:"value"`
 	Met            bool       `json:"met"`
 	Status         Status     `json:"status"`
 	Evidence       []Evidence `json:"evidence"`
 }
 
 // Report is what every diagnosis returns. Its JSON form is the one documented in
-// DESIGN.md; `tbops … -o json` prints it as is.
+// DESIGN.md and in report.schema.json (a public interface: scripts rely on it);
+// `tbops … -o json` prints it as is, and a JSON round trip gives back an equal
+// Report.
 type Report struct {
-	Runbook   string    `json:"runbook"`
-	Target    string    `json:"target,omitempty"`
+	Runbook string `json:"runbook"`
+	// Target is the node the report is about: its RPC URL, password redacted.
+	Target string `json:"target"`
+	// Scope says which metrics were asked and how they were narrowed to the
+	// node: the source and the label matchers every series question carried.
+	Scope     string    `json:"scope,omitempty"`
 	Status    Status    `json:"status"`
 	CheckedAt time.Time `json:"checked_at"`
 	Symptoms  []Symptom `json:"symptoms"`
@@ -164,9 +190,10 @@ type Report struct {
 	Warnings  []string  `json:"warnings"`
 }
 
-// NewReport starts a report for the runbook id, checked at the given instant.
-func NewReport(runbook string, checkedAt time.Time) Report {
-	return Report{Runbook: runbook, Status: StatusUnknown, CheckedAt: checkedAt.UTC()}
+// NewReport starts a report for the runbook id about target (a node's RPC URL;
+// its password is redacted here), checked at the given instant.
+func NewReport(runbook, target string, checkedAt time.Time) Report {
+	return Report{Runbook: runbook, Target: RedactURL(target), Status: StatusUnknown, CheckedAt: checkedAt.UTC()}
 }
 
 // Warnf records a warning: data that was missing or could not be trusted.
@@ -174,22 +201,33 @@ func (r *Report) Warnf(format string, args ...any) {
 	r.Warnings = append(r.Warnings, fmt.Sprintf(format, args...))
 }
 
-// Finalize sets Status to the worst of the symptoms' and alerts' statuses. A report
-// with neither is unknown: nothing was checked.
+// Finalize sets Status: the worst of the symptoms' statuses (the runbook's own
+// checklist: one undecided symptom makes the report unknown unless another
+// fires), raised by every alert or SLO that fires or is breached. An alert or
+// SLO that cannot be evaluated is shown as unknown but does not make a report
+// whose symptoms were all decided unknown: the symptoms may rest on exact RPC
+// evidence where the rule needs a window of metrics. A report with no symptoms
+// takes the worst of its alerts and SLOs; one with nothing is unknown: nothing
+// was checked.
 func (r *Report) Finalize() {
-	if len(r.Symptoms) == 0 && len(r.Alerts) == 0 {
-		r.Status = StatusUnknown
-		return
-	}
 	var all []Status
 	for _, s := range r.Symptoms {
 		all = append(all, s.Status)
 	}
+	decided := len(r.Symptoms) > 0
 	for _, a := range r.Alerts {
-		all = append(all, a.Status)
+		if !decided || a.Status != StatusUnknown {
+			all = append(all, a.Status)
+		}
 	}
 	for _, s := range r.SLOs {
-		all = append(all, s.Status)
+		if !decided || s.Status != StatusUnknown {
+			all = append(all, s.Status)
+		}
+	}
+	if len(all) == 0 {
+		r.Status = StatusUnknown
+		return
 	}
 	r.Status = Worst(all...)
 }
@@ -259,6 +297,9 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	for i := range p.Symptoms {
 		p.Symptoms[i].Evidence = nonNil(p.Symptoms[i].Evidence)
 	}
+	for i := range p.Alerts {
+		p.Alerts[i].Evidence = nonNil(p.Alerts[i].Evidence)
+	}
 	for i := range p.Steps {
 		p.Steps[i].Findings = nonNil(p.Steps[i].Findings)
 		p.Steps[i].Evidence = nonNil(p.Steps[i].Evidence)
@@ -272,13 +313,9 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	// Copy so that marshalling never writes into the caller's backing arrays.
-	return append([]T(nil), s...)
-}
+// nonNil copies s, so that marshalling never writes into the caller's backing
+// arrays; an empty or nil s gives [].
+func nonNil[T any](s []T) []T { return append([]T{}, s...) }
 
 // ExitCode is the process exit code for a set of reports: that of their worst status.
 func ExitCode(reports ...Report) int {
@@ -291,3 +328,7 @@ func ExitCode(reports ...Report) int {
 	}
 	return Worst(all...).ExitCode()
 }
+
+// ReportSchema returns the JSON Schema (draft 2020-12) of a Report's JSON form,
+// the file report.schema.json at the repository's root.
+func ReportSchema() []byte { return append([]byte(nil), reportSchema...) }

@@ -3,6 +3,7 @@ package tbops
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestFinalize(t *testing.T) {
-	r := NewReport("treasury-stuck", t0)
+	r := NewReport("treasury-stuck", "http://node:3030/", t0)
 	r.Finalize()
 	assert.Equal(t, StatusUnknown, r.Status, "a report that checked nothing is unknown")
 
@@ -52,9 +53,9 @@ func TestFinalize(t *testing.T) {
 
 // The JSON is exactly DESIGN.md's shape, with empty lists as [] not null.
 func TestReportJSONShape(t *testing.T) {
-	r := NewReport("treasury-stuck", t0)
+	r := NewReport("treasury-stuck", "http://node:3030/", t0)
 	r.Symptoms = []Symptom{{ID: "backlog-high", Summary: "backlog > 50 for 2+ epochs", Firing: true, Status: StatusWarning,
-		Value: 73, Threshold: 50, Evidence: []Evidence{{Source: SourcePrometheus, Query: "treasury_disbursement_backlog", Value: 73.0, At: t0}}}}
+		Value: Num(73), Threshold: Num(50), Evidence: []Evidence{{Source: SourcePrometheus, Query: "treasury_disbursement_backlog", Value: RawOf(73.0), At: t0}}}}
 	r.Paths = []Path{{ID: "A", Title: "Dependency issue", Matched: true, Why: "dependency 4520 rolled back",
 		Actions: []Action{{Kind: "rollback", Target: "4521", Command: "tbops treasury rollback --id 4521 --reason '…'", DryRun: true}}}}
 	r.Finalize()
@@ -86,18 +87,18 @@ func TestReportJSONShape(t *testing.T) {
 }
 
 func TestWriteTextLeadsWithStatusAndShowsWhatMatters(t *testing.T) {
-	r := NewReport("energy-stalled", t0)
+	r := NewReport("energy-stalled", "http://node:3030/", t0)
 	r.Target = "http://node:3030/"
 	r.Symptoms = []Symptom{
-		{ID: "oracle-latency", Summary: "oracle latency p95 > 10 s", Firing: true, Status: StatusCritical, Value: 31.5, Threshold: 10,
-			Evidence: []Evidence{{Source: SourcePrometheus, Query: "histogram_quantile(0.95, oracle_latency_seconds_bucket)", Value: 31.5}}},
+		{ID: "oracle-latency", Summary: "oracle latency p95 > 10 s", Firing: true, Status: StatusCritical, Value: Num(31.5), Threshold: Num(10),
+			Evidence: []Evidence{{Source: SourcePrometheus, Query: "histogram_quantile(0.95, oracle_latency_seconds_bucket)", Value: RawOf(31.5)}}},
 		{ID: "pending-credits", Summary: "pending credits not decreasing", Status: StatusUnknown},
 		{ID: "disputes", Summary: "dispute backlog increasing", Status: StatusOK},
 	}
 	r.Paths = []Path{{ID: "A", Title: "Oracle latency high", Matched: true, Why: "p95 31.5 s",
 		Actions: []Action{{Kind: "scale", Command: "kubectl scale deployment energy-oracle --replicas=3", DryRun: true}}},
 		{ID: "B", Title: "Signature failures", Matched: false}}
-	r.Alerts = []Alert{{Name: "OracleBroken", Severity: StatusCritical, Expr: "oracle_latency_seconds_p95 > 30", Firing: true, Status: StatusCritical, Value: 31.5}}
+	r.Alerts = []Alert{{Name: "OracleBroken", Severity: StatusCritical, Expr: "oracle_latency_seconds_p95 > 30", Firing: true, Status: StatusCritical, Value: Num(31.5)}}
 	r.Warnf("metric %s missing", "energy_pending_credits_total")
 	r.Finalize()
 
@@ -139,7 +140,7 @@ func TestAmountString(t *testing.T) {
 }
 
 func TestLookups(t *testing.T) {
-	r := NewReport("x", t0)
+	r := NewReport("x", "http://node:3030/", t0)
 	r.Symptoms = []Symptom{{ID: "a", Firing: true}}
 	r.Paths = []Path{{ID: "A", Matched: true, Why: "because"}}
 	r.Alerts = []Alert{{Name: "Big"}}
@@ -157,4 +158,66 @@ func TestLookups(t *testing.T) {
 	assert.True(t, ok)
 	_, ok = r.Alert("Small")
 	assert.False(t, ok)
+}
+
+// A report survives a JSON round trip unchanged: values are numbers or null,
+// details keep their JSON.
+func TestReportRoundTrip(t *testing.T) {
+	r := NewReport("receipts-flatlining", "http://admin:pw@node:3030/", t0)
+	assert.Equal(t, "http://admin:xxxxx@node:3030/", r.Target, "NewReport redacts the target")
+	r.Symptoms = []Symptom{
+		{ID: "market-not-emitting", Firing: true, Status: StatusCritical, Value: Num(1), Threshold: Num(5),
+			Detail: RawOf([]string{"compute"}), Evidence: []Evidence{{Source: SourceRPC, Query: "receipts.stats", Value: RawOf(map[string]any{"last_emitted_height": 41}), At: t0}}},
+		{ID: "explorer-not-updating", Status: StatusUnknown},
+	}
+	r.Alerts = []Alert{{Name: "ReceiptsMarketNotEmitting", Severity: StatusCritical, Expr: "x == 0", ForSeconds: 5, Status: StatusUnknown}}
+	r.SLOs = []SLO{{Name: "Emission Rate", Value: Num(3), Status: StatusCritical}}
+	r.Finalize()
+	raw, err := json.Marshal(r)
+	require.NoError(t, err)
+	var back Report
+	require.NoError(t, json.Unmarshal(raw, &back))
+	again, err := json.Marshal(back)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(raw), string(again))
+	assert.Equal(t, 5.0, *back.Symptoms[0].Threshold)
+	assert.Nil(t, back.Symptoms[1].Value, "unknown is null, never 0")
+	assert.Equal(t, `["compute"]`, string(back.Symptoms[0].Detail))
+	assert.Contains(t, string(raw), `"value":null`)
+	assert.Contains(t, string(raw), `"for_seconds":5`)
+	var ids []string
+	require.NoError(t, back.Symptoms[0].Detail.Decode(&ids))
+	assert.Equal(t, []string{"compute"}, ids)
+}
+
+func TestNumAndRaw(t *testing.T) {
+	assert.Equal(t, 3.0, *Num(3))
+	assert.Equal(t, 2.5, *Num(float32(2.5)))
+	assert.Nil(t, Num(math.NaN()), "NaN is not a JSON number")
+	assert.Nil(t, Num(math.Inf(1)))
+	assert.Nil(t, RawOf(nil))
+	assert.Equal(t, "null", Raw(nil).String())
+	assert.Equal(t, "ledger_unavailable", RawOf("ledger_unavailable").String())
+	assert.Equal(t, `{"a":1}`, RawOf(map[string]int{"a": 1}).String())
+	assert.Contains(t, RawOf(make(chan int)).String(), "unencodable")
+	var r Raw
+	require.NoError(t, json.Unmarshal([]byte("{ \"a\" : [1, 2] }"), &r))
+	assert.Equal(t, `{"a":[1,2]}`, string(r), "kept compact")
+}
+
+// Finalize: undecided alerts do not make a decided report unknown; firing ones
+// raise it.
+func TestFinalizeAlertsAndSymptoms(t *testing.T) {
+	r := NewReport("x", "http://node:3030/", t0)
+	r.Symptoms = []Symptom{{ID: "a", Status: StatusOK}}
+	r.Alerts = []Alert{{Name: "A", Severity: StatusCritical, Status: StatusUnknown}}
+	r.Finalize()
+	assert.Equal(t, StatusOK, r.Status, "the symptoms were decided")
+	r.Alerts = append(r.Alerts, Alert{Name: "B", Severity: StatusWarning, Firing: true, Status: StatusWarning})
+	r.Finalize()
+	assert.Equal(t, StatusWarning, r.Status)
+	r.Symptoms = nil
+	r.Alerts = r.Alerts[:1]
+	r.Finalize()
+	assert.Equal(t, StatusUnknown, r.Status, "alerts only: an unknown alert is the verdict")
 }

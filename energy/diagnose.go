@@ -140,7 +140,7 @@ func Diagnose(ctx context.Context, c *Client, src promq.Source, opts Options) (t
 		return tbops.Report{}, errors.New("energy: Diagnose needs a Client")
 	}
 	d := &diag{ctx: ctx, c: c, src: src, o: opts, now: opts.Now()}
-	d.r = tbops.NewReport(RunbookID, d.now)
+	d.r = tbops.NewReport(RunbookID, c.URL(), d.now)
 	if opts.RPCURL != "" {
 		d.rpc = " --rpc " + opts.RPCURL
 	}
@@ -161,7 +161,7 @@ func Diagnose(ctx context.Context, c *Client, src promq.Source, opts Options) (t
 }
 
 func (d *diag) ev(src, query string, v any) tbops.Evidence {
-	return tbops.Evidence{Source: src, Query: query, Value: v, At: d.now.UTC()}
+	return tbops.Evidence{Source: src, Query: query, Value: tbops.RawOf(v), At: d.now.UTC()}
 }
 
 func (d *diag) warnAll(ws []string) {
@@ -288,7 +288,7 @@ func (d *diag) gatherRPC() {
 	}
 	if err != nil {
 		d.r.Warnf("%s: %v", MethodCredits, err)
-		f.pendingListEv.Value = err.Error()
+		f.pendingListEv.Value = tbops.RawOf(err.Error())
 	} else {
 		f.pendingOK = true
 		for _, cr := range f.pending {
@@ -298,7 +298,7 @@ func (d *diag) gatherRPC() {
 				}
 			}
 		}
-		f.pendingListEv.Value = map[string]any{"count": len(f.pending), "oldest_age_seconds": int64(f.oldestPendingAge.Seconds())}
+		f.pendingListEv.Value = tbops.RawOf(map[string]any{"count": len(f.pending), "oldest_age_seconds": int64(f.oldestPendingAge.Seconds())})
 	}
 	// Settled vs stuck credits (settlement-rate SLO).
 	if d.o.SLO {
@@ -320,10 +320,10 @@ func (d *diag) gatherRPC() {
 	f.marketEv = d.ev(tbops.SourceRPC, d.c.MarketMethod(), nil)
 	if err != nil {
 		d.r.Warnf("%s: %v", d.c.MarketMethod(), err)
-		f.marketEv.Value = err.Error()
+		f.marketEv.Value = tbops.RawOf(err.Error())
 	} else {
 		f.market, f.marketOK = m, true
-		f.marketEv.Value = map[string]any{"providers": len(m.Providers)}
+		f.marketEv.Value = tbops.RawOf(map[string]any{"providers": len(m.Providers)})
 	}
 	// Step 4: each provider's last settlement and reading.
 	for i, p := range f.market.Providers {
@@ -333,10 +333,10 @@ func (d *diag) gatherRPC() {
 		pd, err := d.c.Provider(ctx, p.ProviderID)
 		e := d.ev(tbops.SourceRPC, fmt.Sprintf(`%s {"provider_id":%q}`, MethodProvider, p.ProviderID), nil)
 		if err != nil {
-			e.Value = err.Error()
+			e.Value = tbops.RawOf(err.Error())
 			d.r.Warnf("%s %s: %v", MethodProvider, p.ProviderID, err)
 		} else {
-			e.Value = map[string]any{"last_settlement": pd.LastSettlement, "last_reading_at": pd.LastReadingAt, "status": pd.Status}
+			e.Value = tbops.RawOf(map[string]any{"last_settlement": pd.LastSettlement, "last_reading_at": pd.LastReadingAt, "status": pd.Status})
 			f.providers = append(f.providers, pd)
 		}
 		f.providerEv = append(f.providerEv, e)
@@ -347,10 +347,10 @@ func (d *diag) gatherRPC() {
 	f.disputesListEv = d.ev(tbops.SourceRPC, MethodDisputes+` {"limit":500}`, nil)
 	if err != nil {
 		d.r.Warnf("%s: %v", MethodDisputes, err)
-		f.disputesListEv.Value = err.Error()
+		f.disputesListEv.Value = tbops.RawOf(err.Error())
 	} else {
 		f.disputes, f.disputesListOK = ds, true
-		f.disputesListEv.Value = map[string]any{"disputes": len(ds)}
+		f.disputesListEv.Value = tbops.RawOf(map[string]any{"disputes": len(ds)})
 	}
 }
 
@@ -511,9 +511,9 @@ func sev(firing bool, s tbops.Status) tbops.Status {
 func (d *diag) symptoms() {
 	f := &d.data
 	// 1. oracle latency p95 > 10
-	s := tbops.Symptom{ID: "oracle-latency-high", Summary: "oracle_latency_seconds p95 > 10s", Threshold: OracleP95Warning, Evidence: f.latencyEv}
+	s := tbops.Symptom{ID: "oracle-latency-high", Summary: "oracle_latency_seconds p95 > 10s", Threshold: tbops.Num(OracleP95Warning), Evidence: f.latencyEv}
 	if f.p95OK {
-		s.Value, s.Firing = round2(f.p95), f.p95 > OracleP95Warning
+		s.Value, s.Firing = tbops.Num(round2(f.p95)), f.p95 > OracleP95Warning
 		s.Status = sev(s.Firing, tbops.StatusWarning)
 		if f.p95 > OracleP95Critical {
 			s.Status = tbops.StatusCritical
@@ -524,9 +524,9 @@ func (d *diag) symptoms() {
 	d.r.Symptoms = append(d.r.Symptoms, s)
 
 	// 2. signature failures > 1/min
-	s = tbops.Symptom{ID: "signature-failures", Summary: "signature verification failures > 1/min", Threshold: FailuresPerMinWarning, Evidence: f.failEv}
+	s = tbops.Symptom{ID: "signature-failures", Summary: "signature verification failures > 1/min", Threshold: tbops.Num(FailuresPerMinWarning), Evidence: f.failEv}
 	if f.failOK {
-		s.Value, s.Firing = round2(f.failPerMin), f.failPerMin > FailuresPerMinWarning
+		s.Value, s.Firing = tbops.Num(round2(f.failPerMin)), f.failPerMin > FailuresPerMinWarning
 		s.Status = sev(s.Firing, tbops.StatusWarning)
 		if f.failPerMin > FailuresPerMinCritical {
 			s.Status = tbops.StatusCritical
@@ -555,7 +555,7 @@ func round2(v float64) float64 { return math.Round(v*100) / 100 }
 func (d *diag) pendingSymptom() tbops.Symptom {
 	f := &d.data
 	s := tbops.Symptom{ID: "pending-credits-not-decreasing", Summary: "energy_pending_credits_total not decreasing over " + d.o.TrendWindow.String(),
-		Status: tbops.StatusUnknown, Threshold: int64(d.o.TrendWindow.Seconds())}
+		Status: tbops.StatusUnknown, Threshold: tbops.Num(int64(d.o.TrendWindow.Seconds()))}
 	value := map[string]any{}
 	trendKnown, trendFiring := false, false
 	if d.src != nil {
@@ -590,7 +590,7 @@ func (d *diag) pendingSymptom() tbops.Symptom {
 		d.r.Warnf("pending-credit trend unknown: no full %s of %s samples and no %s answer", d.o.TrendWindow, MetricPendingCredits, MethodCredits)
 		return s
 	}
-	s.Value = value
+	s.Detail = tbops.RawOf(value)
 	s.Status = sev(s.Firing, tbops.StatusWarning)
 	return s
 }
@@ -600,7 +600,7 @@ func (d *diag) pendingSymptom() tbops.Symptom {
 func (d *diag) settlingSymptom() tbops.Symptom {
 	f := &d.data
 	s := tbops.Symptom{ID: "readings-not-settling", Summary: "no settlement in " + d.o.TrendWindow.String() + " while credits are pending",
-		Threshold: 0, Evidence: append(append([]tbops.Evidence{}, f.settleEv...), f.pendingEv...)}
+		Threshold: tbops.Num(0), Evidence: append(append([]tbops.Evidence{}, f.settleEv...), f.pendingEv...)}
 	pending, pendingKnown := f.pendingGauge, f.pendingGaugeOK
 	if !pendingKnown && f.pendingOK {
 		pending, pendingKnown = float64(len(f.pending)), true
@@ -608,11 +608,11 @@ func (d *diag) settlingSymptom() tbops.Symptom {
 	}
 	switch {
 	case f.settleOK && pendingKnown:
-		s.Value = round2(f.settleInc)
+		s.Value = tbops.Num(round2(f.settleInc))
 		s.Firing = f.settleInc == 0 && pending > 0
 		s.Status = sev(s.Firing, tbops.StatusCritical)
 	case f.settleOK && f.settleInc > 0:
-		s.Value, s.Status = round2(f.settleInc), tbops.StatusOK
+		s.Value, s.Status = tbops.Num(round2(f.settleInc)), tbops.StatusOK
 	default:
 		s.Status = tbops.StatusUnknown
 	}
@@ -634,7 +634,7 @@ func (d *diag) disputeSymptom() tbops.Symptom {
 			covered := last.Timestamp.Time().Sub(first.Timestamp.Time())
 			if covered+covered/time.Duration(len(vals)-1) >= d.o.TrendWindow {
 				s.Evidence = append(s.Evidence, rr.Evidence)
-				s.Value = map[string]any{"first": float64(first.Value), "last": float64(last.Value)}
+				s.Detail = tbops.RawOf(map[string]any{"first": float64(first.Value), "last": float64(last.Value)})
 				s.Firing, known = float64(last.Value) > float64(first.Value), true
 			}
 		}
@@ -652,7 +652,7 @@ func (d *diag) disputeSymptom() tbops.Symptom {
 		}
 		s.Summary = "disputes opened faster than resolved over " + d.o.TrendWindow.String()
 		s.Evidence = append(s.Evidence, f.disputesListEv)
-		s.Value = map[string]any{"opened": opened, "resolved": resolved}
+		s.Detail = tbops.RawOf(map[string]any{"opened": opened, "resolved": resolved})
 		s.Firing, known = opened > resolved && opened > 1, true
 	}
 	if !known {
@@ -780,12 +780,9 @@ func (d *diag) alerts() {
 		}
 		return tbops.Rule{Alert: name}
 	}
-	add := func(name string, known, firing bool, v any) {
+	add := func(name string, known, firing bool, v *float64) {
 		r := get(name)
-		a := tbops.Alert{Name: r.Alert, Severity: r.Severity, Expr: r.Expr, Firing: known && firing, Value: v}
-		if r.For > 0 {
-			a.For = r.For.String()
-		}
+		a := tbops.Alert{Name: r.Alert, Severity: r.Severity, Expr: r.Expr, Firing: known && firing, Value: v, ForSeconds: r.For.Seconds()}
 		switch {
 		case !known:
 			a.Status = tbops.StatusUnknown
@@ -796,13 +793,13 @@ func (d *diag) alerts() {
 		}
 		d.r.Alerts = append(d.r.Alerts, a)
 	}
-	p95 := any(nil)
+	var p95 *float64
 	if f.p95OK {
-		p95 = round2(f.p95)
+		p95 = tbops.Num(round2(f.p95))
 	}
-	fpm := any(nil)
+	var fpm *float64
 	if f.failOK {
-		fpm = round2(f.failPerMin)
+		fpm = tbops.Num(round2(f.failPerMin))
 	}
 	pendingKnown := f.pendingGaugeOK || f.pendingOK
 	pending := f.pendingGauge
@@ -811,11 +808,11 @@ func (d *diag) alerts() {
 	}
 	add("EnergyOracleLatencyCritical", f.p95OK, f.p95 > OracleP95Critical, p95)
 	add("EnergySignatureFailuresCritical", f.failOK, f.failPerMin > FailuresPerMinCritical, fpm)
-	add("EnergySettlementStalled", f.settleOK && (pendingKnown || f.settleInc > 0), f.settleInc == 0 && pending > 0, round2(f.settleInc))
-	add("EnergyDisputeBacklogCritical", f.disputesOK, f.disputesGauge > DisputesCritical, f.disputesGauge)
+	add("EnergySettlementStalled", f.settleOK && (pendingKnown || f.settleInc > 0), f.settleInc == 0 && pending > 0, tbops.Num(round2(f.settleInc)))
+	add("EnergyDisputeBacklogCritical", f.disputesOK, f.disputesGauge > DisputesCritical, tbops.Num(f.disputesGauge))
 	add("EnergyOracleLatencyHigh", f.p95OK, f.p95 > OracleP95Warning, p95)
 	add("EnergySignatureFailures", f.failOK, f.failPerMin > FailuresPerMinWarning, fpm)
-	add("EnergyDisputeBacklog", f.disputesOK, f.disputesGauge > DisputesWarning, f.disputesGauge)
+	add("EnergyDisputeBacklog", f.disputesOK, f.disputesGauge > DisputesWarning, tbops.Num(f.disputesGauge))
 }
 
 // slos evaluates the Energy SLO table. A row is ok when its target is met,
@@ -828,7 +825,7 @@ func (d *diag) alerts() {
 func (d *diag) slos() {
 	f := &d.data
 	defs := SLOs()
-	row := func(i int, v any, met, known bool, ev []tbops.Evidence) {
+	row := func(i int, v *float64, met, known bool, ev []tbops.Evidence) {
 		s := tbops.SLO{Name: defs[i].Name, Target: defs[i].Target, AlertThreshold: defs[i].AlertThreshold, Value: v, Met: known && met, Evidence: ev}
 		switch {
 		case !known:
@@ -842,7 +839,7 @@ func (d *diag) slos() {
 	}
 	row(0, roundOrNil(f.p95, f.p95OK), f.p95 < 5, f.p95OK, f.latencyEv)
 	// signature validation
-	var sv any
+	var sv *float64
 	svOK, svMet := false, false
 	if f.failOK && d.src != nil {
 		res, _, ok := d.query([]string{MetricSettlements, MetricSettlementsRef}, func(sel promq.Selector) (promq.Result, error) {
@@ -855,23 +852,22 @@ func (d *diag) slos() {
 			if settle+fails > 0 {
 				ratio = settle / (settle + fails)
 			}
-			sv, svOK, svMet = fmt.Sprintf("%.3f%%", 100*ratio), true, ratio > 0.999
+			sv, svOK, svMet = tbops.Num(ratio), true, ratio > 0.999
 		}
 	}
 	row(1, sv, svMet, svOK, f.failEv)
 	// settlement rate
-	var sr any
+	var sr *float64
 	srOK := f.pendingOK && f.settledCount+f.stuckCnt > 0
 	srMet := false
 	if srOK {
 		ratio := float64(f.settledCount) / float64(f.settledCount+f.stuckCnt)
-		sr, srMet = fmt.Sprintf("%.1f%% (%d settled, %d pending > %s)", 100*ratio, f.settledCount, f.stuckCnt, d.o.TrendWindow), ratio > 0.95
+		sr, srMet = tbops.Num(ratio), ratio > 0.95
 	} else if f.pendingOK && f.settledCount == 0 && len(f.pending) == 0 {
-		sr, srOK, srMet = "no credits", true, true
+		srOK, srMet = true, true // no credits at all: nothing failed to settle
 	}
 	row(2, sr, srMet, srOK, []tbops.Evidence{f.pendingListEv})
 	// dispute resolution
-	var dr any
 	if f.disputesListOK {
 		var longest time.Duration
 		oldestOpen := time.Duration(0)
@@ -882,16 +878,16 @@ func (d *diag) slos() {
 				oldestOpen = max(oldestOpen, d.now.Sub(time.Unix(ds.OpenedAt, 0)))
 			}
 		}
-		dr = fmt.Sprintf("longest resolution %s, oldest open %s", longest.Round(time.Second), oldestOpen.Round(time.Second))
+		dr := tbops.Num(max(longest, oldestOpen).Seconds()) // the longest a dispute has taken or is taking
 		row(3, dr, longest < time.Hour && oldestOpen < time.Hour, true, []tbops.Evidence{f.disputesListEv})
 	} else {
 		row(3, nil, false, false, nil)
 	}
 }
 
-func roundOrNil(v float64, ok bool) any {
+func roundOrNil(v float64, ok bool) *float64 {
 	if !ok {
 		return nil
 	}
-	return round2(v)
+	return tbops.Num(round2(v))
 }

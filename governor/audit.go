@@ -100,7 +100,7 @@ func (d decisionRef) evidence(at time.Time) tbops.Evidence {
 	if d.err != nil {
 		v = d.err.Error()
 	}
-	return tbops.Evidence{Source: d.source, Query: d.where, Value: v, At: at}
+	return tbops.Evidence{Source: d.source, Query: d.where, Value: tbops.RawOf(v), At: at}
 }
 
 // Audit runs the runbook's auditing workflow ("Economics Autopilot Gate") and
@@ -129,7 +129,7 @@ func Audit(ctx context.Context, c *Client, src promq.Source, opts Options) (tbop
 	if now == nil {
 		now = time.Now
 	}
-	a := &auditor{ctx: ctx, c: c, src: src, opts: opts, now: now, r: tbops.NewReport(RunbookID, now()),
+	a := &auditor{ctx: ctx, c: c, src: src, opts: opts, now: now, r: tbops.NewReport(RunbookID, c.URL(), now()),
 		snapshots: map[uint64]decisionRef{}}
 	a.run()
 	if err := ctx.Err(); err != nil {
@@ -168,18 +168,18 @@ type auditor struct {
 }
 
 func (a *auditor) ev(source, query string, value any) tbops.Evidence {
-	return tbops.Evidence{Source: source, Query: query, Value: value, At: a.now().UTC()}
+	return tbops.Evidence{Source: source, Query: query, Value: tbops.RawOf(value), At: a.now().UTC()}
 }
 
 func (a *auditor) run() {
 	a.status, a.statusErr = a.c.Status(a.ctx)
 	statusEv := a.ev(tbops.SourceRPC, "governor.status", nil)
 	if a.statusErr != nil {
-		statusEv.Value = a.statusErr.Error()
+		statusEv.Value = tbops.RawOf(a.statusErr.Error())
 		a.r.Warnf("governor.status: %v", a.statusErr)
 	} else {
-		statusEv.Value = map[string]any{"last_economics_snapshot_hash": a.status.LastEconomicsSnapshotHash,
-			"economics_autopilot": a.status.EconomicsAutopilot, "enabled": a.status.Enabled, "shadow_only": a.status.ShadowOnly, "epoch": a.status.Epoch}
+		statusEv.Value = tbops.RawOf(map[string]any{"last_economics_snapshot_hash": a.status.LastEconomicsSnapshotHash,
+			"economics_autopilot": a.status.EconomicsAutopilot, "enabled": a.status.Enabled, "shadow_only": a.status.ShadowOnly, "epoch": a.status.Epoch})
 	}
 	var ierr error
 	a.intents, a.intentsQ, ierr = a.c.intents(a.ctx, "")
@@ -242,15 +242,15 @@ func (a *auditor) verifyDir() {
 	dirEv := a.ev(tbops.SourceFile, a.opts.Dir, sum)
 	if err != nil {
 		a.r.Warnf("decisions directory %s: %v", a.opts.Dir, err)
-		dirEv.Value = err.Error()
+		dirEv.Value = tbops.RawOf(err.Error())
 	}
 	sort.Slice(a.files, func(i, j int) bool { return a.files[i].Name < a.files[j].Name })
 	findings := []string{fmt.Sprintf("%s: %d entries, %d ok, %d failed, %d signed, %d unsigned",
 		a.opts.Dir, sum.Files, sum.OK, sum.Failed, sum.Signed, sum.Unsigned)}
 
-	invalid := tbops.Symptom{ID: SymDecisionFilesInvalid, Summary: "decision files that are misnamed, unreadable or not valid decisions", Status: tbops.StatusOK, Value: 0}
-	sig := tbops.Symptom{ID: SymSignatureInvalid, Summary: "decision-file signatures (.sig) that do not verify", Status: tbops.StatusOK, Value: 0}
-	missing := tbops.Symptom{ID: SymSignatureMissing, Summary: "decision files without a .sig sidecar (signatures required)", Status: tbops.StatusOK, Value: 0}
+	invalid := tbops.Symptom{ID: SymDecisionFilesInvalid, Summary: "decision files that are misnamed, unreadable or not valid decisions", Status: tbops.StatusOK, Value: tbops.Num(0)}
+	sig := tbops.Symptom{ID: SymSignatureInvalid, Summary: "decision-file signatures (.sig) that do not verify", Status: tbops.StatusOK, Value: tbops.Num(0)}
+	missing := tbops.Symptom{ID: SymSignatureMissing, Summary: "decision files without a .sig sidecar (signatures required)", Status: tbops.StatusOK, Value: tbops.Num(0)}
 	var unsigned []string
 	for _, f := range a.files {
 		for _, p := range f.Problems {
@@ -280,7 +280,7 @@ func (a *auditor) verifyDir() {
 			for _, e := range s.Evidence {
 				files[e.Query] = true
 			}
-			s.Firing, s.Status, s.Value = true, sev, len(files)
+			s.Firing, s.Status, s.Value = true, sev, tbops.Num(len(files))
 			s.Summary = fmt.Sprintf("%d %s", len(files), strings.TrimPrefix(s.Summary, "decision-file "))
 		}
 		if len(s.Evidence) == 0 {
@@ -412,7 +412,7 @@ func (a *auditor) checkStatusHash(statusEv tbops.Evidence) {
 		a.r.Warnf("%s: %v", a.latest.where, a.latest.err)
 	default:
 		s.Evidence = []tbops.Evidence{a.ev(tbops.SourceRPC, "governor.status .last_economics_snapshot_hash", h), a.latest.evidence(a.now().UTC())}
-		s.Value = map[string]any{"status_hash": h, "decision_hash": a.latest.hash, "decision": a.latest.where}
+		s.Detail = tbops.RawOf(map[string]any{"status_hash": h, "decision_hash": a.latest.hash, "decision": a.latest.where})
 		if SameHash(h, a.latest.hash) {
 			s.Status = tbops.StatusOK
 		} else {
@@ -429,8 +429,8 @@ func (a *auditor) checkStatusHash(statusEv tbops.Evidence) {
 }
 
 func (a *auditor) checkIntents() {
-	mis := tbops.Symptom{ID: SymIntentHashMismatch, Summary: "every intent's snapshot_hash matches its decision", Status: tbops.StatusOK, Value: 0}
-	miss := tbops.Symptom{ID: SymIntentDecisionMissing, Summary: "every intent has a decision and a snapshot_hash", Status: tbops.StatusOK, Value: 0}
+	mis := tbops.Symptom{ID: SymIntentHashMismatch, Summary: "every intent's snapshot_hash matches its decision", Status: tbops.StatusOK, Value: tbops.Num(0)}
+	miss := tbops.Symptom{ID: SymIntentDecisionMissing, Summary: "every intent has a decision and a snapshot_hash", Status: tbops.StatusOK, Value: tbops.Num(0)}
 	var findings []string
 	var mismatches, missing []map[string]any
 	at := a.now().UTC()
@@ -454,12 +454,12 @@ func (a *auditor) checkIntents() {
 		}
 	}
 	if len(mismatches) > 0 {
-		mis.Firing, mis.Status, mis.Value = true, tbops.StatusCritical, mismatches
+		mis.Firing, mis.Status, mis.Value, mis.Detail = true, tbops.StatusCritical, tbops.Num(len(mismatches)), tbops.RawOf(mismatches)
 		mis.Summary = fmt.Sprintf("%d intents' snapshot_hash do not match their decisions", len(mismatches))
 		a.mismatch = true
 	}
 	if len(missing) > 0 {
-		miss.Firing, miss.Status, miss.Value = true, tbops.StatusWarning, missing
+		miss.Firing, miss.Status, miss.Value, miss.Detail = true, tbops.StatusWarning, tbops.Num(len(missing)), tbops.RawOf(missing)
 		miss.Summary = fmt.Sprintf("%d intents have no decision or no snapshot_hash", len(missing))
 	}
 	if a.intentsQ != "" && len(a.intents) == 0 && a.statusErr != nil {
@@ -488,7 +488,7 @@ func errString(err error) string {
 
 // checkStoredHashes: a snapshot_hash stored inside a decision must be its own hash.
 func (a *auditor) checkStoredHashes() {
-	s := tbops.Symptom{ID: SymFileHashMismatch, Summary: "snapshot_hash stored inside each decision matches the decision", Status: tbops.StatusOK, Value: 0}
+	s := tbops.Symptom{ID: SymFileHashMismatch, Summary: "snapshot_hash stored inside each decision matches the decision", Status: tbops.StatusOK, Value: tbops.Num(0)}
 	at := a.now().UTC()
 	var bad []map[string]any
 	checked := 0
@@ -499,8 +499,8 @@ func (a *auditor) checkStoredHashes() {
 		checked++
 		if !SameHash(ref.storedHash, ref.hash) {
 			bad = append(bad, map[string]any{"decision": ref.where, "stored_hash": ref.storedHash, "computed_hash": ref.hash})
-			s.Evidence = append(s.Evidence, tbops.Evidence{Source: ref.source, Query: ref.where + " .snapshot_hash", Value: ref.storedHash, At: at},
-				tbops.Evidence{Source: ref.source, Query: ref.where + " (BLAKE3 of the canonical encoding)", Value: ref.hash, At: at})
+			s.Evidence = append(s.Evidence, tbops.Evidence{Source: ref.source, Query: ref.where + " .snapshot_hash", Value: tbops.RawOf(ref.storedHash), At: at},
+				tbops.Evidence{Source: ref.source, Query: ref.where + " (BLAKE3 of the canonical encoding)", Value: tbops.RawOf(ref.hash), At: at})
 		}
 	}
 	if a.opts.Dir != "" {
@@ -525,11 +525,11 @@ func (a *auditor) checkStoredHashes() {
 		}
 	}
 	if len(bad) > 0 {
-		s.Firing, s.Status, s.Value = true, tbops.StatusCritical, bad
+		s.Firing, s.Status, s.Value, s.Detail = true, tbops.StatusCritical, tbops.Num(len(bad)), tbops.RawOf(bad)
 		s.Summary = fmt.Sprintf("%d decisions store a snapshot_hash that is not their own hash", len(bad))
 		a.mismatch = true
 	} else {
-		s.Value = checked
+		s.Value = tbops.Num(checked)
 		s.Evidence = []tbops.Evidence{a.ev(sourceOf(a.opts.Dir), "decisions carrying snapshot_hash", checked)}
 	}
 	a.r.Symptoms = append(a.r.Symptoms, s)
@@ -690,13 +690,13 @@ func (a *auditor) checkGauges() {
 	s.Evidence = append(s.Evidence, a.sampleSrc)
 	switch {
 	case len(drifts) > 0:
-		s.Firing, s.Status, s.Value = true, tbops.StatusWarning, drifts
+		s.Firing, s.Status, s.Value, s.Detail = true, tbops.StatusWarning, tbops.Num(len(drifts)), tbops.RawOf(drifts)
 		s.Summary = fmt.Sprintf("%d economics gauges do not mirror the sample in %s", len(drifts), where)
 		a.mismatch = true
 	case a.src == nil || missing > 0:
-		s.Status, s.Value = tbops.StatusUnknown, map[string]int{"compared": compared, "missing": missing}
+		s.Status, s.Detail = tbops.StatusUnknown, tbops.RawOf(map[string]int{"compared": compared, "missing": missing})
 	default:
-		s.Status, s.Value = tbops.StatusOK, map[string]int{"compared": compared}
+		s.Status, s.Value, s.Detail = tbops.StatusOK, tbops.Num(0), tbops.RawOf(map[string]int{"compared": compared})
 	}
 	a.r.Symptoms = append(a.r.Symptoms, s)
 	findings = append([]string{fmt.Sprintf("sample of %s: tx count %s, volume %s BLOCK, treasury inflow %s BLOCK, block reward %s BLOCK, %d markets; %d values compared",
@@ -768,17 +768,17 @@ func (a *auditor) adStep() {
 	}
 	switch {
 	case len(bad) > 0:
-		s.Firing, s.Status, s.Value = true, tbops.StatusWarning, bad
+		s.Firing, s.Status, s.Value, s.Detail = true, tbops.StatusWarning, tbops.Num(len(bad)), tbops.RawOf(bad)
 		a.mismatch = true
 	case a.statusErr != nil || known == 0 || err != nil:
-		s.Status, s.Value = tbops.StatusUnknown, checks
+		s.Status, s.Detail = tbops.StatusUnknown, tbops.RawOf(checks)
 		for _, c := range checks {
 			if !c.Known && c.Tier != "" {
 				a.r.Warnf("ad tier %s: %s", c.Tier, c.Missing)
 			}
 		}
 	default:
-		s.Status, s.Value = tbops.StatusOK, checks
+		s.Status, s.Value, s.Detail = tbops.StatusOK, tbops.Num(0), tbops.RawOf(checks)
 	}
 	a.r.Symptoms = append(a.r.Symptoms, s)
 	a.r.Steps = append(a.r.Steps, tbops.Step{ID: "ad-market", Title: "Ad market quality and cost signals; tiered ad gates", Findings: findings, Evidence: sig.Evidence})
@@ -882,7 +882,7 @@ func (a *auditor) rollbackPath() {
 
 func (a *auditor) alerts() {
 	for _, rule := range Rules() {
-		al := tbops.Alert{Name: rule.Alert, Severity: rule.Severity, Expr: rule.Expr, For: rule.For.String()}
+		al := tbops.Alert{Name: rule.Alert, Severity: rule.Severity, Expr: rule.Expr, ForSeconds: rule.For.Seconds()}
 		if a.src == nil {
 			al.Status = tbops.StatusUnknown
 		} else if res, err := a.src.Instant(a.ctx, promq.Select(MetricBlockReward)); err != nil {
@@ -894,7 +894,7 @@ func (a *auditor) alerts() {
 			if al.Firing {
 				al.Status = rule.Severity
 			} else {
-				al.Value = v
+				al.Value = tbops.Num(v)
 			}
 		}
 		a.r.Alerts = append(a.r.Alerts, al)

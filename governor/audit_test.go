@@ -112,7 +112,7 @@ func TestAuditBadFiles(t *testing.T) {
 	})
 	s := symptom(t, r, governor.SymDecisionFilesInvalid)
 	require.True(t, s.Firing)
-	assert.Equal(t, 2, s.Value)
+	assert.Equal(t, 2.0, *s.Value)
 	assert.Equal(t, tbops.StatusWarning, r.Status)
 	// The good files still verified.
 	assert.False(t, symptom(t, r, governor.SymStatusHashMismatch).Firing)

@@ -108,6 +108,7 @@ func New(opts ...Option) (*Node, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", n.withFaults("/metrics", nil, http.HandlerFunc(n.serveMetrics)))
+	mux.Handle("GET "+explorerPath, n.withFaults(explorerPath, nil, http.HandlerFunc(n.serveExplorer)))
 	mux.Handle("/", n.recordAndFault(rpc))
 	n.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -137,6 +138,12 @@ func Start(t TB, opts ...Option) *Node {
 
 // URL is the JSON-RPC endpoint, with a trailing slash as the node's default.
 func (n *Node) URL() string { return "http://" + n.ln.Addr().String() + "/" }
+
+// ExplorerURL is the simulated explorer's endpoint for the receipts runbook's
+// "explorer receipt tables not updating" check: GET answers
+// {"latest_receipt_height": N}, ReceiptsState.ExplorerLag blocks behind the
+// node's newest receipt.
+func (n *Node) ExplorerURL() string { return "http://" + n.ln.Addr().String() + explorerPath }
 
 // MetricsURL is the Prometheus metrics endpoint.
 func (n *Node) MetricsURL() string { return "http://" + n.ln.Addr().String() + "/metrics" }

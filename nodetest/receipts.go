@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -30,6 +31,9 @@ type ReceiptsState struct {
 	// Unix time of the last one (0: never).
 	Resets      int   `json:"resets,omitempty"`
 	LastResetAt int64 `json:"last_reset_at,omitempty"`
+	// ExplorerLag is how many blocks the simulated explorer (ExplorerURL) is
+	// behind the node's newest receipt.
+	ExplorerLag int64 `json:"explorer_lag,omitempty"`
 }
 
 // MarketReceipts is one market's emitter. Counters grow linearly with the node
@@ -314,4 +318,18 @@ func (n *Node) registerReceipts() {
 		})
 		return map[string]any{"ok": true}, nil
 	})
+}
+
+// explorerPath is where the simulated explorer answers.
+const explorerPath = "/explorer/receipts/latest"
+
+// serveExplorer answers the explorer's latest receipt height: the chain's tip
+// (every healthy market emits each block) less ExplorerLag.
+func (n *Node) serveExplorer(w http.ResponseWriter, r *http.Request) {
+	var h int64
+	n.view(func(s *Scenario, now time.Time) {
+		h = max(s.Chain.HeightAt(n.elapsed(now))-s.Receipts.ExplorerLag, 0)
+	})
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]int64{"latest_receipt_height": h})
 }

@@ -148,7 +148,7 @@ func TestClientPrometheusSourceOverHTTP(t *testing.T) {
 		assert.Equal(t, "prometheus", r.Evidence.Source)
 		// The NaN sample is dropped with a warning; warnings and infos surface.
 		require.Len(t, r.Vector, 1)
-		assert.Equal(t, 1.5, r.Evidence.Value)
+		assert.Equal(t, "1.5", r.Evidence.Value.String())
 		assert.Contains(t, r.Warnings, "partial response")
 		assert.Contains(t, r.Warnings, "info: input to histogram_quantile fixed")
 		assert.Contains(t, strings.Join(r.Warnings, "\n"), "1 NaN result(s) dropped")

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/theblock/tbops"
 )
 
 // point is one float sample: milliseconds since the epoch and a value.
@@ -178,18 +180,18 @@ func samplesExpr(sel Selector, w time.Duration) string {
 // evidenceValue renders a vector for tbops.Evidence: nil when empty, the number
 // when there is one series, else a map from the series' labels to numbers.
 // Non-finite values become strings ("NaN", "+Inf") so the report stays valid JSON.
-func evidenceValue(v model.Vector) any {
+func evidenceValue(v model.Vector) tbops.Raw {
 	switch len(v) {
 	case 0:
 		return nil
 	case 1:
-		return jsonNumber(float64(v[0].Value))
+		return tbops.RawOf(jsonNumber(float64(v[0].Value)))
 	}
 	m := make(map[string]any, len(v))
 	for _, s := range v {
 		m[s.Metric.String()] = jsonNumber(float64(s.Value))
 	}
-	return m
+	return tbops.RawOf(m)
 }
 
 // jsonNumber keeps finite floats as numbers and renders the rest as strings.

@@ -442,7 +442,7 @@ func (s *Scrape) targetWarnings() []string {
 }
 
 func (s *Scrape) evidence(query string, v any, now time.Time) tbops.Evidence {
-	return tbops.Evidence{Source: tbops.SourceScrape, Query: query + " (scrape " + strings.Join(s.urls, ", ") + ")", Value: v, At: now}
+	return tbops.Evidence{Source: tbops.SourceScrape, Query: query + " (scrape " + strings.Join(s.urls, ", ") + ")", Value: tbops.RawOf(v), At: now.UTC()}
 }
 
 // Instant returns the newest sample of each matching series that was present
@@ -680,7 +680,7 @@ func (s *Scrape) Samples(ctx context.Context, sel Selector, window time.Duration
 
 // matrixEvidence summarises a matrix for evidence: the sample count and the
 // newest value of each series.
-func matrixEvidence(m model.Matrix) any {
+func matrixEvidence(m model.Matrix) tbops.Raw {
 	if len(m) == 0 {
 		return nil
 	}
@@ -690,7 +690,7 @@ func matrixEvidence(m model.Matrix) any {
 			out[ss.Metric.String()] = map[string]any{"samples": n, "last": jsonNumber(float64(ss.Values[n-1].Value))}
 		}
 	}
-	return out
+	return tbops.RawOf(out)
 }
 
 func sortVector(v model.Vector) {

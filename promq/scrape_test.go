@@ -67,7 +67,7 @@ func TestScrapeInstant(t *testing.T) {
 	assert.Empty(t, r.Warnings)
 	assert.Equal(t, tbops.SourceScrape, r.Evidence.Source)
 	assert.Equal(t, "promq_test_gauge (scrape "+n.MetricsURL()+")", r.Evidence.Query)
-	assert.Equal(t, 42.0, r.Evidence.Value)
+	assert.Equal(t, "42", r.Evidence.Value.String())
 	assert.Equal(t, t0, r.Evidence.At)
 	assert.Equal(t, n.Addr(), string(r.Vector[0].Metric["instance"]), "instance label as Prometheus adds it")
 
@@ -313,7 +313,7 @@ func TestScrapeQuantileEdgeCases(t *testing.T) {
 	require.NoError(t, err)
 	v, _ = r.Value()
 	assert.True(t, math.IsInf(v, 1))
-	assert.Equal(t, "+Inf", r.Evidence.Value)
+	assert.Equal(t, "+Inf", r.Evidence.Value.String())
 
 	// Negative first bucket bound: returned as is.
 	clk.Advance(time.Second)

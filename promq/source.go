@@ -245,6 +245,6 @@ func HeldFor(ctx context.Context, src Source, sel Selector, cmp Cmp, threshold f
 		h.Warnings = append(h.Warnings, fmt.Sprintf("%s: only %s of the %s window observed", sel,
 			model.Duration(h.Observed.Round(time.Second)), model.Duration(dur)))
 	}
-	h.Evidence.Value = map[string]any{"held": h.Held, "known": h.Known, "observed_seconds": h.Observed.Seconds()}
+	h.Evidence.Value = tbops.RawOf(map[string]any{"held": h.Held, "known": h.Known, "observed_seconds": h.Observed.Seconds()})
 	return h, nil
 }

@@ -55,14 +55,14 @@ func Apply(ctx context.Context, c *Client, r tbops.Report, opts Options) (tbops.
 			act.DryRun = false
 			if err != nil {
 				act.Result = "failed: " + err.Error()
-				ev.Value = err.Error()
+				ev.Value = tbops.RawOf(err.Error())
 				step.Evidence = append(step.Evidence, ev)
 				step.Findings = append(step.Findings, "reset failed; nothing else was done")
 				r.Steps = append(r.Steps, step)
 				return r, fmt.Errorf("receipts: reset validation state: %w", err)
 			}
 			act.Result = "validation state reset"
-			ev.Value = map[string]bool{"ok": true}
+			ev.Value = tbops.RawOf(map[string]bool{"ok": true})
 			step.Evidence = append(step.Evidence, ev)
 			step.Findings = append(step.Findings, "validation state reset")
 		case "revalidate":
@@ -81,12 +81,12 @@ func Apply(ctx context.Context, c *Client, r tbops.Report, opts Options) (tbops.
 			act.Command = fmt.Sprintf("tbops receipts validate --from-block %d --to-block %d", from, st.CurrentBlockHeight)
 			if err != nil {
 				act.Result = "failed: " + err.Error()
-				ev.Value = err.Error()
+				ev.Value = tbops.RawOf(err.Error())
 				step.Evidence = append(step.Evidence, ev)
 				r.Steps = append(r.Steps, step)
 				return r, fmt.Errorf("receipts: re-validate: %w", err)
 			}
-			ev.Value = res
+			ev.Value = tbops.RawOf(res)
 			act.Result = fmt.Sprintf("%d receipts checked, %d invalid", res.Checked, len(res.Invalid))
 			step.Evidence = append(step.Evidence, ev)
 			step.Findings = append(step.Findings, fmt.Sprintf("re-validated blocks %d..%d: %s", res.FromBlock, res.ToBlock, act.Result))

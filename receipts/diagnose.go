@@ -231,7 +231,7 @@ func (d *diagnosis) metric(what string, f func(promq.Source) (promq.Result, erro
 }
 
 func (d *diagnosis) rpcEvidence(query string, v any) tbops.Evidence {
-	return tbops.Evidence{Source: tbops.SourceRPC, Query: query, Value: v, At: d.now()}
+	return tbops.Evidence{Source: tbops.SourceRPC, Query: query, Value: tbops.RawOf(v), At: d.now()}
 }
 
 // rpcWarn says what an RPC failure means for the diagnosis.
@@ -254,7 +254,7 @@ func Diagnose(ctx context.Context, c *Client, src promq.Source, opts Options) (t
 		return tbops.Report{}, errors.New("receipts: Diagnose needs a client")
 	}
 	d := &diagnosis{ctx: ctx, c: c, src: src, opts: opts, seen: map[string]bool{}}
-	d.r = tbops.NewReport(RunbookID, opts.Now())
+	d.r = tbops.NewReport(RunbookID, c.URL(), opts.Now())
 	d.r.Target = c.URL()
 
 	d.gatherNode()
@@ -406,7 +406,7 @@ func (d *diagnosis) stepEmission() {
 
 	// Symptom: one or more markets not emitting.
 	sym := tbops.Symptom{ID: SymptomMarketNotEmitting, Summary: "one or more markets (storage, compute, energy, ad) not emitting",
-		Threshold: fmt.Sprintf("%d blocks without a receipt", StallBlocks)}
+		Threshold: tbops.Num(StallBlocks)}
 	known, unknown := 0, []string{}
 	var why []string
 	for _, mk := range d.markets {
@@ -434,23 +434,23 @@ func (d *diagnosis) stepEmission() {
 	switch {
 	case len(d.stalled) > 0:
 		sym.Firing, sym.Status = true, tbops.StatusCritical
-		sym.Value = marketNames(d.stalled)
+		sym.Value, sym.Detail = tbops.Num(len(d.stalled)), tbops.RawOf(marketNames(d.stalled))
 		sym.Summary = "not emitting: " + strings.Join(why, "; ")
 	case len(unknown) > 0:
-		sym.Status, sym.Value = tbops.StatusUnknown, nil
+		sym.Status = tbops.StatusUnknown
 		d.warn("emission not decided for %s: neither receipts.stats with node.status nor receipt_emitted_total answered", strings.Join(unknown, ", "))
 	default:
-		sym.Status, sym.Value = tbops.StatusOK, []string{}
+		sym.Status, sym.Value = tbops.StatusOK, tbops.Num(0)
 	}
 
 	// Symptom: receipt_emitted_total flat or decreasing for 5+ blocks.
 	flatSym := tbops.Symptom{ID: SymptomEmissionFlat, Summary: "receipt_emitted_total flat or decreasing for 5+ blocks",
-		Threshold: fmt.Sprintf("increase(receipt_emitted_total[%s]) == 0 or every market %d+ blocks without a receipt", promDuration(d.opts.FlatWindow), StallBlocks)}
+		Threshold: tbops.Num(StallBlocks)}
 	metricFlat := tri{}
 	if flatOK && len(flat.Vector) > 0 {
 		total, _ := flat.Sum()
 		metricFlat = tri{true, total <= 0}
-		flatSym.Value = total
+		flatSym.Value = tbops.Num(total)
 		flatSym.Evidence = append(flatSym.Evidence, flat.Evidence)
 	}
 	rpcFlat := tri{}
@@ -485,7 +485,7 @@ func (d *diagnosis) stepEmission() {
 	case v.yes:
 		flatSym.Firing, flatSym.Status = true, tbops.StatusCritical
 		if flatSym.Value == nil {
-			flatSym.Value = 0
+			flatSym.Value = tbops.Num(0)
 		}
 	default:
 		flatSym.Status = tbops.StatusOK
@@ -545,7 +545,7 @@ func (d *diagnosis) stepValidation() {
 	}
 
 	sym := tbops.Symptom{ID: SymptomValidationErrors, Summary: "receipt_validation_errors_total increasing",
-		Threshold: fmt.Sprintf("validation success below %s over 5m (critical below %s)", percent(ValidationSuccessTarget), percent(ValidationSuccessAlert))}
+		Threshold: tbops.Num(ValidationSuccessTarget)}
 	if errOK {
 		sym.Evidence = append(sym.Evidence, errRate.Evidence)
 	}
@@ -557,18 +557,18 @@ func (d *diagnosis) stepValidation() {
 		sym.Status = tbops.StatusUnknown
 		d.warn("validation errors not checked: no data for rate(receipt_validation_errors_total[5m])")
 	case *d.errRate5 <= 0:
-		sym.Status, sym.Value = tbops.StatusOK, 0.0
+		sym.Status, sym.Value = tbops.StatusOK, tbops.Num(0.0)
 	case d.success5 == nil:
-		sym.Firing, sym.Status, sym.Value = true, tbops.StatusWarning, *d.errRate5
+		sym.Firing, sym.Status, sym.Value = true, tbops.StatusWarning, tbops.Num(*d.errRate5)
 		sym.Summary = fmt.Sprintf("validation errors increasing at %.3g/s (success ratio unknown: no emission rate)", *d.errRate5)
 	case *d.success5 < ValidationSuccessAlert:
-		sym.Firing, sym.Status, sym.Value = true, tbops.StatusCritical, *d.errRate5
+		sym.Firing, sym.Status, sym.Value = true, tbops.StatusCritical, tbops.Num(*d.errRate5)
 		sym.Summary = fmt.Sprintf("validation errors increasing at %.3g/s: validation success %s, below %s", *d.errRate5, percent(*d.success5), percent(ValidationSuccessAlert))
 	case *d.success5 < ValidationSuccessTarget:
-		sym.Firing, sym.Status, sym.Value = true, tbops.StatusWarning, *d.errRate5
+		sym.Firing, sym.Status, sym.Value = true, tbops.StatusWarning, tbops.Num(*d.errRate5)
 		sym.Summary = fmt.Sprintf("validation errors increasing at %.3g/s: validation success %s, below the %s target", *d.errRate5, percent(*d.success5), percent(ValidationSuccessTarget))
 	default:
-		sym.Status, sym.Value = tbops.StatusOK, *d.errRate5
+		sym.Status, sym.Value = tbops.StatusOK, tbops.Num(*d.errRate5)
 		step.Findings = append(step.Findings, fmt.Sprintf("a trickle of validation errors (%.3g/s) within the SLO", *d.errRate5))
 	}
 	d.r.Symptoms = append(d.r.Symptoms, sym)
@@ -580,7 +580,7 @@ func (d *diagnosis) stepValidation() {
 		return s.Rate(d.ctx, mpSel, ValidationWindow)
 	})
 	mp := tbops.Symptom{ID: SymptomMinPayment, Summary: "receipts rejected below the 0.001 BLOCK payment floor",
-		Threshold: fmt.Sprintf("%.3g/s (one a minute) over 5m", MinPaymentNearZeroPerSecond)}
+		Threshold: tbops.Num(MinPaymentNearZeroPerSecond)}
 	if mpInstOK && len(mpInst.Vector) > 0 {
 		v, _ := mpInst.Sum()
 		step.Findings = append(step.Findings, fmt.Sprintf("min-payment rejections so far: %.0f", v))
@@ -593,7 +593,7 @@ func (d *diagnosis) stepValidation() {
 	if v, ok := mpRate.Sum(); mpOK && ok {
 		d.mpRate5 = &v
 		step.Findings = append(step.Findings, fmt.Sprintf("min-payment rejection rate (5m): %.3g/s", v))
-		mp.Value = v
+		mp.Value = tbops.Num(v)
 		if v > MinPaymentNearZeroPerSecond {
 			mp.Firing, mp.Status = true, tbops.StatusWarning
 			mp.Summary = fmt.Sprintf("%.3g receipts/s rejected below the 0.001 BLOCK floor (near-zero is at most one a minute)", v)
@@ -636,7 +636,7 @@ func (d *diagnosis) stepMarketStats() {
 func (d *diagnosis) stepBlocks() {
 	step := tbops.Step{ID: "block-progression", Title: "Block height, progression and consensus"}
 	sym := tbops.Symptom{ID: SymptomChainStalled, Summary: "no new blocks: receipts are emitted in blocks",
-		Threshold: fmt.Sprintf("consensus stalled or increase(block_height_total[%s]) == 0", promDuration(d.opts.FlatWindow))}
+		Threshold: tbops.Num(0)}
 	if d.status != nil {
 		ev := d.rpcEvidence("node.status", d.status)
 		step.Evidence = append(step.Evidence, ev)
@@ -690,14 +690,14 @@ func (d *diagnosis) stepBlocks() {
 		sym.Firing, sym.Status = true, tbops.StatusCritical
 		sym.Summary = "no new blocks (" + strings.Join(d.chainWhy, "; ") + "): receipts are emitted in blocks"
 		if d.status != nil {
-			sym.Value = d.status.CurrentBlockHeight
+			sym.Value = tbops.Num(d.status.CurrentBlockHeight)
 		} else {
-			sym.Value = "stalled"
+			sym.Detail = tbops.RawOf("stalled")
 		}
 	default:
 		sym.Status = tbops.StatusOK
 		if d.status != nil {
-			sym.Value = d.status.CurrentBlockHeight
+			sym.Value = tbops.Num(d.status.CurrentBlockHeight)
 		}
 	}
 	d.r.Symptoms = append(d.r.Symptoms, sym)
@@ -710,14 +710,14 @@ type explorerAnswer struct {
 }
 
 // stepExplorer checks "explorer receipt tables not updating" when an explorer
-// URL is given; otherwise the symptom is reported as not checked (ok, not
-// firing), since no explorer is part of the node.
+// URL is given; otherwise the symptom is unknown (not checked): no explorer is
+// part of the node, and what was not checked is never reported ok.
 func (d *diagnosis) stepExplorer() {
 	sym := tbops.Symptom{ID: SymptomExplorerStale, Summary: "explorer receipt tables not updating",
-		Threshold: fmt.Sprintf("explorer's latest receipt more than %d blocks behind the node's", d.opts.ExplorerMaxLag)}
+		Threshold: tbops.Num(d.opts.ExplorerMaxLag)}
 	step := tbops.Step{ID: "explorer", Title: "Explorer receipt tables"}
 	if d.opts.ExplorerURL == "" {
-		sym.Status, sym.Value = tbops.StatusOK, "not checked"
+		sym.Status = tbops.StatusUnknown
 		sym.Summary = "explorer receipt tables: not checked (no explorer URL given; pass --explorer URL)"
 		step.Findings = append(step.Findings, "not checked: no explorer URL given (tbops receipts diagnose --explorer URL, which must answer {\"latest_receipt_height\": N})")
 		d.r.Symptoms = append(d.r.Symptoms, sym)
@@ -728,14 +728,14 @@ func (d *diagnosis) stepExplorer() {
 	latest, err := d.fetchExplorer()
 	if err != nil {
 		sym.Status = tbops.StatusUnknown
-		sym.Evidence = append(sym.Evidence, tbops.Evidence{Source: tbops.SourceRPC, Query: q, Value: err.Error(), At: d.now()})
+		sym.Evidence = append(sym.Evidence, tbops.Evidence{Source: tbops.SourceRPC, Query: q, Value: tbops.RawOf(err.Error()), At: d.now()})
 		d.warn("explorer check failed: %v", err)
 		step.Findings = append(step.Findings, "explorer not checked: "+err.Error())
 		d.r.Symptoms = append(d.r.Symptoms, sym)
 		d.r.Steps = append(d.r.Steps, step)
 		return
 	}
-	sym.Evidence = append(sym.Evidence, tbops.Evidence{Source: tbops.SourceRPC, Query: q, Value: map[string]int64{"latest_receipt_height": latest}, At: d.now()})
+	sym.Evidence = append(sym.Evidence, tbops.Evidence{Source: tbops.SourceRPC, Query: q, Value: tbops.RawOf(map[string]int64{"latest_receipt_height": latest}), At: d.now()})
 	// The node's newest receipt: the highest last_emitted_height, else the tip.
 	nodeLatest, have := int64(0), false
 	for _, mk := range d.markets {
@@ -754,7 +754,7 @@ func (d *diagnosis) stepExplorer() {
 		return
 	}
 	lag := nodeLatest - latest
-	sym.Value = lag
+	sym.Value = tbops.Num(lag)
 	step.Findings = append(step.Findings, fmt.Sprintf("explorer's latest receipt at height %d, node's at %d: %d blocks behind", latest, nodeLatest, lag))
 	if lag > d.opts.ExplorerMaxLag {
 		sym.Firing, sym.Status = true, tbops.StatusWarning
@@ -889,7 +889,7 @@ func (d *diagnosis) symptom(id string) *tbops.Symptom {
 // alerts evaluates Rules() now, from the data gathered.
 func (d *diagnosis) alerts() {
 	for _, rule := range Rules() {
-		a := tbops.Alert{Name: rule.Alert, Severity: rule.Severity, Expr: rule.Expr, For: promDuration(rule.For)}
+		a := tbops.Alert{Name: rule.Alert, Severity: rule.Severity, Expr: rule.Expr, ForSeconds: rule.For.Seconds()}
 		switch rule.Alert {
 		case AlertMarketNotEmitting:
 			var flat []string
@@ -944,13 +944,18 @@ func (d *diagnosis) alerts() {
 }
 
 func (d *diagnosis) setAlert(a *tbops.Alert, known, firing bool, value any) {
+	v, detail := tbops.Raw(nil), tbops.RawOf(value)
+	if f, ok := value.(float64); ok {
+		a.Value, detail = tbops.Num(f), v
+	}
+	a.Detail = detail
 	switch {
 	case !known:
 		a.Status = tbops.StatusUnknown
 	case firing:
-		a.Firing, a.Status, a.Value = true, a.Severity, value
+		a.Firing, a.Status = true, a.Severity
 	default:
-		a.Status, a.Value = tbops.StatusOK, value
+		a.Status = tbops.StatusOK
 	}
 }
 
@@ -969,7 +974,7 @@ func (d *diagnosis) rate(metric string, w time.Duration) (float64, bool) {
 
 // slos evaluates the Receipts SLO table.
 func (d *diagnosis) slos() {
-	// Emission in all markets.
+	// Emission in all markets: the value is how many markets emit.
 	em := tbops.SLO{Name: "Emission Rate", Target: "All markets", AlertThreshold: "Any market = 0 for 5 blocks"}
 	if s := d.symptom(SymptomMarketNotEmitting); s != nil {
 		em.Evidence = s.Evidence
@@ -977,9 +982,9 @@ func (d *diagnosis) slos() {
 		case tbops.StatusUnknown:
 			em.Status = tbops.StatusUnknown
 		case tbops.StatusOK:
-			em.Met, em.Status, em.Value = true, tbops.StatusOK, fmt.Sprintf("%d/%d markets emitting", len(d.markets), len(d.markets))
+			em.Met, em.Status, em.Value = true, tbops.StatusOK, tbops.Num(len(d.markets))
 		default:
-			em.Status, em.Value = tbops.StatusCritical, fmt.Sprintf("not emitting: %s", strings.Join(marketNames(d.stalled), ", "))
+			em.Status, em.Value = tbops.StatusCritical, tbops.Num(len(d.markets)-len(d.stalled))
 		}
 	}
 	// Validation success.
@@ -989,7 +994,7 @@ func (d *diagnosis) slos() {
 	}
 	switch {
 	case d.success5 != nil:
-		vs.Value = percent(*d.success5)
+		vs.Value = tbops.Num(*d.success5)
 		vs.Met = *d.success5 > ValidationSuccessTarget
 		vs.Status = tbops.StatusOK
 		if !vs.Met {
@@ -999,7 +1004,7 @@ func (d *diagnosis) slos() {
 			}
 		}
 	case d.errRate5 != nil && *d.errRate5 == 0:
-		vs.Value, vs.Met, vs.Status = "100% (no validation errors)", true, tbops.StatusOK
+		vs.Value, vs.Met, vs.Status = tbops.Num(1), true, tbops.StatusOK
 	default:
 		vs.Status = tbops.StatusUnknown
 	}
@@ -1009,7 +1014,7 @@ func (d *diagnosis) slos() {
 		mp.Evidence = s.Evidence
 	}
 	if d.mpRate5 != nil {
-		mp.Value = fmt.Sprintf("%.3g/s over 5m", *d.mpRate5)
+		mp.Value = tbops.Num(*d.mpRate5)
 		mp.Met = *d.mpRate5 <= MinPaymentNearZeroPerSecond
 		mp.Status = tbops.StatusOK
 		if !mp.Met {
@@ -1022,7 +1027,7 @@ func (d *diagnosis) slos() {
 	ql := tbops.SLO{Name: "Query Latency p99", Target: "< 100ms", AlertThreshold: "> 500ms for 5 min"}
 	if p99, ok := d.c.LatencyQuantile(0.99); ok {
 		n := len(d.c.Latencies())
-		ql.Value = fmt.Sprintf("%s (p99 of %d RPC calls observed by tbops)", p99.Round(time.Microsecond), n)
+		ql.Value = tbops.Num(p99.Seconds())
 		ql.Met = p99 < QueryLatencyTarget
 		ql.Status = tbops.StatusOK
 		if !ql.Met {

@@ -95,12 +95,15 @@ func TestDiagnoseHealthy(t *testing.T) {
 		t.Run(sc, func(t *testing.T) {
 			f := start(t, sc)
 			r := f.diagnose(t, receipts.Options{SLO: true})
-			assert.Equal(t, tbops.StatusOK, r.Status, "warnings: %v", r.Warnings)
+			// No explorer is given: that symptom is not checked, so unknown.
+			assert.Equal(t, tbops.StatusUnknown, r.Status, "warnings: %v", r.Warnings)
 			assert.Equal(t, receipts.RunbookID, r.Runbook)
 			assert.Empty(t, firingIDs(r))
 			assert.Empty(t, matchedIDs(r))
 			for _, s := range r.Symptoms {
-				assert.Equal(t, tbops.StatusOK, s.Status, s.ID)
+				if s.ID != receipts.SymptomExplorerStale {
+					assert.Equal(t, tbops.StatusOK, s.Status, s.ID)
+				}
 			}
 			for _, a := range r.Alerts {
 				assert.Equal(t, tbops.StatusOK, a.Status, a.Name)
@@ -109,7 +112,9 @@ func TestDiagnoseHealthy(t *testing.T) {
 			for _, s := range r.SLOs {
 				assert.True(t, s.Met, s.Name)
 			}
-			assert.Equal(t, "not checked", symptom(t, r, receipts.SymptomExplorerStale).Value)
+			ex := symptom(t, r, receipts.SymptomExplorerStale)
+			assert.Equal(t, tbops.StatusUnknown, ex.Status, "not checked is unknown, never ok")
+			assert.Nil(t, ex.Value)
 			// Every symptom that was decided from data carries its evidence.
 			for _, id := range []string{receipts.SymptomEmissionFlat, receipts.SymptomMarketNotEmitting, receipts.SymptomValidationErrors, receipts.SymptomChainStalled, receipts.SymptomMinPayment} {
 				assert.NotEmpty(t, symptom(t, r, id).Evidence, id)
@@ -128,7 +133,7 @@ func TestDiagnoseMarketStalled(t *testing.T) {
 	assert.Equal(t, tbops.StatusCritical, r.Status)
 	s := symptom(t, r, receipts.SymptomMarketNotEmitting)
 	assert.True(t, s.Firing)
-	assert.Equal(t, []string{"compute"}, s.Value)
+	assert.JSONEq(t, `["compute"]`, string(s.Detail))
 	assert.Contains(t, s.Summary, "compute: no receipt for")
 	assert.False(t, symptom(t, r, receipts.SymptomEmissionFlat).Firing, "the other markets emit")
 	assert.False(t, symptom(t, r, receipts.SymptomChainStalled).Firing)
@@ -142,7 +147,7 @@ func TestDiagnoseMarketStalled(t *testing.T) {
 	assert.Contains(t, cmds, "sudo systemctl status compute-market")
 	a := alert(t, r, receipts.AlertMarketNotEmitting)
 	assert.True(t, a.Firing)
-	assert.Equal(t, []string{"compute"}, a.Value)
+	assert.JSONEq(t, `["compute"]`, string(a.Detail))
 	assert.Equal(t, tbops.StatusCritical, r.SLOs[0].Status)
 	assert.False(t, r.SLOs[0].Met)
 }
@@ -164,7 +169,7 @@ func TestDiagnoseStallInBlocks(t *testing.T) {
 	r := f.diagnose(t, receipts.Options{})
 	s := symptom(t, r, receipts.SymptomMarketNotEmitting)
 	require.True(t, s.Firing)
-	assert.Equal(t, []string{"energy"}, s.Value)
+	assert.JSONEq(t, `["energy"]`, string(s.Detail))
 	assert.Contains(t, s.Summary, "energy: no receipt for 6 blocks")
 }
 
@@ -175,7 +180,7 @@ func TestDiagnoseValidationErrors(t *testing.T) {
 	s := symptom(t, r, receipts.SymptomValidationErrors)
 	require.True(t, s.Firing)
 	assert.Equal(t, tbops.StatusCritical, s.Status)
-	assert.InDelta(t, 2.0, s.Value, 1e-9)
+	assert.InDelta(t, 2.0, *s.Value, 1e-9)
 	assert.Equal(t, []string{receipts.PathValidationErrors}, matchedIDs(r))
 	assert.True(t, alert(t, r, receipts.AlertValidationSuccessLow).Firing)
 	var vs tbops.SLO
@@ -185,7 +190,7 @@ func TestDiagnoseValidationErrors(t *testing.T) {
 		}
 	}
 	assert.False(t, vs.Met)
-	assert.Equal(t, "95.74%", vs.Value)
+	assert.InDelta(t, 0.9574, *vs.Value, 1e-4)
 	assert.Empty(t, f.node.Calls("receipts.reset_validation_state"), "Diagnose never writes")
 
 	// Apply resets, then re-validates the last 100 blocks.
@@ -258,7 +263,7 @@ func TestDiagnoseMinPaymentSpike(t *testing.T) {
 	assert.Equal(t, tbops.StatusWarning, r.Status)
 	s := symptom(t, r, receipts.SymptomMinPayment)
 	assert.True(t, s.Firing)
-	assert.InDelta(t, 5.0, s.Value, 1e-9)
+	assert.InDelta(t, 5.0, *s.Value, 1e-9)
 	assert.Equal(t, []string{receipts.PathMinPayment}, matchedIDs(r))
 	assert.Equal(t, "tbops receipts stats --market ad", r.Matched()[0].Actions[0].Command)
 }
@@ -283,7 +288,7 @@ func TestDiagnoseNodeWithoutReceiptsMethods(t *testing.T) {
 	// The metrics still show the stalled market.
 	s := symptom(t, r, receipts.SymptomMarketNotEmitting)
 	assert.True(t, s.Firing)
-	assert.Equal(t, []string{"compute"}, s.Value)
+	assert.JSONEq(t, `["compute"]`, string(s.Detail))
 	assert.Contains(t, strings.Join(r.Warnings, "\n"), "does not serve receipts.stats (-32601)")
 }
 
@@ -314,7 +319,7 @@ func TestDiagnoseMarketWithoutSeries(t *testing.T) {
 	r := f.diagnose(t, receipts.Options{})
 	s := symptom(t, r, receipts.SymptomMarketNotEmitting)
 	assert.True(t, s.Firing)
-	assert.Equal(t, []string{"ad"}, s.Value)
+	assert.JSONEq(t, `["ad"]`, string(s.Detail))
 	assert.Contains(t, strings.Join(r.Warnings, "\n"), `no series for market "ad"`)
 	assert.True(t, alert(t, r, receipts.AlertMarketSeriesMissing).Firing)
 }
@@ -334,13 +339,13 @@ func TestDiagnoseExplorer(t *testing.T) {
 	s := symptom(t, r, receipts.SymptomExplorerStale)
 	assert.False(t, s.Firing)
 	assert.Equal(t, tbops.StatusOK, s.Status)
-	assert.Equal(t, int64(2), s.Value)
+	assert.Equal(t, 2.0, *s.Value)
 
 	body = `{"latest_receipt_height": 1199000}`
 	r = f.diagnose(t, receipts.Options{ExplorerURL: srv.URL})
 	s = symptom(t, r, receipts.SymptomExplorerStale)
 	assert.True(t, s.Firing)
-	assert.Equal(t, h-1_199_000, s.Value)
+	assert.Equal(t, float64(h-1_199_000), *s.Value)
 	assert.Equal(t, tbops.StatusWarning, r.Status)
 
 	body = `{"height": 5}`

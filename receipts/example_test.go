@@ -74,7 +74,7 @@ func ExampleDiagnose() {
 	}
 	fmt.Println(r.Status)
 	for _, s := range r.Firing() {
-		fmt.Printf("%s: %v\n", s.ID, s.Value)
+		fmt.Printf("%s: %s\n", s.ID, s.Detail)
 	}
 	for _, p := range r.Matched() {
 		fmt.Printf("path %s: %s\n", p.ID, p.Title)
@@ -82,7 +82,7 @@ func ExampleDiagnose() {
 	}
 	// Output:
 	// critical
-	// market-not-emitting: [compute]
+	// market-not-emitting: ["compute"]
 	// path A: Stalled markets
 	//   $ sudo systemctl restart receipt-emitter
 }

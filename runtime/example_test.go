@@ -99,7 +99,7 @@ func ExampleDiagnoseReactor() {
 	r, _ := runtime.DiagnoseReactor(ctx, src, runtime.DefaultKnobs(), runtime.ReactorOptions{Now: clk.Now})
 	fmt.Println(r.Runbook, r.Status)
 	for _, s := range r.Firing() {
-		fmt.Printf("%s: +%v\n", s.ID, s.Value)
+		fmt.Printf("%s: +%v\n", s.ID, *s.Value)
 	}
 	for _, p := range r.Matched() {
 		fmt.Println("path", p.ID+":", p.Title)

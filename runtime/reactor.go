@@ -60,6 +60,9 @@ func Rules() []tbops.Rule {
 
 // ReactorOptions tunes DiagnoseReactor.
 type ReactorOptions struct {
+	// Target names the node whose metrics src reads (its RPC URL), for the
+	// report's target.
+	Target string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// SubWindow and SubWindows define "sustained growth": the counter rose in
@@ -102,7 +105,7 @@ func judgeGrowth(ctx context.Context, src promq.Source, metric string, sub time.
 			return g, ctx.Err()
 		}
 		g.warnings = append(g.warnings, fmt.Sprintf("%s: %v", metric, err))
-		g.evidence.Value = err.Error()
+		g.evidence.Value = tbops.RawOf(err.Error())
 		return g, nil
 	}
 	g.evidence.Source, g.evidence.At = rr.Evidence.Source, rr.Evidence.At
@@ -133,8 +136,8 @@ func judgeGrowth(ctx context.Context, src promq.Source, metric string, sub time.
 			metric, model.Duration(g.observed.Round(time.Second)), model.Duration(window)))
 	}
 	g.increase = math.Round(g.increase*1000) / 1000 // a short observation's float noise helps nobody
-	g.evidence.Value = map[string]any{"increase": g.increase, "grew_windows": g.grew, "windows": g.of, "known": g.known,
-		"observed_seconds": g.observed.Seconds()}
+	g.evidence.Value = tbops.RawOf(map[string]any{"increase": g.increase, "grew_windows": g.grew, "windows": g.of, "known": g.known,
+		"observed_seconds": g.observed.Seconds()})
 	return g, nil
 }
 
@@ -211,10 +214,9 @@ func DiagnoseReactor(ctx context.Context, src promq.Source, knobs Knobs, opts Re
 		return tbops.Report{}, err
 	}
 	now := opts.Now()
-	r := tbops.NewReport(RunbookID, now)
+	r := tbops.NewReport(RunbookID, opts.Target, now)
 	rules := Rules()
 	window := opts.SubWindow * time.Duration(opts.SubWindows)
-	threshold := fmt.Sprintf("> 0 in each of %d × %s", opts.SubWindows, model.Duration(opts.SubWindow))
 
 	type counter struct {
 		id, metric, what string
@@ -227,9 +229,9 @@ func DiagnoseReactor(ctx context.Context, src promq.Source, knobs Knobs, opts Re
 	var wakeupFiring []string
 	var findings []string
 	for _, c := range counters {
-		sym := tbops.Symptom{ID: c.id, Threshold: threshold,
+		sym := tbops.Symptom{ID: c.id, Threshold: tbops.Num(0),
 			Summary: fmt.Sprintf("%s grows steadily: %s succeed without a readiness event (missed IO wakeups)", c.metric, c.what)}
-		alert := tbops.Alert{Name: c.rule.Alert, Severity: c.rule.Severity, Expr: c.rule.Expr, For: model.Duration(c.rule.For).String()}
+		alert := tbops.Alert{Name: c.rule.Alert, Severity: c.rule.Severity, Expr: c.rule.Expr, ForSeconds: c.rule.For.Seconds()}
 		if src == nil {
 			sym.Status, alert.Status = tbops.StatusUnknown, tbops.StatusUnknown
 			r.Warnf("%s: no metrics source", c.metric)
@@ -246,11 +248,11 @@ func DiagnoseReactor(ctx context.Context, src promq.Source, knobs Knobs, opts Re
 			case !g.known:
 				sym.Status, alert.Status = tbops.StatusUnknown, tbops.StatusUnknown
 			case g.sustained && g.increase > 0:
-				sym.Firing, sym.Status, sym.Value = true, tbops.StatusWarning, g.increase
-				alert.Firing, alert.Status, alert.Value = true, alert.Severity, g.increase
+				sym.Firing, sym.Status, sym.Value = true, tbops.StatusWarning, tbops.Num(g.increase)
+				alert.Firing, alert.Status, alert.Value = true, alert.Severity, tbops.Num(g.increase)
 				wakeupFiring = append(wakeupFiring, c.metric)
 			default:
-				sym.Status, sym.Value, alert.Status, alert.Value = tbops.StatusOK, g.increase, tbops.StatusOK, g.increase
+				sym.Status, sym.Value, alert.Status, alert.Value = tbops.StatusOK, tbops.Num(g.increase), tbops.StatusOK, tbops.Num(g.increase)
 			}
 			if g.known {
 				findings = append(findings, fmt.Sprintf("%s: +%g over the last %s; grew in %d of %d sub-windows",
@@ -266,7 +268,7 @@ func DiagnoseReactor(ctx context.Context, src promq.Source, knobs Knobs, opts Re
 	// Config reload errors: the node's running configuration is stale.
 	rule := rules[2]
 	reloadWindow := window
-	rsym := tbops.Symptom{ID: SymptomReloadErrors, Threshold: 0,
+	rsym := tbops.Symptom{ID: SymptomReloadErrors, Threshold: tbops.Num(0),
 		Summary: "config reloads fail: the node keeps its last good configuration, not the file on disk"}
 	ralert := tbops.Alert{Name: rule.Alert, Severity: rule.Severity, Expr: rule.Expr}
 	var reloadFindings []string
@@ -292,18 +294,18 @@ func DiagnoseReactor(ctx context.Context, src promq.Source, knobs Knobs, opts Re
 		v, ok := res.Sum()
 		switch {
 		case err != nil:
-			ev.Value = err.Error()
+			ev.Value = tbops.RawOf(err.Error())
 			r.Warnf("%s: %v", sel, err)
 			rsym.Status, ralert.Status = tbops.StatusUnknown, tbops.StatusUnknown
 		case !ok:
 			r.Warnf("no data for %s: the node does not export it or the source has not scraped it yet", sel)
 			rsym.Status, ralert.Status = tbops.StatusUnknown, tbops.StatusUnknown
 		case v > 0:
-			rsym.Firing, rsym.Status, rsym.Value = true, tbops.StatusWarning, v
-			ralert.Firing, ralert.Status, ralert.Value = true, ralert.Severity, v
+			rsym.Firing, rsym.Status, rsym.Value = true, tbops.StatusWarning, tbops.Num(v)
+			ralert.Firing, ralert.Status, ralert.Value = true, ralert.Severity, tbops.Num(v)
 			reloadFindings = append(reloadFindings, fmt.Sprintf("%g failed reloads in the last %s: the node runs its last good configuration", v, model.Duration(reloadWindow)))
 		default:
-			rsym.Status, rsym.Value, ralert.Status, ralert.Value = tbops.StatusOK, v, tbops.StatusOK, v
+			rsym.Status, rsym.Value, ralert.Status, ralert.Value = tbops.StatusOK, tbops.Num(v), tbops.StatusOK, tbops.Num(v)
 			reloadFindings = append(reloadFindings, fmt.Sprintf("no failed reloads observed (window %s)", model.Duration(reloadWindow)))
 		}
 		rsym.Evidence = []tbops.Evidence{ev}
@@ -342,7 +344,7 @@ func knobsStep(k Knobs, opts ReactorOptions) tbops.Step {
 		}
 		f = append(f, line)
 	}
-	ev := tbops.Evidence{Source: tbops.SourceFile, Query: "tbops runtime knobs", Value: k, At: opts.Now().UTC()}
+	ev := tbops.Evidence{Source: tbops.SourceFile, Query: "tbops runtime knobs", Value: tbops.RawOf(k), At: opts.Now().UTC()}
 	if opts.ConfigPath != "" {
 		ev.Query = "tbops runtime knobs --config " + opts.ConfigPath
 	}

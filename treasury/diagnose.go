@@ -127,8 +127,7 @@ func Diagnose(ctx context.Context, c *Client, src promq.Source, opts Options) (t
 		return tbops.Report{}, errors.New("treasury: Diagnose needs a client")
 	}
 	now := opts.Now()
-	r := tbops.NewReport(RunbookID, now)
-	r.Target = c.URL()
+	r := tbops.NewReport(RunbookID, c.URL(), now)
 	g, err := gather(ctx, c, opts, now)
 	if err != nil {
 		return r, err
@@ -200,16 +199,16 @@ func gather(ctx context.Context, c *Client, opts Options, now time.Time) (*gathe
 			ev := tbops.Evidence{Source: tbops.SourceRPC, Query: fmt.Sprintf("%s {\"id\":%d}", MethodDisbursement, m.Dep), At: now.UTC()}
 			switch {
 			case err == nil:
-				ev.Value = dep.Status.State
+				ev.Value = tbops.RawOf(dep.Status.State)
 				g.ds = append(g.ds, dep)
 				found = true
 			case errors.Is(err, ErrNotFound):
-				ev.Value = "not found (-32004)"
+				ev.Value = tbops.RawOf("not found (-32004)")
 			default:
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
-				ev.Value = err.Error()
+				ev.Value = tbops.RawOf(err.Error())
 			}
 			g.lookups = append(g.lookups, ev)
 		}
@@ -302,7 +301,7 @@ func queryMetrics(ctx context.Context, src promq.Source, r *tbops.Report) metric
 	}
 	m.allIncEv = res.Evidence
 	m.allIncEv.Query = `sum(increase(` + MetricDisbursements + `{status=~"executed|finalized|rolled_back"}[10m]))`
-	m.allIncEv.Value = m.allInc
+	m.allIncEv.Value = tbops.RawOf(m.allInc)
 	res, err = src.Rate(ctx, promq.Select(MetricDisbursements), ErrorRateWindow)
 	if err == nil && len(res.Vector) > 0 {
 		m.transRate, m.transOK = res, true
@@ -324,7 +323,7 @@ type diagnosis struct {
 }
 
 func (d *diagnosis) rpcEv(query string, value any) tbops.Evidence {
-	return tbops.Evidence{Source: tbops.SourceRPC, Query: query, Value: value, At: d.now.UTC()}
+	return tbops.Evidence{Source: tbops.SourceRPC, Query: query, Value: tbops.RawOf(value), At: d.now.UTC()}
 }
 
 func (d *diagnosis) reportRPCProblems() {
@@ -380,7 +379,7 @@ func (d *diagnosis) symptoms() {
 
 	// 1. Backlog > 50 for 2+ epochs.
 	s := tbops.Symptom{ID: SymptomBacklog, Summary: fmt.Sprintf("%s > %d for 2+ epochs (%s)", MetricBacklog, BacklogWarning, BacklogWarningFor),
-		Threshold: BacklogWarning, Status: tbops.StatusUnknown}
+		Threshold: tbops.Num(BacklogWarning), Status: tbops.StatusUnknown}
 	h := m.backlog50
 	if m.src {
 		s.Evidence = append(s.Evidence, h.Evidence)
@@ -389,13 +388,13 @@ func (d *diagnosis) symptoms() {
 	case !m.backlogOK:
 		s.Summary += ": no data"
 	case h.Now <= BacklogWarning:
-		s.Value, s.Status = h.Now, tbops.StatusOK
+		s.Value, s.Status = tbops.Num(h.Now), tbops.StatusOK
 	case h.Held:
-		s.Value, s.Firing, s.Status = h.Now, true, tbops.StatusWarning
+		s.Value, s.Firing, s.Status = tbops.Num(h.Now), true, tbops.StatusWarning
 	case h.Known:
-		s.Value, s.Status = h.Now, tbops.StatusOK // above now, but not for the whole window
+		s.Value, s.Status = tbops.Num(h.Now), tbops.StatusOK // above now, but not for the whole window
 	default:
-		s.Value = h.Now
+		s.Value = tbops.Num(h.Now)
 		r.Warnf("%s is %g (> %d) but only %s of the %s window was observed: cannot tell whether it held", MetricBacklog, h.Now, BacklogWarning,
 			h.Observed.Round(time.Second), BacklogWarningFor)
 	}
@@ -405,12 +404,12 @@ func (d *diagnosis) symptoms() {
 	r.Symptoms = append(r.Symptoms, s)
 
 	// 2. Lag p95 > 300 s.
-	s = tbops.Symptom{ID: SymptomLag, Summary: fmt.Sprintf("disbursement lag p95 > %gs", LagP95Symptom), Threshold: LagP95Symptom, Status: tbops.StatusUnknown}
+	s = tbops.Symptom{ID: SymptomLag, Summary: fmt.Sprintf("disbursement lag p95 > %gs", LagP95Symptom), Threshold: tbops.Num(LagP95Symptom), Status: tbops.StatusUnknown}
 	if m.src {
 		s.Evidence = append(s.Evidence, m.lagEv)
 	}
 	if m.lagOK {
-		s.Value = m.lagP95
+		s.Value = tbops.Num(m.lagP95)
 		s.Firing = m.lagP95 > LagP95Symptom
 		s.Status = sev(s.Firing, tbops.StatusWarning)
 	}
@@ -421,24 +420,24 @@ func (d *diagnosis) symptoms() {
 		Evidence: []tbops.Evidence{d.rpcEv(MethodBalance+" | .executor.last_error", nil)}}
 	switch {
 	case g.balanceErr != nil:
-		s.Evidence[0].Value = g.balanceErr.Error()
+		s.Evidence[0].Value = tbops.RawOf(g.balanceErr.Error())
 	case g.balance.Executor == nil:
 		r.Warnf("%s: the node sent no executor snapshot", MethodBalance)
-		s.Evidence[0].Value = "no executor object"
+		s.Evidence[0].Value = tbops.RawOf("no executor object")
 	default:
 		e := g.balance.Executor
-		s.Evidence[0].Value = e.LastError
+		s.Evidence[0].Value = tbops.RawOf(e.LastError)
 		if e.LastError != nil {
-			s.Value, s.Firing, s.Status = *e.LastError, true, tbops.StatusCritical
+			s.Detail, s.Firing, s.Status = tbops.RawOf(*e.LastError), true, tbops.StatusCritical
 			s.Summary = fmt.Sprintf("executor reports last_error %q (%s)", *e.LastError, ClassifyError(*e.LastError))
 		} else {
-			s.Value, s.Status = nil, tbops.StatusOK
+			s.Status = tbops.StatusOK
 		}
 	}
 	r.Symptoms = append(r.Symptoms, s)
 
 	// 4. Stale: created more than 3 days ago and still queued.
-	s = tbops.Symptom{ID: SymptomStale, Summary: "disbursements created > 3 days ago still queued", Threshold: 0, Status: tbops.StatusUnknown}
+	s = tbops.Symptom{ID: SymptomStale, Summary: "disbursements created > 3 days ago still queued", Threshold: tbops.Num(0), Status: tbops.StatusUnknown}
 	if g.listOK() {
 		cut := d.now.Add(-StaleAfter).Unix()
 		var ids []uint64
@@ -447,7 +446,7 @@ func (d *diagnosis) symptoms() {
 				ids = append(ids, x.ID)
 			}
 		}
-		s.Value, s.Firing = len(ids), len(ids) > 0
+		s.Value, s.Firing = tbops.Num(len(ids)), len(ids) > 0
 		s.Status = sev(s.Firing, tbops.StatusWarning)
 		s.Evidence = []tbops.Evidence{d.rpcEv(fmt.Sprintf(`%s {"status":"queued"} | created_at < %d`, MethodDisbursements, cut), d.firstIDs(ids))}
 	} else {
@@ -459,11 +458,11 @@ func (d *diagnosis) symptoms() {
 	r.Symptoms = append(r.Symptoms, d.noTransitions())
 
 	// Path D's indicator: inconsistent or undecodable records.
-	s = tbops.Symptom{ID: SymptomInconsistent, Summary: "disbursement records with inconsistent states (Path D)", Threshold: corruptionMinimum, Status: tbops.StatusUnknown}
+	s = tbops.Symptom{ID: SymptomInconsistent, Summary: "disbursement records with inconsistent states (Path D)", Threshold: tbops.Num(corruptionMinimum), Status: tbops.StatusUnknown}
 	if g.listOK() {
 		inc := Inconsistencies(g.ds, g.analysis.Duplicates)
 		n := len(inc) + len(g.invalid)
-		s.Value = n
+		s.Value = tbops.Num(n)
 		s.Firing = len(inc) >= corruptionMinimum || len(g.invalid) > 0
 		s.Status = sev(s.Firing, tbops.StatusWarning)
 		s.Evidence = []tbops.Evidence{d.rpcEv(MethodDisbursements+" | inconsistent records", map[string]any{"inconsistent": inc, "undecodable": len(g.invalid)})}
@@ -483,7 +482,7 @@ func (d *diagnosis) symptoms() {
 // move: not firing.
 func (d *diagnosis) noTransitions() tbops.Symptom {
 	g, m := d.g, d.m
-	s := tbops.Symptom{ID: SymptomNoTransitions, Summary: "no state transitions in 10m while disbursements are queued", Threshold: 0, Status: tbops.StatusUnknown}
+	s := tbops.Symptom{ID: SymptomNoTransitions, Summary: "no state transitions in 10m while disbursements are queued", Threshold: tbops.Num(0), Status: tbops.StatusUnknown}
 	backlog, backlogKnown := 0.0, false
 	if g.listOK() {
 		backlog, backlogKnown = float64(len(d.queued)), true
@@ -496,12 +495,12 @@ func (d *diagnosis) noTransitions() tbops.Symptom {
 		return s
 	}
 	if backlog == 0 {
-		s.Value, s.Status = "no backlog", tbops.StatusOK
+		s.Value, s.Detail, s.Status = tbops.Num(0), tbops.RawOf("no backlog"), tbops.StatusOK
 		return s
 	}
 	if m.allIncOK {
 		s.Evidence = append(s.Evidence, m.allIncEv)
-		s.Value = m.allInc
+		s.Value = tbops.Num(m.allInc)
 		s.Firing = m.allInc == 0
 		s.Status = sev(s.Firing, tbops.StatusCritical)
 		return s
@@ -513,11 +512,11 @@ func (d *diagnosis) noTransitions() tbops.Symptom {
 		}
 		age := d.now.Sub(time.Unix(latest, 0))
 		s.Evidence = append(s.Evidence, d.rpcEv(MethodDisbursements+" | max(updated_at)", unixUTC(latest)))
-		s.Value = fmt.Sprintf("last change %s", ago(d.now, latest))
+		s.Detail = tbops.RawOf(fmt.Sprintf("last change %s", ago(d.now, latest)))
 		s.Firing = age > NoProgressWindow
 		if e := g.balance.Executor; s.Firing && e != nil && e.LastSuccessAt != 0 && d.now.Sub(time.Unix(e.LastSuccessAt, 0)) <= NoProgressWindow {
 			s.Firing = false // the executor succeeds: it is waiting, not stuck
-			s.Value = fmt.Sprintf("last change %s, executor succeeded %s", ago(d.now, latest), ago(d.now, e.LastSuccessAt))
+			s.Detail = tbops.RawOf(fmt.Sprintf("last change %s, executor succeeded %s", ago(d.now, latest), ago(d.now, e.LastSuccessAt)))
 			s.Evidence = append(s.Evidence, d.rpcEv(MethodBalance+" | .executor.last_success_at", unixUTC(e.LastSuccessAt)))
 		}
 		s.Status = sev(s.Firing, tbops.StatusCritical)
@@ -648,7 +647,7 @@ func (d *diagnosis) steps() {
 		}
 	}
 	st.Evidence = append(st.Evidence, tbops.Evidence{Source: tbops.SourceLog, Query: fmt.Sprintf(`grep "treasury_executor\|DisbursementError" %s | grep -E "ERROR|WARN" | tail -%d`,
-		strings.Join(d.opts.LogGlobs, " "), d.opts.LogTail), Value: d.logs.Lines, At: d.now.UTC()})
+		strings.Join(d.opts.LogGlobs, " "), d.opts.LogTail), Value: tbops.RawOf(d.logs.Lines), At: d.now.UTC()})
 	if m.tickOK {
 		st.Findings = append(st.Findings, fmt.Sprintf("executor tick duration p99: %s", seconds(m.tickP99)))
 	} else if m.src {

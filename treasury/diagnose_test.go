@@ -32,7 +32,7 @@ func TestDiagnoseDependencyRolledBack(t *testing.T) {
 	r := e.diagnose(t, treasury.Options{})
 	stale := symptom(t, r, treasury.SymptomStale)
 	assert.True(t, stale.Firing)
-	assert.Equal(t, 1, stale.Value)
+	assert.Equal(t, 1.0, *stale.Value)
 	a := path(t, r, "A")
 	require.True(t, a.Matched, a.Why)
 	var targets []string

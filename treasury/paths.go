@@ -258,9 +258,7 @@ func (d *diagnosis) alerts() {
 			continue // SLO rows are evaluated with the SLO table (Options.SLO)
 		}
 		a := tbops.Alert{Name: rule.Alert, Severity: rule.Severity, Expr: rule.Expr, Status: tbops.StatusUnknown}
-		if rule.For > 0 {
-			a.For = rule.For.String()
-		}
+		a.ForSeconds = rule.For.Seconds()
 		switch rule.Alert {
 		case "TreasuryBacklogCritical", "TreasuryBacklogWarning":
 			h, thr := m.backlog100, float64(BacklogCritical)
@@ -270,13 +268,13 @@ func (d *diagnosis) alerts() {
 			switch {
 			case !m.backlogOK:
 			case m.backlog50.Now <= thr:
-				a.Value, a.Status = m.backlog50.Now, tbops.StatusOK
+				a.Value, a.Status = tbops.Num(m.backlog50.Now), tbops.StatusOK
 			case h.Held:
-				a.Value, a.Firing = h.Now, true
+				a.Value, a.Firing = tbops.Num(h.Now), true
 			case h.Known:
-				a.Value, a.Status = h.Now, tbops.StatusOK
+				a.Value, a.Status = tbops.Num(h.Now), tbops.StatusOK
 			default:
-				a.Value = m.backlog50.Now
+				a.Value = tbops.Num(m.backlog50.Now)
 			}
 		case "TreasuryExecutorFailing":
 			if m.errOK {
@@ -284,17 +282,17 @@ func (d *diagnosis) alerts() {
 				for _, s := range m.errRate.Vector {
 					worst = max(worst, float64(s.Value))
 				}
-				a.Value, a.Firing = worst, worst > ErrorRateCritical
+				a.Value, a.Firing = tbops.Num(worst), worst > ErrorRateCritical
 			}
 		case "TreasuryNoProgress":
 			// As the rule: nothing finalized in 10 minutes while a backlog waits (an
 			// idle treasury is not stuck).
 			if m.finalizedOK && m.backlogOK {
-				a.Value, a.Firing = m.finalizedInc, m.finalizedInc == 0 && m.backlog50.Now > 0
+				a.Value, a.Firing = tbops.Num(m.finalizedInc), m.finalizedInc == 0 && m.backlog50.Now > 0
 			}
 		case "TreasuryLatencyHigh":
 			if m.lagOK {
-				a.Value, a.Firing = m.lagP95, m.lagP95 > LagP95Warning
+				a.Value, a.Firing = tbops.Num(m.lagP95), m.lagP95 > LagP95Warning
 			}
 		}
 		if a.Value != nil {
@@ -327,24 +325,24 @@ func (d *diagnosis) slos() {
 		switch row.Name {
 		case "Availability":
 			if ratioOK {
-				s.Value = fmt.Sprintf("%.3f%%", (1-ratio)*100)
+				s.Value = tbops.Num(1 - ratio)
 				s.Met = 1-ratio >= 0.9995
 				s.Evidence = ratioEv
 			}
 		case "Error Rate":
 			if ratioOK {
-				s.Value = fmt.Sprintf("%.3f%%", ratio*100)
+				s.Value = tbops.Num(ratio)
 				s.Met = ratio < 0.001
 				s.Evidence = ratioEv
 			}
 		case "Execution Latency p95":
 			if m.lagOK {
-				s.Value, s.Met = seconds(m.lagP95), m.lagP95 < LagP95Symptom
+				s.Value, s.Met = tbops.Num(m.lagP95), m.lagP95 < LagP95Symptom
 				s.Evidence = []tbops.Evidence{m.lagEv}
 			}
 		case "Queue Depth":
 			if m.backlogOK {
-				s.Value, s.Met = m.backlog50.Now, m.backlog50.Now < BacklogCritical
+				s.Value, s.Met = tbops.Num(m.backlog50.Now), m.backlog50.Now < BacklogCritical
 				s.Evidence = []tbops.Evidence{m.backlog50.Evidence}
 			}
 		}

@@ -28,6 +28,8 @@ type target struct {
 	now   func() time.Time
 	slo   bool
 	apply bool
+	// explorer is the explorer URL the receipts runbook checks ("" for none).
+	explorer string
 }
 
 // runbook is one diagnosis doctor runs.
@@ -64,6 +66,7 @@ func (a *app) doctorCmd() *cobra.Command {
 		nodesFile string
 		workers   int
 		summary   bool
+		explorer  string
 	)
 	cmd := &cobra.Command{
 		Use:   "doctor",
@@ -98,11 +101,14 @@ in-process (--scenario picks what it simulates) so you can see what tbops does.`
 				defer sim.Close()
 				fmt.Fprintf(a.stderr, "tbops: no --rpc given: diagnosing the simulated node (scenario %q) at %s\n", name, sim.URL())
 				urls = []string{sim.URL()}
+				if explorer == "" {
+					explorer = sim.ExplorerURL()
+				}
 			} else if scenario != "" {
 				return &exitError{code: 3, err: fmt.Errorf("--scenario only applies to the simulated node: drop it or drop --rpc")}
 			}
 			a.fleet = len(urls) > 1
-			reports := a.diagnoseAll(ctx, urls, workers, slo)
+			reports := a.diagnoseAll(ctx, urls, workers, slo, explorer)
 			res := doctorResult{Status: tbops.StatusOK, CheckedAt: time.Now().UTC(), Nodes: urls, Reports: reports}
 			statuses := make([]tbops.Status, 0, len(reports))
 			for _, r := range reports {
@@ -133,13 +139,14 @@ in-process (--scenario picks what it simulates) so you can see what tbops does.`
 	cmd.Flags().StringVar(&nodesFile, "nodes", "", "file of node RPC URLs, one a line (# comments)")
 	cmd.Flags().IntVar(&workers, "workers", 8, "nodes diagnosed at once")
 	cmd.Flags().BoolVar(&summary, "summary", false, "print only the summary table")
+	cmd.Flags().StringVar(&explorer, "explorer", "", `explorer URL answering {"latest_receipt_height": N} for the receipts runbook (default: not checked, so unknown; the simulated node serves one)`)
 	return cmd
 }
 
 // diagnoseAll runs every runbook against every node, at most workers nodes at once
 // (runbooks of one node run concurrently), and returns the reports in node order
 // then runbook order.
-func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo bool) []tbops.Report {
+func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo bool, explorer string) []tbops.Report {
 	if workers < 1 {
 		workers = 1
 	}
@@ -155,7 +162,7 @@ func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo b
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i] = a.diagnoseNode(ctx, u, rbs, slo)
+			out[i] = a.diagnoseNode(ctx, u, rbs, slo, explorer)
 			mu.Lock()
 			done++
 			if len(urls) > 1 {
@@ -174,8 +181,8 @@ func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo b
 }
 
 // diagnoseNode runs every runbook against one node concurrently.
-func (a *app) diagnoseNode(ctx context.Context, url string, rbs []runbook, slo bool) []tbops.Report {
-	t := &target{rpcURL: url, metricsURL: a.metricsURLFor(url), now: time.Now, slo: slo}
+func (a *app) diagnoseNode(ctx context.Context, url string, rbs []runbook, slo bool, explorer string) []tbops.Report {
+	t := &target{rpcURL: url, metricsURL: a.metricsURLFor(url), now: time.Now, slo: slo, explorer: explorer}
 	src, closeSrc, srcErr := a.metricsSource(ctx, t.metricsURL)
 	if srcErr != nil {
 		fmt.Fprintf(a.stderr, "tbops: %s: metrics unavailable: %v\n", url, srcErr)
@@ -191,7 +198,7 @@ func (a *app) diagnoseNode(ctx context.Context, url string, rbs []runbook, slo b
 			defer wg.Done()
 			r, err := rb.diagnose(ctx, t)
 			if err != nil {
-				r = tbops.NewReport(rb.id, t.now())
+				r = tbops.NewReport(rb.id, url, t.now())
 				r.Warnf("diagnosis failed: %v", err)
 				r.Finalize()
 			}

@@ -31,7 +31,7 @@ type consensusStatus struct {
 // are warnings.
 func (a *app) nodeRunbook() *runbook {
 	return &runbook{id: "node-health", diagnose: func(ctx context.Context, t *target) (tbops.Report, error) {
-		r := tbops.NewReport("node-health", t.now())
+		r := tbops.NewReport("node-health", t.rpcURL, t.now())
 		c, err := a.rpcClient(t.rpcURL, "")
 		if err != nil {
 			return r, err
@@ -39,18 +39,18 @@ func (a *app) nodeRunbook() *runbook {
 		var st nodeStatus
 		stErr := c.Read(ctx, "node.status", nil, &st)
 		reach := tbops.Symptom{ID: "rpc-unreachable", Summary: "node answers node.status", Status: tbops.StatusOK,
-			Value: stErr == nil, Evidence: []tbops.Evidence{{Source: tbops.SourceRPC, Query: "node.status", Value: st, At: t.now().UTC()}}}
+			Evidence: []tbops.Evidence{{Source: tbops.SourceRPC, Query: "node.status", Value: tbops.RawOf(st), At: t.now().UTC()}}}
 		if stErr != nil {
-			reach.Firing, reach.Status, reach.Value = true, tbops.StatusCritical, stErr.Error()
+			reach.Firing, reach.Status, reach.Detail = true, tbops.StatusCritical, tbops.RawOf(stErr.Error())
 			reach.Summary = "node does not answer node.status"
-			reach.Evidence[0].Value = stErr.Error()
+			reach.Evidence[0].Value = tbops.RawOf(stErr.Error())
 		}
 		r.Symptoms = append(r.Symptoms, reach)
 		if stErr == nil {
 			ev := reach.Evidence
 			r.Symptoms = append(r.Symptoms,
-				tbops.Symptom{ID: "syncing", Summary: "node is syncing", Firing: st.Syncing, Status: warnIf(st.Syncing), Value: st.Syncing, Evidence: ev},
-				tbops.Symptom{ID: "no-peers", Summary: "node has no peers", Firing: st.Peers == 0, Status: warnIf(st.Peers == 0), Value: st.Peers, Threshold: 0, Evidence: ev})
+				tbops.Symptom{ID: "syncing", Summary: "node is syncing", Firing: st.Syncing, Status: warnIf(st.Syncing), Detail: tbops.RawOf(st.Syncing), Evidence: ev},
+				tbops.Symptom{ID: "no-peers", Summary: "node has no peers", Firing: st.Peers == 0, Status: warnIf(st.Peers == 0), Value: tbops.Num(st.Peers), Threshold: tbops.Num(0), Evidence: ev})
 			r.Steps = append(r.Steps, tbops.Step{ID: "node-status", Title: "Node status", Evidence: ev, Findings: []string{
 				fmt.Sprintf("height %d, epoch %d, %d peers, syncing %t, version %s", st.CurrentBlockHeight, st.Epoch, st.Peers, st.Syncing, st.Version)}})
 		}
@@ -58,18 +58,18 @@ func (a *app) nodeRunbook() *runbook {
 		var cs consensusStatus
 		csErr := c.Read(ctx, "node.consensus_status", nil, &cs)
 		cons := tbops.Symptom{ID: "consensus-unhealthy", Summary: "consensus is not healthy",
-			Evidence: []tbops.Evidence{{Source: tbops.SourceRPC, Query: "node.consensus_status", Value: cs, At: t.now().UTC()}}}
+			Evidence: []tbops.Evidence{{Source: tbops.SourceRPC, Query: "node.consensus_status", Value: tbops.RawOf(cs), At: t.now().UTC()}}}
 		switch {
 		case csErr != nil:
-			cons.Status, cons.Value = tbops.StatusUnknown, nil
-			cons.Evidence[0].Value = csErr.Error()
+			cons.Status = tbops.StatusUnknown
+			cons.Evidence[0].Value = tbops.RawOf(csErr.Error())
 			r.Warnf("node.consensus_status: %v", csErr)
 		case cs.Status == "healthy":
-			cons.Status, cons.Value = tbops.StatusOK, cs.Status
+			cons.Status, cons.Detail = tbops.StatusOK, tbops.RawOf(cs.Status)
 		case cs.Status == "degraded":
-			cons.Firing, cons.Status, cons.Value = true, tbops.StatusWarning, cs.Status
+			cons.Firing, cons.Status, cons.Detail = true, tbops.StatusWarning, tbops.RawOf(cs.Status)
 		default:
-			cons.Firing, cons.Status, cons.Value = true, tbops.StatusCritical, cs.Status
+			cons.Firing, cons.Status, cons.Detail = true, tbops.StatusCritical, tbops.RawOf(cs.Status)
 		}
 		r.Symptoms = append(r.Symptoms, cons)
 		if csErr == nil {

@@ -102,7 +102,7 @@ func (a *app) receiptsRunbook() *runbook {
 		if err != nil {
 			return tbops.Report{}, err
 		}
-		return receipts.Diagnose(ctx, c, t.src, receipts.Options{Now: t.now, SLO: t.slo})
+		return receipts.Diagnose(ctx, c, t.src, receipts.Options{Now: t.now, SLO: t.slo, ExplorerURL: t.explorer})
 	}}
 }
 

@@ -13,6 +13,9 @@ import (
 
 func TestReceiptsDiagnoseExitCodes(t *testing.T) {
 	t.Parallel()
+	n := nodetest.Start(t)
+	code, out, _ := runCLI(t, nil, "receipts", "diagnose", "--rpc", n.URL())
+	assert.Equal(t, 3, code, "without --explorer the explorer symptom is not checked: unknown\n%s", out)
 	for sc, want := range map[string]int{
 		"receipts-healthy":           0,
 		"receipts-market-stalled":    2,
@@ -23,7 +26,7 @@ func TestReceiptsDiagnoseExitCodes(t *testing.T) {
 		t.Run(sc, func(t *testing.T) {
 			t.Parallel()
 			n := nodetest.Start(t, nodetest.WithScenarioName(sc))
-			code, out, errOut := runCLI(t, nil, "receipts", "diagnose", "--rpc", n.URL(), "--slo")
+			code, out, errOut := runCLI(t, nil, "receipts", "diagnose", "--rpc", n.URL(), "--slo", "--explorer", n.ExplorerURL())
 			assert.Equal(t, want, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 			assert.Contains(t, out, "receipts-flatlining")
 			assert.Empty(t, n.Calls("receipts.reset_validation_state"), "no --apply, no write")

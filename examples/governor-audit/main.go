@@ -103,9 +103,9 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "audit status: %s\n", r.Status)
 	for _, s := range r.Firing() {
-		// Every mismatch's value holds both sides and where each came from;
-		// its JSON is what `tbops governor audit -o json` prints.
-		v, err := json.Marshal(s.Value)
+		// Every mismatch's detail holds both sides and where each came from;
+		// its JSON is what `tbops governor audit -o json` prints as "detail".
+		v, err := json.Marshal(s.Detail)
 		if err != nil {
 			return err
 		}
