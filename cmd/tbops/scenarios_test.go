@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/theblock/tbops/internal/reportcheck"
 	"github.com/theblock/tbops/nodetest"
 )
 
@@ -66,6 +67,7 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 			code, out, errOut := runCLI(t, nil, "doctor", "--scenario", name, "-o", "json")
 			var res doctorResult
 			require.NoError(t, json.Unmarshal([]byte(out), &res), "stderr: %s", errOut)
+			reportcheck.Valid(t, res.Reports...)
 			got := map[string]bool{}
 			worst := "ok"
 			for _, r := range res.Reports {
