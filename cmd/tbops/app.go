@@ -35,9 +35,6 @@ type app struct {
 	// promMatch ("label=value") scopes every metrics question.
 	promHeaders []string
 	promMatch   []string
-	// fleet is set by doctor when it diagnoses several nodes: a shared Prometheus
-	// is then scoped to each node's instance.
-	fleet bool
 
 	httpOnce sync.Once
 	http     *http.Client

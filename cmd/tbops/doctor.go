@@ -107,7 +107,6 @@ in-process (--scenario picks what it simulates) so you can see what tbops does.`
 			} else if scenario != "" {
 				return &exitError{code: 3, err: fmt.Errorf("--scenario only applies to the simulated node: drop it or drop --rpc")}
 			}
-			a.fleet = len(urls) > 1
 			reports := a.diagnoseAll(ctx, urls, workers, slo, explorer)
 			res := doctorResult{Status: tbops.StatusOK, CheckedAt: time.Now().UTC(), Nodes: urls, Reports: reports}
 			statuses := make([]tbops.Status, 0, len(reports))

@@ -58,6 +58,23 @@ func TestDoctorFleetWithOnePrometheusScopesEachNode(t *testing.T) {
 	assert.Equal(t, "warning", status[bad.URL()])
 	assert.Equal(t, 1, code)
 
+	// One node behind the same Prometheus is scoped too: the bad node's series
+	// never reach the good node's report.
+	_, out, errOut = runCLI(t, nil, "doctor", "--prom", prom, "--rpc", good.URL(), "-o", "json")
+	require.NoError(t, json.Unmarshal([]byte(out), &res), errOut)
+	for _, r := range res.Reports {
+		if r.Runbook == "runtime-reactor" {
+			assert.NotContains(t, []string{"warning", "critical"}, string(r.Status), "single node judged on the fleet's series: %v", r.Warnings)
+			for _, s := range r.Symptoms {
+				for _, e := range s.Evidence {
+					if e.Source == "prometheus" {
+						assert.Contains(t, e.Query, `instance="`+good.Addr()+`"`, "a single node is scoped by its instance")
+					}
+				}
+			}
+		}
+	}
+
 	// --prom-match overrides the automatic scope: here, the bad node for both.
 	_, out, _ = runCLI(t, nil, "doctor", "--prom", prom, "--prom-match", "instance="+bad.Addr(),
 		"--rpc", good.URL(), "--rpc", bad.URL(), "-o", "json")

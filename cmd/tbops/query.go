@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
 
+	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/promq"
 )
 
@@ -157,12 +158,17 @@ func (a *app) metricsSource(ctx context.Context, metricsURL string) (promq.Sourc
 			}
 			return nil, noop, fmt.Errorf("cannot query Prometheus at %s: %v; check --prom URL or PROMETHEUS_URL", base, shortErr(err))
 		}
+		// A Prometheus may scrape a whole fleet: every question names this node,
+		// by --prom-match when given, else by its metrics URL's host:port, the
+		// instance label Prometheus gives a target by default. A node whose
+		// instance cannot be told is refused rather than blended with others.
 		labels, _ := a.promMatchers()
-		if len(labels) == 0 && a.fleet {
-			// One Prometheus scrapes the whole fleet: ask about this node only.
-			if u, err := url.Parse(metricsURL); err == nil && u.Host != "" {
-				labels = map[string]string{"instance": u.Host}
+		if len(labels) == 0 {
+			u, err := url.Parse(metricsURL)
+			if err != nil || u.Host == "" {
+				return nil, noop, fmt.Errorf("cannot scope Prometheus questions to this node: its metrics URL %q has no host; pass --prom-match instance=HOST:PORT", tbops.RedactURL(metricsURL))
 			}
+			labels = map[string]string{"instance": u.Host}
 		}
 		return promq.Scoped(p, labels), noop, nil
 	}
