@@ -22,11 +22,14 @@ type Metric struct {
 // Series is one labelled series whose value moves linearly with the node clock:
 // value(t) = Value + PerSecond · (t − start). For a histogram, Value and PerSecond
 // give the observation count (the +Inf bucket), Buckets the finite cumulative
-// buckets and Sum the sum of observations.
+// buckets and Sum the sum of observations. With Integer the exposed value is
+// rounded down to a whole number, as a real counter of events is: a counter at
+// PerSecond 1/120 then steps once every two minutes and is flat in between.
 type Series struct {
 	Labels       map[string]string `json:"labels,omitempty"`
 	Value        float64           `json:"value"`
 	PerSecond    float64           `json:"per_second,omitempty"`
+	Integer      bool              `json:"integer,omitempty"`
 	Buckets      []Bucket          `json:"buckets,omitempty"`
 	Sum          float64           `json:"sum,omitempty"`
 	SumPerSecond float64           `json:"sum_per_second,omitempty"`
@@ -144,6 +147,9 @@ func writeMetric(b *bufio.Writer, m Metric, el float64) {
 	b.WriteString("# TYPE " + m.Name + " " + typ + "\n")
 	for _, s := range m.Series {
 		count := s.Value + s.PerSecond*el
+		if s.Integer {
+			count = math.Floor(count)
+		}
 		if typ != "histogram" {
 			writeSample(b, m.Name, s.Labels, "", "", count)
 			continue

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/promq"
 	"github.com/theblock/tbops/rpc"
 )
 
@@ -301,4 +302,42 @@ func TestListPaging(t *testing.T) {
 		cursor = page.NextCursor
 	}
 	assert.Len(t, seen, all.Total, "every disbursement once")
+}
+
+// A Source follows the node's fake clock: after Advance it holds the whole
+// window, so a 10-minute increase is Prometheus' number, and an Integer counter
+// steps as a real one.
+func TestSourceFollowsTheFakeClock(t *testing.T) {
+	ctx := context.Background()
+	clock := nodetest.NewFakeClock(time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC))
+	sc := nodetest.Healthy(clock.Now())
+	sc.Metrics = append(sc.Metrics, nodetest.Metric{Name: "steps_total", Type: "counter",
+		Series: []nodetest.Series{{Value: 7, PerSecond: 1.0 / 120, Integer: true}}})
+	n := nodetest.Start(t, nodetest.WithClock(clock.Now), nodetest.WithScenario(sc))
+	src, err := nodetest.NewSource(ctx, n, clock, 0)
+	require.NoError(t, err)
+	defer src.Close()
+
+	rr, err := src.Samples(ctx, promq.Select("steps_total"), time.Hour)
+	require.NoError(t, err)
+	require.Len(t, rr.Matrix, 1)
+	require.Len(t, rr.Matrix[0].Values, 1, "one sample before any Advance")
+
+	require.NoError(t, src.Advance(ctx, 10*time.Minute))
+	assert.Equal(t, clock.Now(), time.Date(2026, 12, 1, 3, 10, 0, 0, time.UTC))
+	rr, err = src.Samples(ctx, promq.Select("steps_total"), time.Hour)
+	require.NoError(t, err)
+	vals := rr.Matrix[0].Values
+	require.Len(t, vals, 41, "a scrape every 15 s over 10 minutes, plus the first")
+	assert.Equal(t, 7.0, float64(vals[0].Value))
+	assert.Equal(t, 7.0, float64(vals[7].Value), "flat for the first two minutes")
+	assert.Equal(t, 8.0, float64(vals[8].Value), "one step at 120 s")
+	assert.Equal(t, 12.0, float64(vals[40].Value))
+
+	res, err := src.Increase(ctx, promq.Select("block_height_total"), 5*time.Minute)
+	require.NoError(t, err)
+	v, ok := res.Value()
+	require.True(t, ok)
+	assert.InDelta(t, 300, v, 1e-9, "one block a second over the full window")
+	assert.Empty(t, res.Warnings)
 }
