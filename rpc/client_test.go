@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,6 +46,39 @@ func server(t *testing.T, h func(n int, req Request) (int, string, http.Header))
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &count, srv.URL + "/base/rpc"
+}
+
+// fakeClock stands in for the client's clock and sleep: a sleep returns at once,
+// moves the clock on and is recorded, so a test sees every wait the client
+// asked for without waiting.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	sleeps []time.Duration
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
+
+func (f *fakeClock) option() Option { return withClock(f.Now, f.Sleep) }
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sleeps = append(f.sleeps, d)
+	f.now = f.now.Add(d)
+	return ctx.Err()
+}
+
+func (f *fakeClock) Sleeps() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sleeps
 }
 
 func ok(result string) string { return `{"jsonrpc":"2.0","id":1,"result":` + result + `}` }
@@ -98,23 +134,93 @@ func TestNewRejectsBadURL(t *testing.T) {
 	require.ErrorContains(t, err, "http://")
 }
 
-func TestDeadlineOnEveryAttempt(t *testing.T) {
-	release := make(chan struct{})
+// hang answers nothing until the client goes away, counting requests.
+func hang(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var count atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
+		count.Add(1)
+		waitForClientToLeave(r)
 	}))
-	defer srv.Close()
-	defer close(release)
-	c, err := NewClient(srv.URL, WithTimeout(50*time.Millisecond), WithRetry(RetryPolicy{Attempts: 1}))
+	t.Cleanup(srv.Close)
+	return srv, &count
+}
+
+// waitForClientToLeave blocks until the client closes the connection (the
+// server notices only once the body has been read).
+func waitForClientToLeave(r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	<-r.Context().Done()
+}
+
+// One deadline covers the whole call: a node that never answers gets one
+// request, not one per attempt (before, a read took Attempts × the timeout).
+func TestOneDeadlinePerCallRetriesIncluded(t *testing.T) {
+	srv, count := hang(t)
+	c, err := NewClient(srv.URL, WithTimeout(50*time.Millisecond), WithRetry(RetryPolicy{Attempts: 3}))
 	require.NoError(t, err)
 	err = c.Read(context.Background(), "node.status", nil, nil)
 	require.Error(t, err)
-	assert.ErrorIs(t, err, ErrUnavailable)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorIs(t, err, ErrUnavailable, "callers that test for an unavailable node still match")
 	assert.Contains(t, err.Error(), "no answer within 50ms")
 	assert.Contains(t, err.Error(), "node.status at "+srv.URL)
+	assert.EqualValues(t, 1, count.Load(), "the deadline was spent: no retry")
+}
+
+// A failed attempt leaves the rest of the deadline to the next one, and the
+// call still ends at the deadline.
+func TestEachAttemptGetsWhatIsLeft(t *testing.T) {
+	var count atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if count.Add(1) == 1 {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		waitForClientToLeave(r)
+	}))
+	defer srv.Close()
+	clock := newFakeClock()
+	c, err := NewClient(srv.URL, WithTimeout(100*time.Millisecond), clock.option(), WithJitter(func() float64 { return 0 }))
+	require.NoError(t, err)
+	err = c.Read(context.Background(), "node.status", nil, nil)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	var ce *CallError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 2, ce.Attempts)
+	assert.EqualValues(t, 2, count.Load())
+}
+
+func TestCallerContextEndsTheCall(t *testing.T) {
+	srv, count := hang(t)
+	c, err := NewClient(srv.URL, WithTimeout(time.Hour))
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err = c.Read(ctx, "node.status", nil, nil)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "the caller's earlier deadline wins")
+	assert.NotErrorIs(t, err, ErrUnavailable, "the caller's own deadline says nothing about the node")
+
+	// The caller cancels while the request is in flight.
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cancel()
+		waitForClientToLeave(r)
+	}))
+	defer srv2.Close()
+	c2, err := NewClient(srv2.URL, WithTimeout(time.Hour))
+	require.NoError(t, err)
+	err = c2.Read(ctx, "node.status", nil, nil)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded)
+	assert.EqualValues(t, 1, count.Load(), "hang saw only the first call")
+}
+
+func TestNewClientRejectsANonPositiveTimeout(t *testing.T) {
+	_, err := NewClient("http://127.0.0.1:1/", WithTimeout(0))
+	require.ErrorContains(t, err, "WithTimeout(0s): want a positive duration")
 }
 
 func TestReadRetriesTransientFailuresButCallDoesNot(t *testing.T) {
@@ -162,27 +268,100 @@ func TestRetriesGiveUpAfterAttempts(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, 3, ce.Attempts)
 	assert.Equal(t, 503, ce.HTTPStatus)
-	assert.Contains(t, err.Error(), "after 3 attempts")
+	assert.Contains(t, err.Error(), "(HTTP 503, 3 attempts)")
 }
 
 func TestHTTP429HonoursRetryAfter(t *testing.T) {
-	var first time.Time
-	var gap time.Duration
 	_, count, url := server(t, func(n int, req Request) (int, string, http.Header) {
 		if n == 1 {
-			first = time.Now()
 			return 429, rpcErr(CodeRateLimited, "rate limited", ""), http.Header{"Retry-After": {"1"}}
 		}
-		gap = time.Since(first)
 		return 200, ok(`1`), nil
 	})
-	c, err := NewClient(url, fastRetry...)
+	clock := newFakeClock()
+	c, err := NewClient(url, append(fastRetry, clock.option())...)
 	require.NoError(t, err)
 	var v int
 	require.NoError(t, c.Read(context.Background(), "node.status", nil, &v))
 	assert.Equal(t, 1, v)
 	assert.EqualValues(t, 2, count.Load())
-	assert.GreaterOrEqual(t, gap, 900*time.Millisecond, "the retry waited for Retry-After, not the 1ms backoff")
+	assert.Equal(t, []time.Duration{time.Second}, clock.Sleeps(), "one wait, for Retry-After, not the 1ms backoff")
+}
+
+// A wait that does not fit (past the call's deadline, or over MaxWait) is not
+// slept: Read returns the rate-limit error at once with the server's delay.
+func TestRetryWaitsAreBounded(t *testing.T) {
+	cases := []struct {
+		name       string
+		retryAfter string
+		opts       []Option
+		requests   int
+		sleeps     []time.Duration
+		want       time.Duration
+	}{
+		{"Retry-After 3600 with --timeout 2s", "3600", []Option{WithTimeout(2 * time.Second)}, 1, nil, time.Hour},
+		{"Retry-After 3600 over MaxWait", "3600", []Option{WithTimeout(2 * time.Hour)}, 1, nil, time.Hour},
+		{"Retry-After 7 over the default timeout", "7", nil, 1, nil, 7 * time.Second},
+		{"Retry-After 7 fits once in 10s", "7", []Option{WithTimeout(10 * time.Second)}, 2, []time.Duration{7 * time.Second}, 7 * time.Second},
+		{"MaxWait lowered", "7", []Option{WithTimeout(time.Minute), WithRetry(RetryPolicy{Attempts: 3, MaxWait: 5 * time.Second})}, 1, nil, 7 * time.Second},
+		{"HTTP date an hour ahead", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), []Option{WithTimeout(2 * time.Second)}, 1, nil, time.Hour},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, count, url := server(t, func(int, Request) (int, string, http.Header) {
+				return 429, "Too Many Requests", http.Header{"Retry-After": {tc.retryAfter}}
+			})
+			clock := newFakeClock()
+			c, err := NewClient(url, append(tc.opts, clock.option())...)
+			require.NoError(t, err)
+			err = c.Read(context.Background(), "energy.market", nil, nil)
+			require.ErrorIs(t, err, ErrRateLimited)
+			assert.EqualValues(t, tc.requests, count.Load())
+			assert.Equal(t, tc.sleeps, clock.Sleeps(), "the waits the client asked for")
+			d, ok := RetryAfter(err)
+			require.True(t, ok)
+			assert.InDelta(t, tc.want, d, float64(2*time.Second), "the delay the server asked for")
+		})
+	}
+}
+
+// Delays that do not fit in a Duration saturate; negative ones are none.
+func TestHugeOrNegativeDelaysDoNotWrap(t *testing.T) {
+	cases := []struct {
+		name   string
+		header string
+		body   string
+		want   time.Duration
+		asked  bool
+	}{
+		{"Retry-After past int64", "99999999999999999999", "Too Many Requests", time.Duration(math.MaxInt64), true},
+		{"Retry-After seconds past Duration", "9223372037", "Too Many Requests", time.Duration(math.MaxInt64), true},
+		{"Retry-After negative", "-5", "Too Many Requests", 0, false},
+		{"retry_after_ms past int64", "", rpcErr(CodeEnergyRateLimited, "rate limited", `{"retry_after_ms":1e30}`), time.Duration(math.MaxInt64), true},
+		{"retry_after_ms negative", "", rpcErr(CodeEnergyRateLimited, "rate limited", `{"retry_after_ms":-1000}`), 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, count, url := server(t, func(int, Request) (int, string, http.Header) {
+				return 429, tc.body, http.Header{"Retry-After": {tc.header}}
+			})
+			clock := newFakeClock()
+			c, err := NewClient(url, append(fastRetry, clock.option())...)
+			require.NoError(t, err)
+			err = c.Read(context.Background(), "energy.market", nil, nil)
+			require.ErrorIs(t, err, ErrRateLimited)
+			d, asked := RetryAfter(err)
+			assert.Equal(t, tc.asked, asked)
+			assert.Equal(t, tc.want, d)
+			for _, s := range clock.Sleeps() {
+				assert.GreaterOrEqual(t, s, time.Duration(0))
+				assert.LessOrEqual(t, s, DefaultMaxRetryWait)
+			}
+			if tc.asked {
+				assert.EqualValues(t, 1, count.Load(), "no retry for a delay that long")
+			}
+		})
+	}
 }
 
 func TestRateLimitDelayFromErrorData(t *testing.T) {
@@ -310,20 +489,26 @@ func TestSentinelErrors(t *testing.T) {
 	}
 }
 
-func TestErrorsSayWhatToDoNext(t *testing.T) {
-	_, _, url := server(t, func(int, Request) (int, string, http.Header) {
-		return 200, rpcErr(CodeUnauthorized, "unauthorized", ""), nil
-	})
-	c, _ := NewClient(url)
-	err := c.Read(context.Background(), "energy.market", nil, nil)
-	assert.Contains(t, err.Error(), "check the bearer token")
+// Library errors say what failed, not which CLI flag to change.
+func TestErrorsSayWhatFailedWithoutCLIHints(t *testing.T) {
+	for _, code := range []int{CodeUnauthorized, CodeMethodNotFound} {
+		_, _, url := server(t, func(int, Request) (int, string, http.Header) {
+			return 200, rpcErr(code, "no", ""), nil
+		})
+		c, err := NewClient(url)
+		require.NoError(t, err)
+		err = c.Read(context.Background(), "energy.market", nil, nil)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "energy.market at "+url+": JSON-RPC error")
+		assert.NotContains(t, err.Error(), "--")
+		assert.NotContains(t, err.Error(), "TB_")
+	}
 
-	_, _, url = server(t, func(int, Request) (int, string, http.Header) {
-		return 200, rpcErr(CodeMethodNotFound, "method not found", ""), nil
-	})
-	c, _ = NewClient(url)
-	err = c.Read(context.Background(), "governor.intents", nil, nil)
-	assert.Contains(t, err.Error(), "does not serve this method")
+	_, _, url := server(t, func(int, Request) (int, string, http.Header) { return 503, "down", nil })
+	c, err := NewClient(url, fastRetry...)
+	require.NoError(t, err)
+	err = c.Read(context.Background(), "node.status", nil, nil)
+	assert.Equal(t, "node.status at "+url+`: node unavailable: malformed JSON-RPC response: not a JSON object: "down" (HTTP 503, 3 attempts)`, err.Error())
 }
 
 func TestUnreachableNode(t *testing.T) {
@@ -335,7 +520,8 @@ func TestUnreachableNode(t *testing.T) {
 	require.NoError(t, err)
 	err = c.Read(context.Background(), "node.status", nil, nil)
 	require.ErrorIs(t, err, ErrUnavailable)
-	assert.Contains(t, err.Error(), "is the node running")
+	assert.Contains(t, err.Error(), "connection refused")
+	assert.NotContains(t, err.Error(), `Post "`, "the URL is named once, by the CallError")
 	var ce *CallError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, 3, ce.Attempts, "connection failures of reads are retried")
@@ -372,6 +558,27 @@ func TestParseRetryAfter(t *testing.T) {
 	assert.Equal(t, time.Duration(0), parseRetryAfter("soon", now))
 	assert.Equal(t, 10*time.Second, parseRetryAfter(now.Add(10*time.Second).Format(http.TimeFormat), now))
 	assert.Equal(t, time.Duration(0), parseRetryAfter(now.Add(-time.Hour).Format(http.TimeFormat), now))
+	assert.Equal(t, 3*time.Second, parseRetryAfter(" 3 ", now))
+	assert.Equal(t, time.Duration(math.MaxInt64), parseRetryAfter("9223372036854775808", now), "past int64")
+	assert.Equal(t, time.Duration(math.MaxInt64), parseRetryAfter("9223372037", now), "past Duration")
+	assert.Equal(t, 9223372036*time.Second, parseRetryAfter("9223372036", now), "the largest that fits")
+	assert.Equal(t, time.Duration(0), parseRetryAfter("-99999999999999999999", now))
+}
+
+func TestErrorRetryAfter(t *testing.T) {
+	for data, want := range map[string]time.Duration{
+		`{"retry_after_ms":1500}`:  1500 * time.Millisecond,
+		`{"retry_after_ms":2.5}`:   2500 * time.Microsecond,
+		`{"retry_after_ms":1e30}`:  time.Duration(math.MaxInt64),
+		`{"retry_after_ms":1e400}`: time.Duration(math.MaxInt64),
+		`{"retry_after_ms":-1}`:    0,
+		`{"retry_after_ms":"x"}`:   0,
+		`{"retry_after_ms":null}`:  0,
+		`{}`:                       0,
+		`[1]`:                      0,
+	} {
+		assert.Equal(t, want, (&Error{Code: CodeEnergyRateLimited, Data: json.RawMessage(data)}).RetryAfter(), data)
+	}
 }
 
 func TestBackoffIsCappedAndJittered(t *testing.T) {
@@ -388,4 +595,165 @@ func TestErrorIsMatchesThroughWrapping(t *testing.T) {
 	err := &CallError{Method: "m", URL: "u", Err: &Error{Code: CodeNotFound, Message: "unknown id"}}
 	wrapped := errors.Join(errors.New("context"), err)
 	assert.ErrorIs(t, wrapped, ErrNotFound)
+}
+
+// redirector answers every request with a 307 to location(r), counting them.
+func redirector(t *testing.T, location func(r *http.Request) string) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var count atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		count.Add(1)
+		http.Redirect(w, r, location(r), http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &count
+}
+
+func TestCallNeverFollowsARedirect(t *testing.T) {
+	_, other, otherURL := server(t, func(int, Request) (int, string, http.Header) { return 200, ok(`{"ok":true}`), nil })
+	stolen := strings.Replace(otherURL, "http://", "http://ops:hunter2@", 1)
+	srv, count := redirector(t, func(*http.Request) string { return stolen })
+	c, err := NewClient(srv.URL+"/rpc", fastRetry...)
+	require.NoError(t, err)
+
+	err = c.Call(context.Background(), "gov.treasury.rollback_disbursement", map[string]any{"id": 4521, "reason": "x"}, nil)
+	require.ErrorIs(t, err, ErrRedirect)
+	assert.EqualValues(t, 1, count.Load())
+	assert.EqualValues(t, 0, other.Load(), "the rollback never reached the other host")
+	msg := err.Error()
+	assert.Contains(t, msg, "gov.treasury.rollback_disbursement at "+srv.URL+"/rpc")
+	assert.Contains(t, msg, "HTTP 307")
+	assert.Contains(t, msg, "Location "+strings.Replace(otherURL, "http://", "http://ops:xxxxx@", 1))
+	assert.Contains(t, msg, "the write was not sent on")
+	assert.NotContains(t, msg, "hunter2")
+	var ce *CallError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, http.StatusTemporaryRedirect, ce.HTTPStatus)
+	assert.Equal(t, 1, ce.Attempts)
+}
+
+func TestCallRedirectLoopSendsOneRequest(t *testing.T) {
+	srv, count := redirector(t, func(r *http.Request) string { return r.URL.Path })
+	c, err := NewClient(srv.URL + "/rpc")
+	require.NoError(t, err)
+	err = c.Call(context.Background(), "gov.treasury.rollback_disbursement", nil, nil)
+	require.ErrorIs(t, err, ErrRedirect)
+	assert.EqualValues(t, 1, count.Load(), "exactly one request")
+}
+
+func TestReadFollowsASameHostRedirect(t *testing.T) {
+	var moved, paths atomic.Int32
+	var auth atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths.Add(1)
+		if r.URL.Path == "/old" {
+			moved.Add(1)
+			http.Redirect(w, r, "/new", http.StatusPermanentRedirect)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		var req Request
+		_ = json.Unmarshal(body, &req)
+		auth.Store(r.Method + " " + req.Method + " " + r.Header.Get("Authorization"))
+		_, _ = io.WriteString(w, ok(`7`))
+	}))
+	defer srv.Close()
+	c, err := NewClient(srv.URL+"/old", WithToken("tok"))
+	require.NoError(t, err)
+	var v int
+	require.NoError(t, c.Read(context.Background(), "node.status", nil, &v))
+	assert.Equal(t, 7, v)
+	assert.EqualValues(t, 1, moved.Load())
+	assert.EqualValues(t, 2, paths.Load())
+	assert.Equal(t, "POST node.status Bearer tok", auth.Load(), "the request and its token arrived whole at the new path")
+}
+
+func TestReadRefusesRedirects(t *testing.T) {
+	_, other, otherURL := server(t, func(int, Request) (int, string, http.Header) { return 200, ok(`1`), nil })
+	cases := []struct {
+		name     string
+		status   int
+		location func(srvURL string, r *http.Request) string
+		requests int
+		want     string
+	}{
+		{"to another host", http.StatusTemporaryRedirect, func(string, *http.Request) string { return otherURL }, 1,
+			"Location " + otherURL + " is not on http://127.0.0.1:"},
+		{"to another scheme", http.StatusTemporaryRedirect, func(u string, r *http.Request) string { return strings.Replace(u, "http://", "https://", 1) + "/rpc" }, 1,
+			"is not on http://"},
+		{"a loop", http.StatusTemporaryRedirect, func(_ string, r *http.Request) string { return r.URL.Path }, MaxRedirects + 1,
+			"more than 3 redirects"},
+		{"302 would drop the POST", http.StatusFound, func(string, *http.Request) string { return "/elsewhere" }, 1,
+			"would resend the POST as a GET"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var count atomic.Int32
+			var srv *httptest.Server
+			srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				count.Add(1)
+				http.Redirect(w, r, tc.location(srv.URL, r), tc.status)
+			}))
+			defer srv.Close()
+			c, err := NewClient(srv.URL+"/rpc", fastRetry...)
+			require.NoError(t, err)
+			err = c.Read(context.Background(), "node.status", nil, nil)
+			require.ErrorIs(t, err, ErrRedirect)
+			assert.NotErrorIs(t, err, ErrUnavailable)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Contains(t, err.Error(), fmt.Sprintf("HTTP %d", tc.status))
+			assert.EqualValues(t, tc.requests, count.Load(), "a refused redirect is not retried")
+			assert.EqualValues(t, 0, other.Load())
+		})
+	}
+}
+
+func TestWithHTTPClientIsNotChanged(t *testing.T) {
+	srv, _ := redirector(t, func(*http.Request) string { return "http://example.invalid/" })
+	hc := &http.Client{}
+	c, err := NewClient(srv.URL, WithHTTPClient(hc))
+	require.NoError(t, err)
+	require.ErrorIs(t, c.Call(context.Background(), "m", nil, nil), ErrRedirect)
+	require.ErrorIs(t, c.Read(context.Background(), "m", nil, nil), ErrRedirect)
+	assert.Nil(t, hc.CheckRedirect, "the caller's client keeps its own redirect policy")
+}
+
+func TestURLPasswordIsHiddenButUsed(t *testing.T) {
+	var user, pass atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, _ := r.BasicAuth()
+		user.Store(u)
+		pass.Store(p)
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	endpoint := strings.Replace(srv.URL, "http://", "http://ops:hunter2@", 1) + "/rpc"
+	shown := strings.Replace(srv.URL, "http://", "http://ops:xxxxx@", 1) + "/rpc"
+	c, err := NewClient(endpoint, fastRetry...)
+	require.NoError(t, err)
+	assert.Equal(t, shown, c.URL())
+
+	err = c.Read(context.Background(), "node.status", nil, nil)
+	require.Error(t, err)
+	assert.Equal(t, "hunter2", pass.Load(), "the request used the real URL")
+	assert.Equal(t, "ops", user.Load())
+	assert.NotContains(t, err.Error(), "hunter2")
+	var ce *CallError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, shown, ce.URL)
+
+	// A transport error quotes no password either.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	c, err = NewClient("http://ops:hunter2@"+addr+"/", WithRetry(RetryPolicy{Attempts: 1}))
+	require.NoError(t, err)
+	err = c.Read(context.Background(), "node.status", nil, nil)
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.NotContains(t, err.Error(), "hunter2")
+
+	_, err = NewClient("ftp://ops:hunter2@host/")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "hunter2")
 }

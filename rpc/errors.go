@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -33,6 +35,10 @@ var (
 	ErrUnavailable      = errors.New("node unavailable")
 	ErrMalformed        = errors.New("malformed JSON-RPC response")
 	ErrResponseTooLarge = errors.New("response too large")
+	// ErrRedirect is a redirect the client did not follow: any redirect of a
+	// Call, and a Read's redirect to another scheme or host, one that would turn
+	// the POST into a GET, or one too many.
+	ErrRedirect = errors.New("redirect not followed")
 )
 
 // Error is a JSON-RPC error object as the node sent it.
@@ -67,15 +73,21 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-// RetryAfter returns error.data.retry_after_ms as a duration, or 0.
+// RetryAfter returns error.data.retry_after_ms as a duration: 0 when absent,
+// not a number or not positive, and the longest Duration when it would not fit
+// in one (it never wraps).
 func (e *Error) RetryAfter() time.Duration {
 	var d struct {
-		RetryAfterMS int64 `json:"retry_after_ms"`
+		RetryAfterMS json.Number `json:"retry_after_ms"`
 	}
-	if len(e.Data) == 0 || json.Unmarshal(e.Data, &d) != nil || d.RetryAfterMS <= 0 {
+	if len(e.Data) == 0 || json.Unmarshal(e.Data, &d) != nil {
 		return 0
 	}
-	return time.Duration(d.RetryAfterMS) * time.Millisecond
+	ms, err := strconv.ParseFloat(d.RetryAfterMS.String(), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) { // ErrRange: ±Inf, which saturates
+		return 0
+	}
+	return saturate(ms, time.Millisecond)
 }
 
 // Reason returns error.data.reason (as in -33001 signature failures), or "".
@@ -93,7 +105,8 @@ func (e *Error) Reason() string {
 // the HTTP status when there was one, and the cause. errors.As reaches the
 // *Error inside; errors.Is reaches the sentinels.
 type CallError struct {
-	Method     string
+	Method string
+	// URL is the endpoint with its password (if any) hidden.
 	URL        string
 	HTTPStatus int
 	// RetryAfter is the delay the server asked for (Retry-After or
@@ -104,33 +117,27 @@ type CallError struct {
 	Err      error
 }
 
+// Error says what failed: "method at URL: cause (HTTP status, attempts, retry
+// after)", the details present only when they say something.
 func (e *CallError) Error() string {
-	s := fmt.Sprintf("%s at %s: %v", e.Method, e.URL, e.Err)
-	if e.RetryAfter > 0 {
-		s += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
+	var details []string
+	if e.HTTPStatus != 0 && e.HTTPStatus != 200 {
+		details = append(details, fmt.Sprintf("HTTP %d", e.HTTPStatus))
 	}
 	if e.Attempts > 1 {
-		s += fmt.Sprintf(" after %d attempts", e.Attempts)
+		details = append(details, fmt.Sprintf("%d attempts", e.Attempts))
 	}
-	if hint := e.hint(); hint != "" {
-		s += "; " + hint
+	if e.RetryAfter > 0 {
+		details = append(details, fmt.Sprintf("retry after %s", e.RetryAfter))
+	}
+	s := fmt.Sprintf("%s at %s: %v", e.Method, e.URL, e.Err)
+	if len(details) > 0 {
+		s += " (" + strings.Join(details, ", ") + ")"
 	}
 	return s
 }
 
-// hint says what to do next for the failures a person can fix.
-func (e *CallError) hint() string {
-	switch {
-	case errors.Is(e.Err, ErrUnauthorized):
-		return "check the bearer token (--token or the method's token variable)"
-	case errors.Is(e.Err, ErrMethodNotFound):
-		return "the node does not serve this method: check its version or --rpc"
-	case errors.Is(e.Err, ErrUnavailable):
-		return "is the node running and is --rpc (TB_RPC_URL) right?"
-	}
-	return ""
-}
-
+// Unwrap returns the cause.
 func (e *CallError) Unwrap() error { return e.Err }
 
 // RetryAfter returns the delay the server asked for in err, if any.

@@ -1,7 +1,9 @@
 package rpc
 
 import (
+	"net/http"
 	"testing"
+	"time"
 )
 
 // FuzzDecodeEnvelope feeds arbitrary bodies to the client's response decoder:
@@ -26,7 +28,9 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		}
 		if r.Error != nil {
 			_ = r.Error.Error()
-			_ = r.Error.RetryAfter()
+			if d := r.Error.RetryAfter(); d < 0 {
+				t.Fatalf("negative retry_after_ms delay %s from %q", d, body)
+			}
 			_ = r.Error.Reason()
 		}
 	})
@@ -50,6 +54,21 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 		if req.JSONRPC != "2.0" || req.Method == "" || len(req.Params) == 0 || req.Params[0] != '{' {
 			t.Fatalf("accepted a bad request %q: %+v", body, req)
+		}
+	})
+}
+
+// FuzzParseRetryAfter feeds arbitrary Retry-After headers: a delay is never
+// negative (a huge value saturates rather than wrapping).
+func FuzzParseRetryAfter(f *testing.F) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, s := range []string{"3", "-1", "99999999999999999999", "9223372037", "+5", " 7 ", "soon", "",
+		now.Add(time.Hour).Format(http.TimeFormat), "Fri, 31 Dec 9999 23:59:59 GMT"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if d := parseRetryAfter(v, now); d < 0 {
+			t.Fatalf("parseRetryAfter(%q) = %s", v, d)
 		}
 	})
 }
