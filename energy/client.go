@@ -246,7 +246,7 @@ type options struct {
 // WithToken sets the bearer token (default: $TB_ENERGY_RPC_TOKEN).
 func WithToken(token string) Option { return func(o *options) { o.token = &token } }
 
-// WithTimeout sets the deadline of each call attempt (default 5 s).
+// WithTimeout sets the deadline of each call, retries and their waits included (default 5 s).
 func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
 
 // WithHTTPClient uses hc for the calls.

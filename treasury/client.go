@@ -57,7 +57,7 @@ func WithToken(token string) Option {
 	return func(c *clientConfig) { c.rpc = append(c.rpc, rpc.WithToken(token)) }
 }
 
-// WithTimeout sets the deadline of each attempt (default 5 s).
+// WithTimeout sets the deadline of each call, retries and their waits included (default 5 s).
 func WithTimeout(d time.Duration) Option {
 	return func(c *clientConfig) { c.rpc = append(c.rpc, rpc.WithTimeout(d)) }
 }

@@ -76,7 +76,7 @@ Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown or error.`,
 	f.StringVar(&a.metricsURL, "metrics", "", "node /metrics URL to scrape (default: the --rpc host's /metrics)")
 	f.StringVar(&a.token, "token", "", "bearer token for the node RPC (else the method's env var, e.g. TB_ENERGY_RPC_TOKEN)")
 	f.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
-	f.DurationVar(&a.timeout, "timeout", rpc.DefaultTimeout, "deadline for each RPC call and metrics query")
+	f.DurationVar(&a.timeout, "timeout", rpc.DefaultTimeout, "deadline of each RPC call, its retries and their waits included, and of each metrics query")
 	f.StringArrayVar(&a.promHeaders, "prom-header", nil, `header for every Prometheus request, "Name: value" (e.g. "X-Scope-OrgID: ops" for Mimir/Cortex); repeatable`)
 	f.StringArrayVar(&a.promMatch, "prom-match", nil, `label matcher added to every metrics question, "label=value" (e.g. instance=node-a:3030); repeatable`)
 
@@ -99,7 +99,8 @@ func (a *app) rpcURL() string {
 // rpcGiven says whether the user named a node (flag or environment).
 func (a *app) rpcGiven() bool { return len(a.rpcURLs) > 0 || a.getenv("TB_RPC_URL") != "" }
 
-// rpcClient builds a JSON-RPC client for url with the global timeout and token.
+// rpcClient builds a JSON-RPC client for url with the global token and
+// --timeout as the deadline of each call, retries included.
 // tokenEnv names the environment variable that holds the token when --token is
 // not given ("" for none).
 func (a *app) rpcClient(url, tokenEnv string) (*rpc.Client, error) {

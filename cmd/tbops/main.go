@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/theblock/tbops/rpc"
 )
 
 func main() {
@@ -66,8 +68,8 @@ func exitCode(code int) error {
 	return &exitError{code: code}
 }
 
-// rpcErr turns a client error into the one-line exit-3 error (an exitError
-// passes through unchanged).
+// rpcErr turns a client error into the one-line exit-3 error, with what to do
+// next (an exitError passes through unchanged).
 func rpcErr(err error) error {
 	if err == nil {
 		return nil
@@ -76,5 +78,32 @@ func rpcErr(err error) error {
 	if errors.As(err, &ex) {
 		return err
 	}
-	return &exitError{code: 3, err: err}
+	return &exitError{code: 3, err: withRPCHint(err)}
+}
+
+// withRPCHint adds to a failed RPC call what to do next in terms of tbops's
+// flags: the rpc package's errors say only what failed.
+func withRPCHint(err error) error {
+	if hint := rpcHint(err); hint != "" {
+		return fmt.Errorf("%w; %s", err, hint)
+	}
+	return err
+}
+
+func rpcHint(err error) string {
+	switch {
+	case errors.Is(err, rpc.ErrRedirect):
+		return "give --rpc the URL the node serves JSON-RPC on: tbops does not follow a write's redirect, nor a read's to another host"
+	case errors.Is(err, rpc.ErrUnauthorized):
+		return "check the bearer token (--token or the method's token variable)"
+	case errors.Is(err, rpc.ErrMethodNotFound):
+		return "the node does not serve this method: check its version or --rpc"
+	case errors.Is(err, rpc.ErrRateLimited):
+		return "the node is rate limiting: run again after the delay it asked for"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the node did not answer in time: check its load, or raise --timeout (the deadline of each call, retries included)"
+	case errors.Is(err, rpc.ErrUnavailable):
+		return "is the node running and is --rpc (TB_RPC_URL) right?"
+	}
+	return ""
 }

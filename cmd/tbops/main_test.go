@@ -5,11 +5,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/rpc"
 )
 
 // runCLI runs the command line in-process and returns the exit code and output.
@@ -160,4 +165,103 @@ func TestSimList(t *testing.T) {
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "healthy\n")
 	assert.Contains(t, out, "chain-stalled\n")
+}
+
+func TestRPCErrorsGetTheCLIHint(t *testing.T) {
+	callErr := func(cause error) error { return &rpc.CallError{Method: "m", URL: "http://n/", Err: cause} }
+	timedOut := fmt.Errorf("%w: no answer within 2s: %w", rpc.ErrUnavailable, context.DeadlineExceeded)
+	for cause, hint := range map[error]string{
+		rpc.ErrUnauthorized:                      "check the bearer token (--token",
+		&rpc.Error{Code: rpc.CodeMethodNotFound}: "does not serve this method: check its version or --rpc",
+		rpc.ErrUnavailable:                       "is the node running and is --rpc (TB_RPC_URL) right?",
+		timedOut:                                 "raise --timeout",
+		&rpc.Error{Code: rpc.CodeRateLimited}:    "run again after the delay it asked for",
+		rpc.ErrRedirect:                          "give --rpc the URL the node serves JSON-RPC on",
+	} {
+		err := rpcErr(callErr(cause))
+		var ex *exitError
+		require.ErrorAs(t, err, &ex)
+		assert.Equal(t, 3, ex.code)
+		assert.Contains(t, err.Error(), hint)
+		assert.Equal(t, 1, strings.Count(err.Error(), "; "), "one hint: %s", err)
+		assert.ErrorIs(t, ex.err, cause, "the hint keeps the error's identity")
+	}
+	assert.Equal(t, "m at http://n/: context canceled", rpcErr(callErr(context.Canceled)).Error(), "nothing to advise on an interrupt")
+	passed := &exitError{code: 2, err: errors.New("x")}
+	assert.Same(t, passed, rpcErr(passed))
+}
+
+// waitingNode counts requests and never answers until the client goes away.
+func waitingNode(t *testing.T) (string, *atomic.Int32) {
+	t.Helper()
+	var count atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		count.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body) // the server notices the client leaving only once the body is read
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/", &count
+}
+
+// --timeout is the deadline of each call, retries included: a node that never
+// answers gets one request (a read used to take 3 × --timeout).
+func TestTimeoutIsTheDeadlineOfEachCall(t *testing.T) {
+	url, count := waitingNode(t)
+	code, _, errOut := runCLI(t, nil, "treasury", "balance", "--rpc", url, "--timeout", "200ms")
+	assert.Equal(t, 3, code)
+	assert.EqualValues(t, 1, count.Load())
+	assert.Contains(t, errOut, "gov.treasury.balance at "+url+": node unavailable: no answer within 200ms")
+	assert.Contains(t, errOut, "raise --timeout")
+}
+
+// The issue's case: a Retry-After of an hour does not hold a 2 s command for an
+// hour; it ends at once, saying how long the node asked to wait.
+func TestRateLimitLongerThanTheTimeoutEndsAtOnce(t *testing.T) {
+	var count atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		count.Add(1)
+		w.Header().Set("Retry-After", "3600")
+		rpc.WriteError(w, nil, &rpc.Error{Code: rpc.CodeEnergyRateLimited, Message: "rate limited"}, http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	code, _, errOut := runCLI(t, nil, "energy", "market", "--rpc", srv.URL+"/", "--timeout", "2s")
+	assert.Equal(t, 3, code)
+	assert.EqualValues(t, 1, count.Load())
+	assert.Contains(t, errOut, "(HTTP 429, retry after 1h0m0s)")
+	assert.Contains(t, errOut, "run again after the delay it asked for")
+}
+
+// A rollback answered by a redirect is not sent on: the other host sees nothing.
+func TestRollbackRedirectIsNotFollowed(t *testing.T) {
+	n := nodetest.Start(t, nodetest.WithScenarioName("treasury-dependency-rolled-back"))
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	// front passes reads to the node and redirects the rollback to other.
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), `"gov.treasury.rollback_disbursement"`) {
+			http.Redirect(w, r, strings.Replace(other.URL, "http://", "http://ops:hunter2@", 1)+"/rpc", http.StatusTemporaryRedirect)
+			return
+		}
+		resp, err := http.Post(n.URL(), "application/json", bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	defer front.Close()
+
+	code, _, errOut := runCLI(t, nil, "treasury", "rollback", "--id", "4541", "--reason", "dependency rolled back", "--apply", "--rpc", front.URL+"/")
+	assert.Equal(t, 3, code)
+	assert.EqualValues(t, 0, elsewhere.Load(), "the rollback never reached the redirect's target")
+	assert.Empty(t, n.Calls("gov.treasury.rollback_disbursement"))
+	assert.Contains(t, errOut, "redirect not followed: Location http://ops:xxxxx@")
+	assert.Contains(t, errOut, "the write was not sent on")
+	assert.Contains(t, errOut, "(HTTP 307)")
+	assert.NotContains(t, errOut, "hunter2")
 }

@@ -41,6 +41,7 @@ func (a *app) nodeRunbook() *runbook {
 		reach := tbops.Symptom{ID: "rpc-unreachable", Summary: "node answers node.status", Status: tbops.StatusOK,
 			Evidence: []tbops.Evidence{{Source: tbops.SourceRPC, Query: "node.status", Value: tbops.RawOf(st), At: t.now().UTC()}}}
 		if stErr != nil {
+			stErr = withRPCHint(stErr)
 			reach.Firing, reach.Status, reach.Detail = true, tbops.StatusCritical, tbops.RawOf(stErr.Error())
 			reach.Summary = "node does not answer node.status"
 			reach.Evidence[0].Value = tbops.RawOf(stErr.Error())
