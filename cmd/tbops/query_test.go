@@ -160,7 +160,7 @@ func TestMetricsSourceErrors(t *testing.T) {
 	src, closeSrc, err := a.metricsSource(ctx, "http://unused/metrics")
 	require.NoError(t, err)
 	defer closeSrc()
-	assert.Equal(t, "prometheus "+a.promURL, src.Name())
+	assert.Equal(t, "prometheus "+a.promURL+` {instance="unused"}`, src.Name(), "scoped to the node")
 	r, err := src.Rate(ctx, promq.Select("x"), time.Minute)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]float64{"a": 0.25, "b": 3}, r.ByLabel("market"))
