@@ -90,6 +90,7 @@ type Client struct {
 	tlsTimeout  time.Duration
 	now         func() time.Time
 	sleep       func(ctx context.Context, d time.Duration) error
+	badRetries  bool
 	nextID      atomic.Int64
 }
 
@@ -130,8 +131,28 @@ func WithJitter(f func() float64) Option { return func(c *Client) { c.jitter = f
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
 
-// withClock replaces the clock that places the call's deadline and dates
-// Retry-After, and the sleep between attempts (tests fake both).
+// WithRetries sets how many requests Read may send in all (attempts, ≥ 1;
+// 1 means no retry), keeping the rest of the RetryPolicy. Every tbops client
+// counts attempts this way.
+func WithRetries(attempts int) Option {
+	return func(c *Client) {
+		c.retry.Attempts = attempts
+		c.badRetries = attempts < 1
+	}
+}
+
+// WithClock sets the clock that places each call's deadline and dates a
+// Retry-After (default time.Now). Waits still take real time; see Client.Now
+// for callers that time calls with the same clock.
+func WithClock(now func() time.Time) Option {
+	return func(c *Client) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
+// withClock replaces the clock and the sleep between attempts (tests fake both).
 func withClock(now func() time.Time, sleep func(context.Context, time.Duration) error) Option {
 	return func(c *Client) { c.now, c.sleep = now, sleep }
 }
@@ -162,6 +183,9 @@ func NewClient(endpoint string, opts ...Option) (*Client, error) {
 	if c.timeout <= 0 {
 		return nil, fmt.Errorf("rpc: WithTimeout(%s): want a positive duration", c.timeout)
 	}
+	if c.badRetries {
+		return nil, fmt.Errorf("rpc: WithRetries(%d): want at least 1 attempt", c.retry.Attempts)
+	}
 	if c.httpClient == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.TLSHandshakeTimeout = c.tlsTimeout
@@ -181,6 +205,9 @@ func NewClient(endpoint string, opts ...Option) (*Client, error) {
 
 // URL returns the endpoint, its password (if any) hidden.
 func (c *Client) URL() string { return c.shownURL }
+
+// Now is the client's clock (WithClock).
+func (c *Client) Now() time.Time { return c.now() }
 
 // Call sends a call that may change state (a rollback, a submit) exactly once,
 // and never on to where a redirect points. params may be nil; result may be nil

@@ -757,3 +757,22 @@ func TestURLPasswordIsHiddenButUsed(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "hunter2")
 }
+
+func TestWithRetriesCountsAttempts(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	c, err := NewClient(srv.URL, WithRetries(2), WithRetry(RetryPolicy{Attempts: 5}), WithRetries(2), withClock(time.Now, func(context.Context, time.Duration) error { return nil }))
+	require.NoError(t, err)
+	require.Error(t, c.Read(context.Background(), "node.status", nil, nil))
+	assert.Equal(t, int32(2), n.Load(), "WithRetries(2) is two requests in all")
+	_, err = NewClient(srv.URL, WithRetries(0))
+	assert.ErrorContains(t, err, "WithRetries(0): want at least 1 attempt")
+	at := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	c, err = NewClient(srv.URL, WithClock(func() time.Time { return at }))
+	require.NoError(t, err)
+	assert.Equal(t, at, c.Now())
+}
