@@ -79,7 +79,7 @@ type watchConfig struct {
 
 // WithPollInterval sets how often the file is checked when polling (default
 // DefaultPollInterval). When file events are unavailable a change is seen
-// within one interval.
+// within one interval and applied once it has settled (WithSettle).
 func WithPollInterval(d time.Duration) WatchOption {
 	return func(c *watchConfig) {
 		if d > 0 {
