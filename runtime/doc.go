@@ -51,16 +51,27 @@
 // (a client_golang CounterVec, Collector) and sent to subscribers. The same bad
 // bytes are counted once, not at every event.
 //
-// Write config files by rename (write a temporary file, then rename it over
-// the config), as editors and config managers do: an in-place write can be
-// seen between truncate and write, and then the half-written file is what is
-// loaded (it usually fails validation and is replaced at the next event).
+// A reload never applies a torn file. A file renamed into place (a temporary
+// file written, then renamed over the config, as editors and config managers
+// do) is complete when it appears and is applied right after the debounce. A
+// file written in place — a write event names the file itself — can be read
+// between truncate and write, so it is applied only once settled: read, then
+// read again a settle period later (WithSettle, default 250 ms; tbops runtime
+// watch --settle), with the same hash both times and no event about the file
+// in between; any such event restarts the wait, so a burst of rewrites applies only
+// the content that stayed. Polling cannot tell the two kinds of write apart and
+// settles every change. The file is hashed again after loading and the result
+// dropped if it changed meanwhile. A file that became empty (or white space)
+// while the running configuration's file was not is refused with
+// ErrConfigEmptied, whose message tells the writer to write a temporary file
+// and rename it into place; a deliberately empty config is written with a
+// comment in it.
 //
 // When file events are unavailable (no inotify instances, a platform without
 // them), overflow, or the config directory itself disappears, the watcher polls
-// (stat and content hash every poll interval, default 2 s) and logs at warn
-// level "falling back to polling; expect up to one poll interval of delay
-// before reload", as the runbook says. From polling it tries to restore file
+// (content hash every poll interval, default 2 s, then the settle period) and
+// logs at warn level "falling back to polling; expect up to one poll interval
+// of delay before reload", as the runbook says. From polling it tries to restore file
 // events at each tick (the directory came back), unless polling was forced with
 // WithPolling. Close stops every goroutine it started.
 //

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -31,7 +32,14 @@ const (
 const (
 	DefaultPollInterval = 2 * time.Second
 	DefaultDebounce     = 100 * time.Millisecond
+	DefaultSettle       = 250 * time.Millisecond
 )
+
+// ErrConfigEmptied is matched (errors.Is) by the error of a reload refused
+// because the file became empty while the configuration in force came from a
+// file that was not: that is a writer caught between truncating the file and
+// writing it far more often than a wish to run on defaults.
+var ErrConfigEmptied = errors.New("file became empty")
 
 // Change is one reload attempt, as delivered to subscribers.
 type Change[T any] struct {
@@ -60,15 +68,18 @@ type watchConfig struct {
 	poll     time.Duration
 	forcePol bool
 	debounce time.Duration
+	settle   time.Duration
 	logger   *slog.Logger
 	counter  *prometheus.CounterVec
 	now      func() time.Time
 	subBuf   int
+	// events, when set, replaces fsnotify: tests send the events themselves.
+	events chan fsnotify.Event
 }
 
 // WithPollInterval sets how often the file is checked when polling (default
 // DefaultPollInterval). When file events are unavailable a change is seen
-// within one interval.
+// within one interval and applied once it has settled (WithSettle).
 func WithPollInterval(d time.Duration) WatchOption {
 	return func(c *watchConfig) {
 		if d > 0 {
@@ -90,6 +101,27 @@ func WithDebounce(d time.Duration) WatchOption {
 			c.debounce = d
 		}
 	}
+}
+
+// WithSettle sets how long a file written in place must stay unchanged before
+// it is applied (default DefaultSettle): the watcher reads it, waits d, reads
+// it again, and applies it only when both reads hashed the same and no event
+// about the file arrived in between. It is what keeps a truncate-then-write
+// from being applied half-written. A file renamed into place is complete when
+// it appears and is applied without settling; while polling, every change
+// settles, since polling cannot tell the two apart.
+func WithSettle(d time.Duration) WatchOption {
+	return func(c *watchConfig) {
+		if d > 0 {
+			c.settle = d
+		}
+	}
+}
+
+// withEvents makes the watcher take its file events from ch instead of
+// fsnotify, so tests can drive the event path on virtual time.
+func withEvents(ch chan fsnotify.Event) WatchOption {
+	return func(c *watchConfig) { c.events = ch }
 }
 
 // WithLogger sets where the watcher logs reloads and the polling fallback
@@ -132,6 +164,9 @@ func NewReloadCounter() *prometheus.CounterVec {
 // Watcher keeps a configuration loaded from a file current: it reloads the file
 // when it changes, swaps the new value in atomically, keeps the last good value
 // when the new file does not load, counts every attempt, and tells subscribers.
+// A file written in place is applied only once its content has settled
+// (WithSettle), and a file that became empty is refused (ErrConfigEmptied)
+// unless the running configuration's file was empty too.
 // It watches the file's directory (so replacing the file by rename, deleting and
 // recreating it, and Kubernetes-style symlink swaps are all seen), and falls back
 // to polling when file events are unavailable, overflow, or the directory goes
@@ -155,10 +190,24 @@ type Watcher[T any] struct {
 	closeErr  error
 
 	// Owned by the run goroutine only.
-	lastKey string
-	fsw     *fsnotify.Watcher
-	watched map[string]bool
-	polling bool
+	lastKey    string      // the content (or read error) of the last attempt
+	goodEmpty  bool        // the configuration in force came from an empty file
+	target     string      // what path resolves to, for matching events
+	inPlace    bool        // the file was written in place since the last attempt
+	pending    *snapshot   // content waiting for the settle period
+	pendingVia string      // how it was noticed
+	settleT    *time.Timer // fires when pending has been stable for the settle period
+	fsw        *fsnotify.Watcher
+	watched    map[string]bool
+	polling    bool
+}
+
+// snapshot is one read of the file.
+type snapshot struct {
+	key   string // identifies the state: the content hash, or the read error
+	hash  string // hex SHA-256 of the content, "" when unreadable
+	empty bool   // nothing but white space
+	err   error
 }
 
 // NewWatcher loads the file at path with load and starts watching it. The first
@@ -171,7 +220,8 @@ func NewWatcher[T any](path string, load func(path string) (T, error), opts ...W
 	if load == nil {
 		return nil, errors.New("runtime: NewWatcher: nil load function")
 	}
-	cfg := watchConfig{poll: DefaultPollInterval, debounce: DefaultDebounce, logger: slog.Default(), now: time.Now, subBuf: 16}
+	cfg := watchConfig{poll: DefaultPollInterval, debounce: DefaultDebounce, settle: DefaultSettle,
+		logger: slog.Default(), now: time.Now, subBuf: 16}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -184,16 +234,18 @@ func NewWatcher[T any](path string, load func(path string) (T, error), opts ...W
 	}
 	w := &Watcher[T]{path: abs, load: load, cfg: cfg, stop: make(chan struct{}), done: make(chan struct{}),
 		watched: map[string]bool{}}
-	key, _, rerr := w.readKey()
-	if rerr != nil {
-		return nil, rerr
+	s := w.read()
+	if s.err != nil {
+		return nil, s.err
 	}
 	v, err := load(abs)
 	if err != nil {
 		return nil, err
 	}
 	w.cur.Store(&v)
-	w.lastKey = key
+	w.lastKey, w.goodEmpty = s.key, s.empty
+	w.settleT = time.NewTimer(time.Hour)
+	w.settleT.Stop()
 	w.startEvents()
 	go w.run()
 	return w, nil
@@ -259,23 +311,24 @@ func (w *Watcher[T]) setPolling(p bool) {
 	w.mu.Unlock()
 }
 
-// readKey reads the file and returns a key identifying its state: the content
-// hash, or the read error. The same key twice means nothing to reload.
-func (w *Watcher[T]) readKey() (key, hash string, err error) {
+// read reads and hashes the file. The same key twice means nothing to reload.
+func (w *Watcher[T]) read() snapshot {
 	data, err := ReadConfigFile(w.path)
 	if err != nil {
-		return "error:" + err.Error(), "", err
+		return snapshot{key: "error:" + err.Error(), err: err}
 	}
 	sum := sha256.Sum256(data)
-	hash = hex.EncodeToString(sum[:])
-	return "sha256:" + hash, hash, nil
+	hash := hex.EncodeToString(sum[:])
+	return snapshot{key: "sha256:" + hash, hash: hash, empty: len(bytes.TrimSpace(data)) == 0}
 }
 
-// dirs are the directories to watch: the file's own, and the directory of the
-// file it resolves to when it is a symlink elsewhere.
-func (w *Watcher[T]) dirs() (primary, secondary string) {
-	primary = filepath.Dir(w.path)
+// resolve records what the path resolves to now and returns the directories
+// to watch: the file's own, and the directory of the file it resolves to when
+// it is a symlink elsewhere.
+func (w *Watcher[T]) resolve() (primary, secondary string) {
+	primary, w.target = filepath.Dir(w.path), w.path
 	if real, err := filepath.EvalSymlinks(w.path); err == nil {
+		w.target = real
 		if d := filepath.Dir(real); d != primary {
 			secondary = d
 		}
@@ -285,10 +338,14 @@ func (w *Watcher[T]) dirs() (primary, secondary string) {
 
 // startEvents sets up file events; on failure the watcher polls.
 func (w *Watcher[T]) startEvents() {
+	w.resolve()
 	if w.cfg.forcePol {
 		w.setPolling(true)
 		w.cfg.logger.Info("config watcher: polling (forced); expect up to one poll interval of delay before reload",
 			"path", w.path, "poll_interval", w.cfg.poll)
+		return
+	}
+	if w.cfg.events != nil {
 		return
 	}
 	fsw, err := fsnotify.NewWatcher()
@@ -302,10 +359,13 @@ func (w *Watcher[T]) startEvents() {
 	}
 }
 
-// syncWatches makes the set of watched directories match dirs(). An error
+// syncWatches makes the set of watched directories match resolve(). An error
 // means the primary directory cannot be watched.
 func (w *Watcher[T]) syncWatches() error {
-	primary, secondary := w.dirs()
+	primary, secondary := w.resolve()
+	if w.fsw == nil {
+		return nil // polling, or tests sending events
+	}
 	want := map[string]bool{primary: true}
 	if secondary != "" {
 		want[secondary] = true
@@ -361,6 +421,17 @@ func (w *Watcher[T]) restore() {
 	w.cfg.logger.Info("config watcher: file events restored", "path", w.path)
 }
 
+// eventSource is where file events come from now: none while polling.
+func (w *Watcher[T]) eventSource() (<-chan fsnotify.Event, <-chan error) {
+	switch {
+	case w.cfg.events != nil && !w.polling:
+		return w.cfg.events, nil
+	case w.fsw != nil && !w.polling:
+		return w.fsw.Events, w.fsw.Errors
+	}
+	return nil, nil
+}
+
 func (w *Watcher[T]) run() {
 	defer close(w.done)
 	defer func() {
@@ -368,6 +439,7 @@ func (w *Watcher[T]) run() {
 			w.closeErr = w.fsw.Close()
 		}
 	}()
+	defer w.settleT.Stop()
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	defer debounce.Stop()
@@ -375,17 +447,13 @@ func (w *Watcher[T]) run() {
 	defer ticker.Stop()
 	var pendingSince time.Time
 	for {
-		var events <-chan fsnotify.Event
-		var errs <-chan error
-		if w.fsw != nil && !w.polling {
-			events, errs = w.fsw.Events, w.fsw.Errors
-		}
+		events, errs := w.eventSource()
 		select {
 		case <-w.stop:
 			return
 		case ev, ok := <-events:
 			if !ok {
-				w.fsw = nil
+				w.fsw, w.cfg.events = nil, nil
 				w.fallback("file event stream closed")
 				continue
 			}
@@ -397,9 +465,10 @@ func (w *Watcher[T]) run() {
 				if err := w.syncWatches(); err != nil {
 					w.fallback(err.Error())
 				}
-				w.check(ViaEvent)
+				w.consider(ViaEvent)
 				continue
 			}
+			w.noteEvent(ev)
 			// Any event in the directory may change what the path resolves to
 			// (a ..data symlink swap names other files): re-check after the burst.
 			now := time.Now()
@@ -419,51 +488,109 @@ func (w *Watcher[T]) run() {
 			} else {
 				w.cfg.logger.Warn("config watcher: file event error", "path", w.path, "err", err)
 			}
-			w.check(ViaPoll)
+			w.consider(ViaPoll)
 		case <-debounce.C:
 			pendingSince = time.Time{}
 			if err := w.syncWatches(); err != nil {
 				w.fallback(err.Error())
 			}
-			w.check(ViaEvent)
+			w.consider(ViaEvent)
+		case <-w.settleT.C:
+			w.settled()
 		case <-ticker.C:
 			if !w.polling {
 				continue
 			}
 			w.restore()
-			w.check(ViaPoll)
+			w.consider(ViaPoll)
 		}
 	}
 }
 
-// check reloads the file if its state changed since the last attempt.
-func (w *Watcher[T]) check(via string) {
-	key, hash, rerr := w.readKey()
-	if key == w.lastKey {
+// noteEvent applies the settle rule to one event: a write to the file itself
+// is an in-place edit, which must settle before it is applied, and any event
+// about the file restarts a settle period under way.
+func (w *Watcher[T]) noteEvent(ev fsnotify.Event) {
+	if ev.Name != w.path && ev.Name != w.target {
 		return
 	}
-	w.lastKey = key
-	old := w.Current()
-	ch := Change[T]{Old: old, New: old, Via: via, Hash: hash}
-	err := rerr
+	if ev.Has(fsnotify.Write) {
+		w.inPlace = true
+	}
+	w.pending = nil
+	w.settleT.Stop()
+}
+
+// consider reads the file after a burst of events or at a poll. A change
+// renamed into place is attempted at once; one written in place, or seen by
+// polling (which cannot tell the two apart), waits for the settle period.
+func (w *Watcher[T]) consider(via string) {
+	s := w.read()
+	switch {
+	case s.key == w.lastKey:
+		w.pending, w.inPlace = nil, false
+		w.settleT.Stop()
+	case via == ViaEvent && !w.inPlace:
+		w.pending = nil
+		w.settleT.Stop()
+		w.attempt(s, via)
+	case w.pending != nil && w.pending.key == s.key:
+		// Already settling this content; the settle timer decides.
+	default:
+		w.pending, w.pendingVia = &s, via
+		w.settleT.Reset(w.cfg.settle)
+	}
+}
+
+// settled runs when the pending content has had the settle period without an
+// event about the file: it is attempted when a second read finds the same
+// bytes, and settles again otherwise.
+func (w *Watcher[T]) settled() {
+	p := w.pending
+	if p == nil {
+		return
+	}
+	w.pending = nil
+	if s := w.read(); s.key == p.key {
+		w.attempt(s, w.pendingVia)
+		return
+	}
+	w.consider(w.pendingVia)
+}
+
+// attempt loads the file read as s and swaps it in, or keeps the last good
+// configuration and says why. An emptied file is refused.
+func (w *Watcher[T]) attempt(s snapshot, via string) {
+	var v T
+	err := s.err
+	if err == nil && s.empty && !w.goodEmpty {
+		err = fmt.Errorf("config %s: %w while the running configuration's was not, so it is not applied; "+
+			"write the new config to a temporary file and rename it into place", w.path, ErrConfigEmptied)
+	}
 	if err == nil {
-		var v T
-		if v, err = w.load(w.path); err == nil {
-			w.cur.Store(&v)
-			ch.New = v
+		v, err = w.load(w.path)
+		if w.read().key != s.key {
+			// Written to while it loaded: what was loaded may be neither version.
+			w.inPlace = true
+			w.consider(via)
+			return
 		}
 	}
-	ch.At = w.cfg.now()
+	w.lastKey, w.inPlace = s.key, false
+	old := w.Current()
+	ch := Change[T]{Old: old, New: old, Via: via, Hash: s.hash, At: w.cfg.now()}
 	if err != nil {
 		ch.Result, ch.Err = ReloadError, err
 		w.errN.Add(1)
 		w.cfg.counter.WithLabelValues(ReloadError).Inc()
 		w.cfg.logger.Warn("config reload failed; keeping the last good configuration", "path", w.path, "err", err, "via", via)
 	} else {
-		ch.Result = ReloadOK
+		w.cur.Store(&v)
+		w.goodEmpty = s.empty
+		ch.Result, ch.New = ReloadOK, v
 		w.okN.Add(1)
 		w.cfg.counter.WithLabelValues(ReloadOK).Inc()
-		w.cfg.logger.Info("config reloaded", "path", w.path, "via", via, "sha256", hash)
+		w.cfg.logger.Info("config reloaded", "path", w.path, "via", via, "sha256", s.hash)
 	}
 	w.notify(ch)
 }

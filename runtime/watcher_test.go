@@ -11,9 +11,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
@@ -62,6 +64,18 @@ func next[T any](t *testing.T, ch <-chan Change[T]) Change[T] {
 	panic("unreachable")
 }
 
+// nextPastEmptied is next, past refusals of the empty file an in-place write
+// goes through: a writer stalled between truncate and write for a settle
+// period (a loaded machine) gets its empty file refused, never applied.
+func nextPastEmptied[T any](t *testing.T, ch <-chan Change[T]) Change[T] {
+	t.Helper()
+	c := next(t, ch)
+	for c.Result == ReloadError && errors.Is(c.Err, ErrConfigEmptied) {
+		c = next(t, ch)
+	}
+	return c
+}
+
 // quiet is a logger that records what the watcher logs.
 type logBuf struct {
 	mu sync.Mutex
@@ -88,7 +102,8 @@ func newLog() (*slog.Logger, *logBuf) {
 func startPair(t *testing.T, path string, opts ...WatchOption) (*Watcher[pair], <-chan Change[pair]) {
 	t.Helper()
 	lg, _ := newLog()
-	opts = append([]WatchOption{WithDebounce(20 * time.Millisecond), WithPollInterval(50 * time.Millisecond), WithLogger(lg)}, opts...)
+	opts = append([]WatchOption{WithDebounce(20 * time.Millisecond), WithSettle(50 * time.Millisecond),
+		WithPollInterval(50 * time.Millisecond), WithLogger(lg)}, opts...)
 	w, err := NewWatcher(path, loadPair, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close() })
@@ -148,14 +163,12 @@ func TestWatcherInPlaceWriteAndDeleteRecreate(t *testing.T) {
 	p := writeFile(t, dir, "node.toml", pairTOML(1))
 	w, ch := startPair(t, p)
 
-	// Truncate and write in place: a check between the two may see an empty
-	// file (a valid {0 0} here), so wait for the final content.
+	// Truncate and write in place: the file settles before it is applied, so
+	// the empty file between the two (a valid {0 0} here) is never applied.
 	require.NoError(t, os.WriteFile(p, []byte(pairTOML(2)), 0o644))
-	c := next(t, ch)
-	for c.New != (pair{2, 2}) {
-		c = next(t, ch)
-	}
+	c := nextPastEmptied(t, ch)
 	require.Equal(t, ReloadOK, c.Result, "err: %v", c.Err)
+	assert.Equal(t, pair{2, 2}, c.New)
 	assert.Equal(t, pair{2, 2}, w.Current())
 
 	require.NoError(t, os.Remove(p))
@@ -262,7 +275,7 @@ func TestWatcherForcedPolling(t *testing.T) {
 
 	// Same size, same second: only the content hash tells them apart.
 	require.NoError(t, os.WriteFile(p, []byte(pairTOML(3)), 0o644))
-	c = next(t, ch)
+	c = nextPastEmptied(t, ch)
 	assert.Equal(t, pair{3, 3}, c.New)
 
 	require.NoError(t, os.Remove(p))
@@ -385,7 +398,8 @@ func TestWatcherCloseStopsGoroutines(t *testing.T) {
 func TestWatcherSlowSubscriberGetsNewest(t *testing.T) {
 	dir := t.TempDir()
 	p := writeFile(t, dir, "node.toml", pairTOML(0))
-	w, err := NewWatcher(p, loadPair, WithPolling(), WithPollInterval(time.Millisecond), WithLogger(slog.New(slog.DiscardHandler)))
+	w, err := NewWatcher(p, loadPair, WithPolling(), WithPollInterval(time.Millisecond), WithSettle(time.Millisecond),
+		WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
 	defer w.Close()
 	slow := w.Subscribe()
@@ -430,4 +444,339 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 func stacks() string {
 	buf := make([]byte, 1<<20)
 	return string(buf[:goruntime.Stack(buf, true)])
+}
+
+// sim is a watcher on a real file whose file events the test sends itself,
+// run inside a testing/synctest bubble: time is virtual, so debounce and
+// settle periods pass without the test sleeping through them, and every
+// schedule is exact. Each write helper sends the events inotify reports for it.
+type sim struct {
+	t       *testing.T
+	path    string
+	w       *Watcher[pair]
+	events  chan fsnotify.Event
+	changes <-chan Change[pair]
+}
+
+// startSim must be called inside the bubble; it closes the watcher when the
+// test ends.
+func startSim(t *testing.T, content string, load func(string) (pair, error), opts ...WatchOption) *sim {
+	t.Helper()
+	s := &sim{t: t, path: writeFile(t, t.TempDir(), "node.toml", content), events: make(chan fsnotify.Event, 1024)}
+	if load == nil {
+		load = loadPair
+	}
+	lg, _ := newLog()
+	opts = append([]WatchOption{withEvents(s.events), WithPollInterval(time.Hour), WithLogger(lg)}, opts...)
+	w, err := NewWatcher(s.path, load, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, w.Close()) })
+	s.w, s.changes = w, w.Subscribe()
+	return s
+}
+
+func (s *sim) send(name string, op fsnotify.Op) { s.events <- fsnotify.Event{Name: name, Op: op} }
+
+// writeInPlace truncates the file and writes content, as `>` and os.WriteFile do.
+func (s *sim) writeInPlace(content string) {
+	require.NoError(s.t, os.WriteFile(s.path, []byte(content), 0o644))
+	s.send(s.path, fsnotify.Write)
+}
+
+// appendTo appends content, as `>>` does.
+func (s *sim) appendTo(content string) {
+	f, err := os.OpenFile(s.path, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(s.t, err)
+	_, err = f.WriteString(content)
+	require.NoError(s.t, err)
+	require.NoError(s.t, f.Close())
+	s.send(s.path, fsnotify.Write)
+}
+
+// renameIntoPlace writes a temporary file and renames it over the config.
+func (s *sim) renameIntoPlace(content string) {
+	tmp := s.path + ".tmp"
+	require.NoError(s.t, os.WriteFile(tmp, []byte(content), 0o644))
+	s.send(tmp, fsnotify.Create)
+	s.send(tmp, fsnotify.Write)
+	require.NoError(s.t, os.Rename(tmp, s.path))
+	s.send(tmp, fsnotify.Rename)
+	s.send(s.path, fsnotify.Create)
+}
+
+// drain lets the watcher finish what it can do now and returns the changes it
+// delivered since the last drain.
+func (s *sim) drain() []Change[pair] {
+	synctest.Wait()
+	var out []Change[pair]
+	for {
+		select {
+		case c := <-s.changes:
+			out = append(out, c)
+		default:
+			return out
+		}
+	}
+}
+
+// applied is the configurations the changes applied, in order.
+func applied(cs []Change[pair]) []pair {
+	out := []pair{}
+	for _, c := range cs {
+		if c.Result == ReloadOK {
+			out = append(out, c.New)
+		}
+	}
+	return out
+}
+
+// TestSettleTruncateThenAppend is issue #14.7's
+// `: > node.toml; sleep 0.3; echo … >> node.toml`: the empty file in between
+// (a valid {0 0} here, the defaults) is never applied. A pause shorter than the
+// settle period leaves one reload, of the final file; a longer one lets the
+// empty file settle, and it is refused with a warning saying what to do.
+func TestSettleTruncateThenAppend(t *testing.T) {
+	for _, tc := range []struct {
+		pause   time.Duration
+		refused int
+	}{{300 * time.Millisecond, 0}, {2 * time.Second, 1}} {
+		t.Run(tc.pause.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := startSim(t, pairTOML(1), nil)
+				s.writeInPlace("")
+				time.Sleep(tc.pause)
+				early := s.drain()
+				assert.Equal(t, pair{1, 1}, s.w.Current(), "the last good configuration stays while the file is empty")
+				s.appendTo(pairTOML(900))
+				time.Sleep(time.Second)
+				all := append(early, s.drain()...)
+
+				assert.Equal(t, []pair{{900, 900}}, applied(all), "only the final file is applied")
+				require.Len(t, all, tc.refused+1)
+				if tc.refused > 0 {
+					c := all[0]
+					assert.Equal(t, ReloadError, c.Result)
+					require.ErrorIs(t, c.Err, ErrConfigEmptied)
+					assert.Contains(t, c.Err.Error(), s.path)
+					assert.Contains(t, c.Err.Error(), "write the new config to a temporary file and rename it into place")
+					assert.Equal(t, pair{1, 1}, c.New)
+				}
+				assert.Equal(t, pair{900, 900}, s.w.Current())
+				ok, failed := s.w.Reloads()
+				assert.Equal(t, [2]uint64{1, uint64(tc.refused)}, [2]uint64{ok, failed})
+			})
+		})
+	}
+}
+
+// TestSettleRapidRewrites rewrites the file in place 200 times: only the final
+// value is applied, plus any value that stayed for a settle period (the pause
+// case). Gaps of 10 ms outlast the debounce cap (10 × 100 ms), so the watcher
+// does read intermediate values; they never settle. Polling reads them too.
+func TestSettleRapidRewrites(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		gap     time.Duration
+		pauseAt int // the writer pauses for a second after this value
+		polling bool
+		want    []pair
+	}{
+		{name: "back to back", want: []pair{{200, 200}}},
+		{name: "1ms apart", gap: time.Millisecond, want: []pair{{200, 200}}},
+		{name: "10ms apart", gap: 10 * time.Millisecond, want: []pair{{200, 200}}},
+		{name: "polling 10ms apart", gap: 10 * time.Millisecond, polling: true, want: []pair{{200, 200}}},
+		{name: "pause at 100", gap: time.Millisecond, pauseAt: 100, want: []pair{{100, 100}, {200, 200}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var opts []WatchOption
+				if tc.polling {
+					opts = []WatchOption{WithPolling(), WithPollInterval(20 * time.Millisecond)}
+				}
+				s := startSim(t, pairTOML(0), nil, opts...)
+				var all []Change[pair]
+				for i := 1; i <= 200; i++ {
+					if tc.polling {
+						require.NoError(t, os.WriteFile(s.path, []byte(pairTOML(i)), 0o644))
+					} else {
+						s.writeInPlace(pairTOML(i))
+					}
+					time.Sleep(tc.gap)
+					if i == tc.pauseAt {
+						time.Sleep(time.Second)
+					}
+					all = append(all, s.drain()...)
+				}
+				time.Sleep(2 * time.Second)
+				all = append(all, s.drain()...)
+				assert.Equal(t, tc.want, applied(all))
+				assert.Len(t, all, len(tc.want), "no failed attempts either")
+				assert.Equal(t, pair{200, 200}, s.w.Current())
+			})
+		})
+	}
+}
+
+// TestSettleRenameIsPrompt: a file renamed into place is applied right after
+// the debounce, without waiting for the settle period (an hour here); an
+// in-place write waits for it.
+func TestSettleRenameIsPrompt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := startSim(t, pairTOML(1), nil, WithSettle(time.Hour))
+		s.renameIntoPlace(pairTOML(2))
+		time.Sleep(DefaultDebounce + time.Millisecond)
+		assert.Equal(t, []pair{{2, 2}}, applied(s.drain()))
+
+		s.writeInPlace(pairTOML(3))
+		time.Sleep(time.Minute)
+		assert.Empty(t, s.drain(), "an in-place write waits for the settle period")
+		assert.Equal(t, pair{2, 2}, s.w.Current())
+		time.Sleep(time.Hour)
+		assert.Equal(t, []pair{{3, 3}}, applied(s.drain()))
+	})
+}
+
+// TestSettleEventsAboutOtherFiles: writes to other files in the directory do
+// not restart a settle period; any event about the file itself does.
+func TestSettleEventsAboutOtherFiles(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := startSim(t, pairTOML(1), nil)
+		other := filepath.Join(filepath.Dir(s.path), "other.log")
+		step := DefaultDebounce + DefaultSettle/2
+		s.writeInPlace(pairTOML(2))
+		time.Sleep(step)
+		s.send(other, fsnotify.Write)
+		time.Sleep(step)
+		assert.Equal(t, []pair{{2, 2}}, applied(s.drain()), "settled although other.log was written meanwhile")
+
+		s.writeInPlace(pairTOML(3))
+		time.Sleep(step)
+		s.send(s.path, fsnotify.Chmod)
+		time.Sleep(step)
+		assert.Empty(t, s.drain(), "an event about the file restarts the settle period")
+		time.Sleep(step)
+		assert.Equal(t, []pair{{3, 3}}, applied(s.drain()))
+	})
+}
+
+// TestEmptiedFileRefused: an empty file is refused whichever way it arrives,
+// unless the configuration in force came from an empty file too.
+func TestEmptiedFileRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := startSim(t, pairTOML(1), nil)
+		s.renameIntoPlace(" \n\t\n")
+		time.Sleep(time.Second)
+		cs := s.drain()
+		require.Len(t, cs, 1)
+		assert.Equal(t, ReloadError, cs[0].Result)
+		assert.ErrorIs(t, cs[0].Err, ErrConfigEmptied)
+		assert.Equal(t, pair{1, 1}, s.w.Current())
+
+		s.renameIntoPlace("# on purpose: all defaults\n")
+		time.Sleep(time.Second)
+		assert.Equal(t, []pair{{0, 0}}, applied(s.drain()), "a comment says it is meant")
+	})
+	synctest.Test(t, func(t *testing.T) {
+		s := startSim(t, "", nil)
+		s.renameIntoPlace("\n")
+		time.Sleep(time.Second)
+		assert.Equal(t, []pair{{0, 0}}, applied(s.drain()), "empty while the running one was empty too")
+	})
+}
+
+// TestSettleWrittenWhileLoading: a write that lands while the file is being
+// loaded (its event not yet delivered) drops what was loaded; the new content
+// settles and is applied instead.
+func TestSettleWrittenWhileLoading(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var path string
+		var once sync.Once
+		load := func(p string) (pair, error) {
+			v, err := loadPair(p)
+			if v.A == 2 {
+				once.Do(func() { require.NoError(t, os.WriteFile(path, []byte(pairTOML(3)), 0o644)) })
+			}
+			return v, err
+		}
+		s := startSim(t, pairTOML(1), load)
+		path = s.path
+		s.renameIntoPlace(pairTOML(2))
+		time.Sleep(time.Second)
+		assert.Equal(t, []pair{{3, 3}}, applied(s.drain()))
+		ok, failed := s.w.Reloads()
+		assert.Equal(t, [2]uint64{1, 0}, [2]uint64{ok, failed}, "the torn load is not an attempt")
+	})
+}
+
+// TestWatcherTruncateThenAppendRealEvents runs issue #14.7's sequence against
+// real file events and the default debounce and settle: whatever the machine's
+// timing, the empty file is never applied and the final one is.
+func TestWatcherTruncateThenAppendRealEvents(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "node.toml", pairTOML(1))
+	lg, _ := newLog()
+	w, err := NewWatcher(p, loadPair, WithLogger(lg), WithPollInterval(time.Hour))
+	require.NoError(t, err)
+	defer w.Close()
+	ch := w.Subscribe()
+
+	require.NoError(t, os.WriteFile(p, nil, 0o644))
+	time.Sleep(300 * time.Millisecond) // the issue's `sleep 0.3`
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(pairTOML(900))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	for c := next(t, ch); c.New != (pair{900, 900}); c = next(t, ch) {
+		require.Equal(t, ReloadError, c.Result, "applied %v before the final file", c.New)
+		require.ErrorIs(t, c.Err, ErrConfigEmptied)
+	}
+	assert.Equal(t, pair{900, 900}, w.Current())
+}
+
+// TestWatcherRapidRewritesRealEvents rewrites the file in place 200 times,
+// 10 ms apart, with readers checking Current all along. The 2 s burst outlasts
+// the debounce cap, so intermediate values are read; none is applied but the
+// final one — unless the writer happened to stall for a settle period right
+// after writing it — and no reader sees a torn value.
+func TestWatcherRapidRewritesRealEvents(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "node.toml", pairTOML(0))
+	lg, _ := newLog()
+	w, err := NewWatcher(p, loadPair, WithLogger(lg), WithPollInterval(time.Hour))
+	require.NoError(t, err)
+	defer w.Close()
+	ch := w.Subscribe()
+	var stop atomic.Bool
+	var torn atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for !stop.Load() {
+			if v := w.Current(); v.A != v.B {
+				torn.Add(1)
+			}
+			time.Sleep(time.Millisecond) // leave the CPU to the writer and the watcher
+		}
+	})
+	written := make([]time.Time, 202) // written[i]: when value i was in place
+	for i := 1; i <= 200; i++ {
+		require.NoError(t, os.WriteFile(p, []byte(pairTOML(i)), 0o644))
+		written[i] = time.Now()
+		time.Sleep(10 * time.Millisecond) // pacing the writer, not a wait for the watcher
+	}
+	written[201] = time.Now().Add(time.Hour)
+	for c := next(t, ch); c.New.A != 200; c = next(t, ch) {
+		if errors.Is(c.Err, ErrConfigEmptied) {
+			continue // the writer stalled between truncate and write: refused, not applied
+		}
+		require.Equal(t, ReloadOK, c.Result, "err: %v", c.Err)
+		i := c.New.A
+		assert.GreaterOrEqual(t, written[i+1].Sub(written[i]), DefaultSettle,
+			"value %d was applied although it was replaced before it could settle", i)
+	}
+	stop.Store(true)
+	wg.Wait()
+	assert.Zero(t, torn.Load())
+	assert.Equal(t, pair{200, 200}, w.Current())
 }

@@ -42,8 +42,11 @@
 //     current balance when no end epoch is given, else the last snapshot's balance;
 //     the percentage is relative to Expected. A disbursement is in an epoch range
 //     when its scheduled_epoch is.
-//   - Migration: BEGIN EXCLUSIVE on one connection with a short busy timeout
-//     (200 ms); a locked database is ErrDatabaseBusy; both amount_ct and amount
-//     present is refused; indexes using amount_it (by column or in their SQL) are
-//     dropped before the column.
+//   - Migration: one transaction holding SQLite's exclusive lock on the file
+//     (locking_mode=EXCLUSIVE, then BEGIN EXCLUSIVE, so that WAL readers are
+//     refused too) with a short busy timeout (200 ms); a database another
+//     connection has open is ErrDatabaseBusy; both amount_ct and amount present
+//     is refused; indexes using amount_it (by column or in their SQL) are dropped
+//     before the column. OpenExplorerDB opens the exact path given (an escaped
+//     file: URI, mode=rw) and never creates a database.
 package treasury

@@ -3,8 +3,12 @@ package treasury
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -63,15 +67,72 @@ type MigrateOptions struct {
 	BusyTimeout time.Duration
 }
 
+// OpenExplorerDB opens the explorer's SQLite database file at path for
+// MigrateExplorer, through the database/sql driver registered as driverName
+// ("sqlite" for modernc.org/sqlite; this package imports no driver). The path
+// is used exactly as given, whatever characters it has (#, ?, %, spaces,
+// non-ASCII): it reaches SQLite as a file: URI with the path percent-escaped,
+// with mode=rw so that SQLite opens it read-write and never creates it. A path
+// that does not exist is an error naming it (errors.Is(err, fs.ErrNotExist)),
+// never a new empty database; a directory is refused too. The pool holds at
+// most one connection, because in WAL mode every open connection to the file
+// holds a shared lock and the migration needs the file to itself. Close the
+// returned DB when done.
+func OpenExplorerDB(ctx context.Context, driverName, path string) (*sql.DB, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("treasury: explorer database: %w", err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("treasury: explorer database %s is a directory, not a database file", path)
+	}
+	uri, err := sqliteURI(path)
+	if err != nil {
+		return nil, fmt.Errorf("treasury: explorer database %s: %w", path, err)
+	}
+	db, err := sql.Open(driverName, uri)
+	if err != nil {
+		return nil, fmt.Errorf("treasury: explorer database %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("treasury: explorer database %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// sqliteURI is the SQLite URI of the existing file at path, opened read-write
+// and never created: file:///abs/path?mode=rw with the path escaped, so that a
+// '?' or '#' in the name is part of the name rather than the start of the
+// query or fragment, and a '%' is not read as an escape.
+func sqliteURI(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive path: file:///C:/…
+	}
+	u := url.URL{Scheme: "file", Path: p, RawQuery: "mode=rw"}
+	return u.String(), nil
+}
+
 // MigrateExplorer migrates the explorer's treasury_disbursements table from a
 // legacy layout (amount_ct or amount, plus amount_it, no status_payload) to the
 // target layout, per PROTOCOL.md section 8 and the runbook's "Explorer Treasury
 // Schema Migration": add status_payload; rename amount_ct to amount; drop
 // amount_it after dropping any index that uses it. Each step is applied or
-// skipped (already done). Everything runs in one BEGIN EXCLUSIVE transaction on
-// one connection: another process holding the database makes it fail with
-// ErrDatabaseBusy and change nothing. The row count and Σ amount are checked
-// before and after; a mismatch rolls back. Running it again changes nothing.
+// skipped (already done). Everything runs in one transaction on one connection
+// holding SQLite's exclusive lock on the file: another connection that has the
+// database open — a writer, or in WAL mode even a reader — makes it fail with
+// ErrDatabaseBusy after the busy timeout and change nothing. That includes other
+// open connections of db's own pool, so open db for the migration alone
+// (OpenExplorerDB does). The row count and Σ amount are checked before and
+// after; a mismatch rolls back. Running it again changes nothing. The
+// connection is closed afterwards rather than returned to db's pool, which
+// releases the lock.
 func MigrateExplorer(ctx context.Context, db *sql.DB, opts ...MigrateOptions) (MigrationResult, error) {
 	var res MigrationResult
 	o := MigrateOptions{BusyTimeout: 200 * time.Millisecond}
@@ -82,11 +143,8 @@ func MigrateExplorer(ctx context.Context, db *sql.DB, opts ...MigrateOptions) (M
 	if err != nil {
 		return res, wrapBusy(fmt.Errorf("treasury: explorer migration: %w", err))
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", o.BusyTimeout.Milliseconds())); err != nil {
-		return res, wrapBusy(fmt.Errorf("treasury: explorer migration: setting busy_timeout: %w", err))
-	}
-	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+	defer discard(conn)
+	if err := lockExclusive(ctx, conn, o.BusyTimeout); err != nil {
 		return res, wrapBusy(fmt.Errorf("treasury: explorer migration: taking the exclusive lock: %w", err))
 	}
 	committed := false
@@ -105,6 +163,40 @@ func MigrateExplorer(ctx context.Context, db *sql.DB, opts ...MigrateOptions) (M
 	}
 	committed = true
 	return res, nil
+}
+
+// lockExclusive begins a transaction that holds the database file's EXCLUSIVE
+// lock, waiting up to busy for other connections to let go.
+//
+// BEGIN EXCLUSIVE alone is not enough: in WAL mode it is BEGIN IMMEDIATE, which
+// shuts out writers but not readers, so a running explorer would be migrated
+// under. With locking_mode=EXCLUSIVE, beginning the write transaction takes the
+// EXCLUSIVE lock on the file itself, which conflicts with the SHARED lock every
+// WAL connection holds from its first read until it closes; an explorer that
+// has the database open, reading or idle, then fails it with SQLITE_BUSY. (A
+// TRUNCATE checkpoint was the other candidate, but it completes while a reader
+// sits on a snapshot that is already fully checkpointed, so it misses readers.)
+// In rollback-journal mode BEGIN EXCLUSIVE already waits for readers; the pragma
+// only keeps the lock until the connection closes, which discard does.
+func lockExclusive(ctx context.Context, conn *sql.Conn, busy time.Duration) error {
+	for _, q := range []string{
+		fmt.Sprintf("PRAGMA busy_timeout = %d", busy.Milliseconds()),
+		"PRAGMA locking_mode = EXCLUSIVE",
+		"BEGIN EXCLUSIVE",
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// discard closes conn's database connection instead of returning it to the
+// pool: closing is what releases an exclusive-mode lock, and the pragmas set
+// for the migration must not outlive it.
+func discard(conn *sql.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	_ = conn.Close()
 }
 
 func wrapBusy(err error) error {

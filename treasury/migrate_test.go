@@ -3,8 +3,14 @@ package treasury_test
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
+
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -13,17 +19,25 @@ import (
 	"github.com/theblock/tbops/treasury"
 )
 
+// openDB opens an existing database file as the migration command does.
 func openDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path)
+	db, err := treasury.OpenExplorerDB(context.Background(), "sqlite", path)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return db
 }
 
+// legacyDB creates a legacy explorer database of 25 rows at dir/explorer.db.
 func legacyDB(t *testing.T, amountCol string, extra ...string) (*sql.DB, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "explorer.db")
+	return legacyDBAt(t, filepath.Join(t.TempDir(), "explorer.db"), amountCol, extra...)
+}
+
+// legacyDBAt creates it at path: an empty file is an empty SQLite database.
+func legacyDBAt(t *testing.T, path, amountCol string, extra ...string) (*sql.DB, string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path, nil, 0o644))
 	db := openDB(t, path)
 	ddl := `CREATE TABLE treasury_disbursements (id INTEGER PRIMARY KEY, destination TEXT, ` + amountCol + ` INTEGER, amount_it INTEGER,
 		memo TEXT, scheduled_epoch INTEGER, created_at INTEGER, status TEXT, status_ts INTEGER, tx_hash TEXT, cancel_reason TEXT)`
@@ -31,11 +45,14 @@ func legacyDB(t *testing.T, amountCol string, extra ...string) (*sql.DB, string)
 		_, err := db.Exec(q)
 		require.NoError(t, err)
 	}
+	tx, err := db.Begin() // one commit, not 25 synced ones
+	require.NoError(t, err)
 	for i := 1; i <= 25; i++ {
-		_, err := db.Exec(`INSERT INTO treasury_disbursements (id, destination, `+amountCol+`, amount_it, memo, status) VALUES (?, 'ct1x', ?, ?, 'm', 'queued')`,
+		_, err := tx.Exec(`INSERT INTO treasury_disbursements (id, destination, `+amountCol+`, amount_it, memo, status) VALUES (?, 'ct1x', ?, ?, 'm', 'queued')`,
 			i, i*1_000_000, i)
 		require.NoError(t, err)
 	}
+	require.NoError(t, tx.Commit())
 	return db, path
 }
 
@@ -117,7 +134,7 @@ func TestMigrateExplorerLockedDatabase(t *testing.T) {
 
 func TestMigrateExplorerBadDatabase(t *testing.T) {
 	ctx := context.Background()
-	db := openDB(t, filepath.Join(t.TempDir(), "empty.db"))
+	db := openDB(t, writeEmpty(t, filepath.Join(t.TempDir(), "empty.db")))
 	_, err := treasury.MigrateExplorer(ctx, db)
 	require.ErrorContains(t, err, "no table treasury_disbursements")
 
@@ -125,4 +142,165 @@ func TestMigrateExplorerBadDatabase(t *testing.T) {
 	_, err = treasury.MigrateExplorer(ctx, db2)
 	require.ErrorContains(t, err, "both amount_ct and amount")
 	assert.NotContains(t, columns(t, db2), "status_payload", "nothing half-applied")
+}
+
+// TestOpenExplorerDBExactPath migrates databases whose names a hand-built
+// "file:"+path URI gets wrong: '#' starts a fragment, '?' a query, '%' an
+// escape. The exact file is migrated and no other file appears beside it.
+func TestOpenExplorerDBExactPath(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{"q#1.db", "a?b.db", "50% off.db", "%3F.db", "ünï 数据.db"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			db, path := legacyDBAt(t, filepath.Join(dir, name), "amount_ct")
+			res, err := treasury.MigrateExplorer(ctx, db)
+			require.NoError(t, err)
+			assert.True(t, res.Changed())
+			require.NoError(t, db.Close())
+
+			assert.Equal(t, []string{name}, dirNames(t, dir), "only the named file, nothing created beside it")
+			assert.Equal(t, target, columns(t, openDB(t, path)))
+		})
+	}
+}
+
+func TestOpenExplorerDBRelativePath(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	legacyDBAt(t, "q#1.db", "amount")
+	res, err := treasury.MigrateExplorer(context.Background(), openDB(t, "q#1.db"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"applied", "skipped", "applied"}, statuses(res))
+	assert.Equal(t, []string{"q#1.db"}, dirNames(t, dir))
+}
+
+func TestOpenExplorerDBRefusesMissingPathAndDirectory(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "q#1.db")
+	_, err := treasury.OpenExplorerDB(ctx, "sqlite", missing)
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	assert.Contains(t, err.Error(), missing)
+	assert.Empty(t, dirNames(t, dir), "a missing database is never created")
+
+	_, err = treasury.OpenExplorerDB(ctx, "sqlite", dir)
+	require.ErrorContains(t, err, "is a directory")
+
+	_, err = treasury.OpenExplorerDB(ctx, "no-such-driver", writeEmpty(t, filepath.Join(dir, "x.db")))
+	require.ErrorContains(t, err, "no-such-driver")
+}
+
+// TestMigrateExplorerRefusesWALReader is the runbook's "stop explorer so the
+// migration can take an exclusive lock" in WAL mode, where BEGIN EXCLUSIVE
+// does not wait for readers: an open read transaction, and an idle connection
+// that has read, both refuse the migration and leave the database unchanged.
+func TestMigrateExplorerRefusesWALReader(t *testing.T) {
+	ctx := context.Background()
+	db, path := legacyDB(t, "amount_ct", "PRAGMA journal_mode = WAL")
+	var mode string
+	require.NoError(t, db.QueryRow("PRAGMA journal_mode").Scan(&mode))
+	require.Equal(t, "wal", mode)
+
+	reader := openDB(t, path)
+	conn, err := reader.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, "BEGIN")
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM treasury_disbursements").Scan(&n))
+	require.Equal(t, 25, n)
+
+	_, err = treasury.MigrateExplorer(ctx, db, treasury.MigrateOptions{BusyTimeout: 20 * time.Millisecond})
+	require.ErrorIs(t, err, treasury.ErrDatabaseBusy, "a reader in an open transaction")
+	assert.Contains(t, err.Error(), "stop explorer first")
+
+	_, err = conn.ExecContext(ctx, "COMMIT")
+	require.NoError(t, err)
+	_, err = treasury.MigrateExplorer(ctx, db, treasury.MigrateOptions{BusyTimeout: 20 * time.Millisecond})
+	require.ErrorIs(t, err, treasury.ErrDatabaseBusy, "an idle explorer connection still has the file open")
+
+	require.NoError(t, conn.Close())
+	cols := columns(t, reader) // the reader's own, idle, connection
+	assert.Contains(t, cols, "amount_ct", "nothing applied")
+	assert.NotContains(t, cols, "status_payload", "nothing half-applied")
+	require.NoError(t, reader.Close())
+
+	res, err := treasury.MigrateExplorer(ctx, db)
+	require.NoError(t, err, "explorer stopped: the migration runs")
+	assert.Equal(t, int64(25), res.RowsAfter)
+	assert.Equal(t, target, columns(t, db))
+}
+
+// TestMigrateExplorerReleasesTheLock: once the migration returns, explorer can
+// write again at once, although db stays open (its exclusive-mode connection
+// is closed, not pooled).
+func TestMigrateExplorerReleasesTheLock(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range []string{"delete", "wal"} {
+		t.Run(mode, func(t *testing.T) {
+			db, path := legacyDB(t, "amount_ct", "PRAGMA journal_mode = "+mode)
+			_, err := treasury.MigrateExplorer(ctx, db)
+			require.NoError(t, err)
+
+			other := openDB(t, path)
+			_, err = other.Exec("PRAGMA busy_timeout = 0")
+			require.NoError(t, err)
+			_, err = other.Exec(`UPDATE treasury_disbursements SET status_payload = 'x' WHERE id = 1`)
+			require.NoError(t, err, "no lock left behind")
+		})
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	out := []string{}
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func writeEmpty(t *testing.T, path string) string {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path, nil, 0o644))
+	return path
+}
+
+func ExampleOpenExplorerDB() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "explorer")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "explorer #1.db") // used as is: '#' is part of the name
+	_ = os.WriteFile(path, nil, 0o644)           // an empty file is an empty database
+
+	db, err := treasury.OpenExplorerDB(ctx, "sqlite", path)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer db.Close()
+	_, _ = db.Exec(`CREATE TABLE treasury_disbursements (id INTEGER PRIMARY KEY, amount_ct INTEGER, amount_it INTEGER)`)
+	_, _ = db.Exec(`INSERT INTO treasury_disbursements VALUES (1, 10, 1), (2, 20, 2)`)
+
+	res, err := treasury.MigrateExplorer(ctx, db)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, s := range res.Steps {
+		fmt.Println(s.Name, s.Status)
+	}
+	fmt.Printf("%d rows, Σ amount %d\n", res.RowsAfter, res.SumAfter)
+
+	_, err = treasury.OpenExplorerDB(ctx, "sqlite", filepath.Join(dir, "missing.db"))
+	fmt.Println("missing:", errors.Is(err, fs.ErrNotExist))
+	// Output:
+	// add_status_payload applied
+	// rename_amount_ct_to_amount applied
+	// drop_amount_it applied
+	// 2 rows, Σ amount 30
+	// missing: true
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -134,9 +135,7 @@ the value and the allowed range; unknown keys are warnings (exit 1).`,
 				_ = tw.Flush()
 				if len(c.Warnings) > 0 {
 					fmt.Fprintln(a.stdout, "\nWarnings:")
-					for _, w := range c.Warnings {
-						fmt.Fprintf(a.stdout, "  ! %s\n", w)
-					}
+					printWarnings(a.stdout, c.Warnings)
 				}
 			}
 			if len(c.Warnings) > 0 {
@@ -159,8 +158,27 @@ type reloadLine struct {
 	SHA256  string          `json:"sha256,omitempty"`
 	Changes []settingChange `json:"changes"`
 	Error   string          `json:"error,omitempty"`
+	// Warnings are why this reload was not applied (first), then the warnings
+	// of the configuration in force, which stay with it across failed reloads.
+	Warnings []string `json:"warnings"`
 	// Settings is the whole effective configuration, on the initial line.
 	Settings []runtime.Setting `json:"settings,omitempty"`
+}
+
+// reloadWarnings are the warnings of a watch line for change c.
+func reloadWarnings(c runtime.Change[nodeConfig]) []string {
+	out := []string{}
+	if c.Err != nil {
+		out = append(out, c.Err.Error())
+	}
+	return append(out, c.New.Warnings...)
+}
+
+// printWarnings prints warnings the way knobs and watch both do.
+func printWarnings(w io.Writer, warnings []string) {
+	for _, s := range warnings {
+		fmt.Fprintf(w, "  ! %s\n", s)
+	}
 }
 
 // settingChange is one knob whose value or source changed in a reload.
@@ -191,6 +209,7 @@ func (a *app) runtimeWatchCmd() *cobra.Command {
 	var (
 		config   string
 		interval time.Duration
+		settle   time.Duration
 		poll     bool
 	)
 	cmd := &cobra.Command{
@@ -200,8 +219,15 @@ func (a *app) runtimeWatchCmd() *cobra.Command {
 prints the result of each reload (ok, or the error while the last good
 configuration stays in force) and the knobs that changed. File events are used
 where available; otherwise (or with --poll) the file is polled every
---poll-interval, and a change is seen up to one interval late. -o json prints one
-JSON object per line.`,
+--poll-interval, and a change is seen up to one interval late.
+
+A file written in place is applied only after its content stayed unchanged for
+--settle (default 250ms), so a truncate-then-write is never applied half-written;
+a file renamed into place (write a temporary file, then rename it over the
+config) is applied at once. A file that became empty is refused. Every line
+carries the warnings in force: why a reload was not applied, and the running
+configuration's own (unknown keys). -o json prints one JSON object per line,
+with a "warnings" array.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := a.configPath(config)
@@ -211,13 +237,16 @@ JSON object per line.`,
 			if interval <= 0 {
 				return &exitError{code: 3, err: fmt.Errorf("--poll-interval %s: want a positive duration such as 2s", interval)}
 			}
+			if settle <= 0 {
+				return &exitError{code: 3, err: fmt.Errorf("--settle %s: want a positive duration such as 250ms", settle)}
+			}
 			var logger *slog.Logger
 			if a.output == "json" {
 				logger = slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			} else {
 				logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			}
-			opts := []runtime.WatchOption{runtime.WithLogger(logger), runtime.WithPollInterval(interval)}
+			opts := []runtime.WatchOption{runtime.WithLogger(logger), runtime.WithPollInterval(interval), runtime.WithSettle(settle)}
 			if poll {
 				opts = append(opts, runtime.WithPolling())
 				fmt.Fprintf(a.stderr, "tbops: polling %s every %s (--poll): expect up to one poll interval of delay before reload\n", path, interval)
@@ -238,7 +267,7 @@ JSON object per line.`,
 			changes := w.Subscribe()
 			cur := w.Current()
 			a.printReload(reloadLine{At: time.Now().UTC(), Event: "loaded", Result: runtime.ReloadOK, Config: path,
-				Changes: []settingChange{}, Settings: cur.settings()}, cur.Warnings)
+				Changes: []settingChange{}, Warnings: cur.Warnings, Settings: cur.settings()})
 			ctx := cmd.Context()
 			for {
 				select {
@@ -249,22 +278,23 @@ JSON object per line.`,
 						return nil
 					}
 					line := reloadLine{At: c.At.UTC(), Event: "reload", Result: c.Result, Via: c.Via, Config: path, SHA256: c.Hash,
-						Changes: diffSettings(c.Old.settings(), c.New.settings())}
+						Changes: diffSettings(c.Old.settings(), c.New.settings()), Warnings: reloadWarnings(c)}
 					if c.Err != nil {
 						line.Error = c.Err.Error()
 					}
-					a.printReload(line, c.New.Warnings)
+					a.printReload(line)
 				}
 			}
 		},
 	}
 	cmd.Flags().StringVar(&config, "config", "", "node config file to watch (TOML; env "+configEnv+")")
 	cmd.Flags().DurationVar(&interval, "poll-interval", runtime.DefaultPollInterval, "poll interval when file events are unavailable")
+	cmd.Flags().DurationVar(&settle, "settle", runtime.DefaultSettle, "how long a file written in place must stay unchanged before it is applied")
 	cmd.Flags().BoolVar(&poll, "poll", false, "poll instead of using file events")
 	return cmd
 }
 
-func (a *app) printReload(l reloadLine, warnings []string) {
+func (a *app) printReload(l reloadLine) {
 	if a.output == "json" {
 		b, err := json.Marshal(l)
 		if err == nil {
@@ -279,9 +309,6 @@ func (a *app) printReload(l reloadLine, warnings []string) {
 		for _, s := range l.Settings {
 			fmt.Fprintf(a.stdout, "  %s = %s (%s)\n", s.Key, s.Value, s.Source)
 		}
-		for _, w := range warnings {
-			fmt.Fprintf(a.stdout, "  ! %s\n", w)
-		}
 	case l.Result == runtime.ReloadOK:
 		fmt.Fprintf(a.stdout, "%s reload ok (%s)", ts, l.Via)
 		if len(l.Changes) == 0 {
@@ -292,8 +319,9 @@ func (a *app) printReload(l reloadLine, warnings []string) {
 			fmt.Fprintf(a.stdout, "  %s: %s (%s) -> %s (%s)\n", c.Key, c.Old, c.OldSource, c.New, c.NewSource)
 		}
 	default:
-		fmt.Fprintf(a.stdout, "%s reload error (%s): %s\n  the last good configuration stays in force\n", ts, l.Via, l.Error)
+		fmt.Fprintf(a.stdout, "%s reload error (%s): the last good configuration stays in force\n", ts, l.Via)
 	}
+	printWarnings(a.stdout, l.Warnings)
 }
 
 func (a *app) runtimeDiagnoseCmd() *cobra.Command {

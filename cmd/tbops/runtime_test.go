@@ -72,6 +72,14 @@ func TestRuntimeKnobsWarningsAndErrors(t *testing.T) {
 	assert.Equal(t, 1, code, "unknown keys are warnings")
 	assert.Equal(t, 1, strings.Count(out, `"listen"`), "a key unknown to both loaders is reported once:\n%s", out)
 	assert.Contains(t, out, `"runtime.io_read_backof_ms"`)
+	code, out, _ = runCLI(t, nil, "runtime", "knobs", "--config", p, "-o", "json")
+	assert.Equal(t, 1, code)
+	var res struct {
+		Warnings []string `json:"warnings"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	require.Len(t, res.Warnings, 2, "json prints the same warnings")
+	assert.Contains(t, res.Warnings[0]+res.Warnings[1], `"listen"`)
 
 	p = writeConfig(t, dir, "p2p_max_per_sec = -3\n[runtime]\nio_read_backoff_ms = -1\n")
 	code, out, errOut := runCLI(t, nil, "runtime", "knobs", "--config", p)
@@ -203,6 +211,90 @@ func TestRuntimeWatchNeedsAGoodConfig(t *testing.T) {
 	code, _, errOut = runCLI(t, nil, "runtime", "watch", "--config", p)
 	assert.Equal(t, 3, code)
 	assert.Contains(t, errOut, "io_write_backoff_ms = 99999")
+
+	code, _, errOut = runCLI(t, nil, "runtime", "watch", "--config", p, "--settle", "0s")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "--settle 0s: want a positive duration")
+}
+
+// waitJSONLines waits (bounded) until watch has printed n JSON lines.
+func waitJSONLines(t *testing.T, out, errOut *syncBuffer, n int) []map[string]any {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(out.lines(t)) >= n }, 10*time.Second, 5*time.Millisecond,
+		"stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	return out.lines(t)
+}
+
+// warningsOf is a watch line's warnings array; it must be present.
+func warningsOf(t *testing.T, line map[string]any) []string {
+	t.Helper()
+	raw, ok := line["warnings"].([]any)
+	require.True(t, ok, "no warnings array in %v", line)
+	var out []string
+	for _, w := range raw {
+		out = append(out, w.(string))
+	}
+	return out
+}
+
+// TestRuntimeWatchWarningsSurviveReloads: the unknown-key warning that knobs
+// shows stays on every line while the config that has it is in force, ok or
+// failed reloads alike, and the reason a reload was not applied (a bad value,
+// an emptied file) comes first.
+func TestRuntimeWatchWarningsSurviveReloads(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "listen = \"0.0.0.0\"\np2p_max_per_sec = 50\n")
+	out, errOut, stop := startWatch(t, nil, "runtime", "watch", "--config", p, "--settle", "50ms", "-o", "json")
+	ls := waitJSONLines(t, out, errOut, 1)
+	require.Len(t, warningsOf(t, ls[0]), 1)
+	assert.Contains(t, warningsOf(t, ls[0])[0], `unknown key "listen"`)
+
+	writeConfig(t, dir, "listen = \"0.0.0.0\"\np2p_max_per_sec = 900\n")
+	ls = waitJSONLines(t, out, errOut, 2)
+	assert.Equal(t, "ok", ls[1]["result"])
+	require.Len(t, warningsOf(t, ls[1]), 1, "a reload keeps the warning")
+	assert.Contains(t, warningsOf(t, ls[1])[0], `unknown key "listen"`)
+
+	writeConfig(t, dir, "p2p_max_per_sec = -1\n")
+	ls = waitJSONLines(t, out, errOut, 3)
+	assert.Equal(t, "error", ls[2]["result"])
+	ws := warningsOf(t, ls[2])
+	require.Len(t, ws, 2)
+	assert.Contains(t, ws[0], "p2p_max_per_sec")
+	assert.Contains(t, ws[1], `unknown key "listen"`, "the config in force still has the unknown key")
+
+	// Emptied in place, as `: > node.toml` does: refused, never the defaults.
+	require.NoError(t, os.WriteFile(p, nil, 0o644))
+	ls = waitJSONLines(t, out, errOut, 4)
+	assert.Equal(t, "error", ls[3]["result"])
+	assert.Empty(t, ls[3]["changes"], "p2p_max_per_sec stays 900")
+	ws = warningsOf(t, ls[3])
+	require.Len(t, ws, 2)
+	assert.Contains(t, ws[0], "became empty")
+	assert.Contains(t, ws[0], "write the new config to a temporary file and rename it into place")
+	assert.Equal(t, ws[0], ls[3]["error"])
+
+	writeConfig(t, dir, "p2p_max_per_sec = 70\n")
+	ls = waitJSONLines(t, out, errOut, 5)
+	assert.Equal(t, "ok", ls[4]["result"])
+	assert.Empty(t, warningsOf(t, ls[4]), "the fixed config has nothing to warn about")
+	assert.Equal(t, 0, stop())
+}
+
+// TestRuntimeWatchTableWarnings: the table output prints the same warnings on
+// every line.
+func TestRuntimeWatchTableWarnings(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "listen = 1\n")
+	out, _, stop := startWatch(t, nil, "runtime", "watch", "--config", p)
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "loaded") }, 10*time.Second, 5*time.Millisecond)
+	writeConfig(t, dir, "listen = 1\np2p_max_per_sec = 900\n")
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "reload ok") }, 10*time.Second, 5*time.Millisecond, out.String())
+	writeConfig(t, dir, "listen = 1\np2p_max_per_sec = 0\n")
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "reload error") }, 10*time.Second, 5*time.Millisecond, out.String())
+	assert.Equal(t, 0, stop())
+	assert.Equal(t, 3, strings.Count(out.String(), `! config `+p+`: unknown key "listen"`), out.String())
+	assert.Regexp(t, `reload error \(event\): the last good configuration stays in force\n  ! .*p2p_max_per_sec`, out.String())
 }
 
 func TestDoctorRuntimeScenarios(t *testing.T) {

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -425,16 +423,9 @@ func (a *app) treasuryMigrateCmd() *cobra.Command {
 			if len(args) == 1 {
 				path = args[0]
 			}
-			st, err := os.Stat(path)
+			db, err := treasury.OpenExplorerDB(cmd.Context(), "sqlite", path)
 			if err != nil {
-				return &exitError{code: 3, err: fmt.Errorf("explorer database %s: %v; pass its path (e.g. /var/lib/explorer/explorer.db)", path, err)}
-			}
-			if st.IsDir() {
-				return &exitError{code: 3, err: fmt.Errorf("explorer database %s is a directory; pass the .db file", path)}
-			}
-			db, err := sql.Open("sqlite", "file:"+path+"?mode=rw")
-			if err != nil {
-				return &exitError{code: 3, err: fmt.Errorf("explorer database %s: %v", path, err)}
+				return &exitError{code: 3, err: fmt.Errorf("%v; pass its path (e.g. /var/lib/explorer/explorer.db)", err)}
 			}
 			defer db.Close()
 			res, err := treasury.MigrateExplorer(cmd.Context(), db, treasury.MigrateOptions{BusyTimeout: busy})
