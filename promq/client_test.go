@@ -284,6 +284,15 @@ func TestClientBadURL(t *testing.T) {
 		_, err := promq.NewClient(u)
 		assert.Error(t, err, u)
 	}
+	// The errors quote the URL with its password redacted.
+	for u, want := range map[string]string{
+		"http://ops:s3cret@h:no-port/": `prometheus URL "http://ops:xxxxx@h:no-port/": invalid port ":no-port" after host`,
+		"ftp://ops:s3cret@h/":          `prometheus URL "ftp://ops:xxxxx@h/": want http:// or https://`,
+	} {
+		_, err := promq.NewClient(u)
+		require.Error(t, err, u)
+		assert.Equal(t, want, err.Error())
+	}
 	assert.Equal(t, "http://localhost:9090", promq.URLFromEnv(func(string) string { return "" }))
 	assert.Equal(t, "http://p:1", promq.URLFromEnv(func(k string) string {
 		if k == "PROMETHEUS_URL" {

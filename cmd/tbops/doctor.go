@@ -103,7 +103,7 @@ in-process (--scenario picks what it simulates) so you can see what tbops does.`
 			}
 			a.fleet = len(urls) > 1
 			reports := a.diagnoseAll(ctx, urls, workers, slo)
-			res := doctorResult{Status: tbops.StatusOK, CheckedAt: time.Now().UTC(), Nodes: urls, Reports: reports}
+			res := doctorResult{Status: tbops.StatusOK, CheckedAt: time.Now().UTC(), Nodes: redactURLs(urls), Reports: reports}
 			statuses := make([]tbops.Status, 0, len(reports))
 			for _, r := range reports {
 				statuses = append(statuses, r.Status)
@@ -178,7 +178,7 @@ func (a *app) diagnoseNode(ctx context.Context, url string, rbs []runbook, slo b
 	t := &target{rpcURL: url, metricsURL: a.metricsURLFor(url), now: time.Now, slo: slo}
 	src, closeSrc, srcErr := a.metricsSource(ctx, t.metricsURL)
 	if srcErr != nil {
-		fmt.Fprintf(a.stderr, "tbops: %s: metrics unavailable: %v\n", url, srcErr)
+		fmt.Fprintf(a.stderr, "tbops: %s: metrics unavailable: %v\n", tbops.RedactURL(url), srcErr)
 	} else {
 		t.src = src
 		defer closeSrc()
@@ -198,7 +198,7 @@ func (a *app) diagnoseNode(ctx context.Context, url string, rbs []runbook, slo b
 			if srcErr != nil && rb.usesMetrics {
 				r.Warnf("no metrics source: %v", srcErr)
 			}
-			r.Target = url
+			r.Target = tbops.RedactURL(url)
 			reports[i] = r
 		}()
 	}
@@ -231,6 +231,15 @@ func (a *app) writeSummary(reports []tbops.Report, withNode bool) {
 	_ = tw.Flush()
 }
 
+// redactURLs is urls with their passwords redacted, for output.
+func redactURLs(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = tbops.RedactURL(u)
+	}
+	return out
+}
+
 func dashIfEmpty(s []string) string {
 	if len(s) == 0 {
 		return "-"
@@ -256,7 +265,7 @@ func readNodesFile(path string) ([]string, error) {
 			continue
 		}
 		if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
-			return nil, &exitError{code: 3, err: fmt.Errorf("--nodes %s line %d: %q is not an http(s) URL", path, line, s)}
+			return nil, &exitError{code: 3, err: fmt.Errorf("--nodes %s line %d: %q is not an http(s) URL", path, line, tbops.RedactURL(s))}
 		}
 		out = append(out, s)
 	}

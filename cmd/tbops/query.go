@@ -155,7 +155,7 @@ func (a *app) metricsSource(ctx context.Context, metricsURL string) (promq.Sourc
 			if ctx.Err() != nil {
 				return nil, noop, ctx.Err()
 			}
-			return nil, noop, fmt.Errorf("cannot query Prometheus at %s: %v; check --prom URL or PROMETHEUS_URL", base, shortErr(err))
+			return nil, noop, fmt.Errorf("cannot query Prometheus at %s: %v; check --prom URL or PROMETHEUS_URL", p.Client().URL(), shortErr(err))
 		}
 		labels, _ := a.promMatchers()
 		if len(labels) == 0 && a.fleet {
