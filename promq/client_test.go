@@ -312,6 +312,19 @@ func TestDecodeResultTypes(t *testing.T) {
 		{Timestamp: 3001, Value: model.SampleValue(math.Inf(-1))}}, m[0].Values)
 	assert.Empty(t, m[1].Values)
 
+	// An entry without "metric" (or with null) has no labels, as Prometheus'
+	// own client decodes it; the label set is never nil (issue #14.9b).
+	res, err = promq.DecodeQueryResponse([]byte(`{"status":"success","data":{"resultType":"matrix","result":[{}]}}`))
+	require.NoError(t, err)
+	require.Len(t, res.Matrix(), 1)
+	assert.Equal(t, model.Metric{}, res.Matrix()[0].Metric)
+	res, err = promq.DecodeQueryResponse([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":null,"value":[1,"1"]},{"value":[2,"2"]}]}}`))
+	require.NoError(t, err)
+	require.Len(t, res.Vector(), 2)
+	for _, s := range res.Vector() {
+		assert.Equal(t, model.Metric{}, s.Metric)
+	}
+
 	res, err = promq.DecodeQueryResponse([]byte(`{"status":"success","data":{"resultType":"scalar","result":[1700000000,"3.25"]}}`))
 	require.NoError(t, err)
 	assert.Equal(t, &model.Scalar{Timestamp: 1700000000000, Value: 3.25}, res.Value)
