@@ -147,7 +147,13 @@ func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo b
 	out := make([][]tbops.Report, len(urls))
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
+	var mu sync.Mutex // the nodes' goroutines share stderr
+	say := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		a.progressDone() // a line of its own, not after the progress line
+		fmt.Fprintf(a.stderr, format, args...)
+	}
 	done := 0
 	for i, u := range urls {
 		wg.Add(1)
@@ -155,7 +161,7 @@ func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo b
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i] = a.diagnoseNode(ctx, u, rbs, slo)
+			out[i] = a.diagnoseNode(ctx, u, rbs, slo, say)
 			mu.Lock()
 			done++
 			if len(urls) > 1 {
@@ -173,12 +179,13 @@ func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo b
 	return all
 }
 
-// diagnoseNode runs every runbook against one node concurrently.
-func (a *app) diagnoseNode(ctx context.Context, url string, rbs []runbook, slo bool) []tbops.Report {
+// diagnoseNode runs every runbook against one node concurrently. say prints a
+// line on stderr.
+func (a *app) diagnoseNode(ctx context.Context, url string, rbs []runbook, slo bool, say func(string, ...any)) []tbops.Report {
 	t := &target{rpcURL: url, metricsURL: a.metricsURLFor(url), now: time.Now, slo: slo}
 	src, closeSrc, srcErr := a.metricsSource(ctx, t.metricsURL)
 	if srcErr != nil {
-		fmt.Fprintf(a.stderr, "tbops: %s: metrics unavailable: %v\n", tbops.RedactURL(url), srcErr)
+		say("tbops: %s: metrics unavailable: %v\n", tbops.RedactURL(url), srcErr)
 	} else {
 		t.src = src
 		defer closeSrc()

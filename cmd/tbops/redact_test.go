@@ -82,8 +82,8 @@ func filesUnder(t *testing.T, dir string) map[string]string {
 // Every command that talks to the node or to Prometheus, in table and json
 // output, with the node up or down and Prometheus reachable, unreachable,
 // misspelt or absent (then the node's /metrics, whose URL comes from --rpc, is
-// scraped):
-// no secret shows in stdout, stderr or the files written (the incident bundle).
+// scraped): no secret shows in stdout, stderr or the files written (the
+// incident bundle).
 func TestNoOutputShowsAPasswordOrToken(t *testing.T) {
 	node := nodetest.Start(t, nodetest.WithScenarioName("energy-signature-failures"))
 	other := nodetest.Start(t)
@@ -150,7 +150,8 @@ func TestNoOutputShowsAPasswordOrToken(t *testing.T) {
 	type run struct {
 		name, node, prom string
 		args             []string
-		dir              string // where the run may write (the bundle)
+		dir              string // where the run may write
+		bundle           bool   // it writes the incident bundle into dir
 		code             int
 		stdout, stderr   string
 	}
@@ -163,7 +164,7 @@ func TestNoOutputShowsAPasswordOrToken(t *testing.T) {
 						name: strings.Join([]string{nodeName, promName, output, strings.Join(cmd[:min(2, len(cmd))], " ")}, "/")}
 					for _, a := range cmd {
 						if a == "BUNDLE" {
-							a = filepath.Join(r.dir, "bundle")
+							a, r.bundle = filepath.Join(r.dir, "bundle"), true
 						}
 						r.args = append(r.args, a)
 					}
@@ -193,8 +194,12 @@ func TestNoOutputShowsAPasswordOrToken(t *testing.T) {
 			line := "tbops " + strings.Join(r.args, " ")
 			assert.Empty(t, leakedLines(r.stdout), "stdout of %s", line)
 			assert.Empty(t, leakedLines(r.stderr), "stderr of %s", line)
-			for path, content := range filesUnder(t, r.dir) {
+			files := filesUnder(t, r.dir)
+			for path, content := range files {
 				assert.Empty(t, leakedLines(content), "%s written by %s", path, line)
+			}
+			if r.bundle {
+				assert.Contains(t, files, filepath.Join(r.dir, "bundle", "summary.txt"), "%s wrote no bundle: %s", line, r.stderr)
 			}
 			assert.NotEmpty(t, r.stdout+r.stderr, "%s said nothing", line)
 			if r.node == "node-up" && (r.args[0] != "query" || r.prom == "prom-up") {
@@ -205,8 +210,7 @@ func TestNoOutputShowsAPasswordOrToken(t *testing.T) {
 }
 
 // Reports name the node by its URL with the password replaced, as net/url's
-// Redacted does, and so does the scrape source's evidence; the requests still
-// carry the password (the node and Prometheus answered).
+// Redacted does, and so does the scrape source's evidence.
 func TestReportsShowTheRedactedURL(t *testing.T) {
 	node := nodetest.Start(t)
 	rpcURL := withPassword(t, node.URL(), rpcPassword)
