@@ -215,10 +215,10 @@ func TestReportsShowTheRedactedURL(t *testing.T) {
 	node := nodetest.Start(t)
 	rpcURL := withPassword(t, node.URL(), rpcPassword)
 	want := strings.Replace(rpcURL, rpcPassword, "xxxxx", 1)
-	code, out, errOut := runCLI(t, nil, "doctor", "--rpc", rpcURL, "-o", "json")
-	require.Equal(t, 0, code, errOut)
+	_, out, errOut := runCLI(t, nil, "doctor", "--rpc", rpcURL, "-o", "json")
 	var res doctorResult
-	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	require.NoError(t, json.Unmarshal([]byte(out), &res), errOut)
+	require.NotEmpty(t, res.Reports)
 	assert.Equal(t, []string{want}, res.Nodes)
 	scraped := 0
 	for _, r := range res.Reports {
