@@ -142,7 +142,7 @@ func Diagnose(ctx context.Context, c *Client, src promq.Source, opts Options) (t
 	d := &diag{ctx: ctx, c: c, src: src, o: opts, now: opts.Now()}
 	d.r = tbops.NewReport(RunbookID, c.URL(), d.now)
 	if opts.RPCURL != "" {
-		d.rpc = " --rpc " + opts.RPCURL
+		d.rpc = " --rpc " + tbops.RedactURL(opts.RPCURL)
 	}
 	d.gatherMetrics()
 	d.gatherRPC()

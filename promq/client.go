@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/theblock/tbops"
 )
 
 // Client defaults.
@@ -153,15 +155,16 @@ func NewClient(baseURL string, opts ...PromOption) (*Client, error) {
 	if strings.TrimSpace(baseURL) == "" {
 		baseURL = URLFromEnv(os.Getenv)
 	}
+	shown := tbops.RedactURL(baseURL)
 	u, err := url.Parse(strings.TrimSpace(baseURL))
 	if err != nil {
-		return nil, fmt.Errorf("prometheus URL %q: %w", baseURL, err)
+		return nil, fmt.Errorf("prometheus URL %q: %w", shown, unwrapURLError(err)) // url.Error quotes the URL itself
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("prometheus URL %q: want http:// or https://", baseURL)
+		return nil, fmt.Errorf("prometheus URL %q: want http:// or https://", shown)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("prometheus URL %q: no host", baseURL)
+		return nil, fmt.Errorf("prometheus URL %q: no host", shown)
 	}
 	c := &Client{hc: &http.Client{}, header: http.Header{}, params: url.Values{}, timeout: DefaultTimeout,
 		retries: DefaultRetries, backoff: 200 * time.Millisecond, maxBackoff: 3 * time.Second,
@@ -462,11 +465,14 @@ func transportError(ctx context.Context, err error) *APIError {
 	if errors.Is(err, context.Canceled) {
 		return &APIError{Kind: ErrCanceled, Message: err.Error(), Cause: context.Canceled}
 	}
+	// The text comes from the transport (a caller's too, via WithHTTPClient):
+	// redact any URL it quotes.
+	msg := tbops.RedactText(err.Error())
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return &APIError{Kind: ErrTimeout, Message: err.Error(), Cause: err}
+		return &APIError{Kind: ErrTimeout, Message: msg, Cause: err}
 	}
-	return &APIError{Kind: ErrUnavailable, Message: err.Error(), Cause: err}
+	return &APIError{Kind: ErrUnavailable, Message: msg, Cause: err}
 }
 
 // retryAfter parses Retry-After in seconds or as an HTTP date.

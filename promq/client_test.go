@@ -284,6 +284,15 @@ func TestClientBadURL(t *testing.T) {
 		_, err := promq.NewClient(u)
 		assert.Error(t, err, u)
 	}
+	// The errors quote the URL with its password redacted.
+	for u, want := range map[string]string{
+		"http://ops:s3cret@h:no-port/": `prometheus URL "http://ops:xxxxx@h:no-port/": invalid port ":no-port" after host`,
+		"ftp://ops:s3cret@h/":          `prometheus URL "ftp://ops:xxxxx@h/": want http:// or https://`,
+	} {
+		_, err := promq.NewClient(u)
+		require.Error(t, err, u)
+		assert.Equal(t, want, err.Error())
+	}
 	assert.Equal(t, "http://localhost:9090", promq.URLFromEnv(func(string) string { return "" }))
 	assert.Equal(t, "http://p:1", promq.URLFromEnv(func(k string) string {
 		if k == "PROMETHEUS_URL" {
@@ -302,6 +311,19 @@ func TestDecodeResultTypes(t *testing.T) {
 	assert.Equal(t, []model.SamplePair{{Timestamp: 1500, Value: 1}, {Timestamp: 2000, Value: model.SampleValue(math.Inf(1))},
 		{Timestamp: 3001, Value: model.SampleValue(math.Inf(-1))}}, m[0].Values)
 	assert.Empty(t, m[1].Values)
+
+	// An entry without "metric" (or with null) has no labels, as Prometheus'
+	// own client decodes it; the label set is never nil (issue #14.9b).
+	res, err = promq.DecodeQueryResponse([]byte(`{"status":"success","data":{"resultType":"matrix","result":[{}]}}`))
+	require.NoError(t, err)
+	require.Len(t, res.Matrix(), 1)
+	assert.Equal(t, model.Metric{}, res.Matrix()[0].Metric)
+	res, err = promq.DecodeQueryResponse([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":null,"value":[1,"1"]},{"value":[2,"2"]}]}}`))
+	require.NoError(t, err)
+	require.Len(t, res.Vector(), 2)
+	for _, s := range res.Vector() {
+		assert.Equal(t, model.Metric{}, s.Metric)
+	}
 
 	res, err = promq.DecodeQueryResponse([]byte(`{"status":"success","data":{"resultType":"scalar","result":[1700000000,"3.25"]}}`))
 	require.NoError(t, err)

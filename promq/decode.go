@@ -203,7 +203,7 @@ func decodeVector(result gjson.Result) (model.Vector, error) {
 	vec := model.Vector{}
 	var err error
 	result.ForEach(func(_, e gjson.Result) bool {
-		s := &model.Sample{}
+		s := &model.Sample{Metric: model.Metric{}} // see decodeMetric: no metric is no labels
 		var value, hist gjson.Result
 		e.ForEach(func(k, v gjson.Result) bool {
 			switch k.Str {
@@ -249,7 +249,7 @@ func decodeMatrix(result gjson.Result) (model.Matrix, error) {
 	mat := model.Matrix{}
 	var err error
 	result.ForEach(func(_, e gjson.Result) bool {
-		ss := &model.SampleStream{}
+		ss := &model.SampleStream{Metric: model.Metric{}} // see decodeMetric: no metric is no labels
 		e.ForEach(func(k, v gjson.Result) bool {
 			switch k.Str {
 			case "metric":
@@ -281,7 +281,14 @@ func decodeMatrix(result gjson.Result) (model.Matrix, error) {
 	return mat, err
 }
 
+// decodeMetric decodes a sample's label set. A missing or null "metric" is the
+// empty label set, as Prometheus' own API client (prometheus/common/model)
+// decodes it: it accepts such an entry, leaving a nil Metric, which reads as no
+// labels. The result is never nil, so callers may add labels to it.
 func decodeMetric(v gjson.Result) (model.Metric, error) {
+	if v.Type == gjson.Null {
+		return model.Metric{}, nil
+	}
 	if !v.IsObject() {
 		return nil, fmt.Errorf("%w: metric is not an object", ErrMalformed)
 	}

@@ -35,7 +35,9 @@
 // Decoding uses gjson over the validated body straight into
 // prometheus/common/model values, with a hand-written scanner for the
 // [timestamp, "value"] pairs (timestamps parsed exactly to the millisecond);
-// strings kept are copied so the body is not retained. Native-histogram samples
+// strings kept are copied so the body is not retained. A result entry without
+// "metric" (or with null) has the empty label set, as Prometheus' own client
+// decodes it, never a nil map. Native-histogram samples
 // are decoded into Sample.Histogram / SampleStream.Histograms; the Prometheus
 // Source, whose answers are floats, refuses them with ErrNativeHistogram.
 //
@@ -76,5 +78,7 @@
 // label. Native histograms are not scraped (the text format has none).
 //
 // Evidence from the scrape source names the PromQL-equivalent expression and the
-// URLs: `rate(x[5m]) (scrape http://…/metrics)`.
+// URLs: `rate(x[5m]) (scrape http://…/metrics)`. A URL's password is sent (basic
+// auth) but shown redacted, in evidence, warnings, errors and Name alike
+// (`http://user:xxxxx@host/metrics`, as tbops.RedactURL writes it).
 package promq

@@ -113,7 +113,7 @@ func WithScrapeHeader(name, value string) ScrapeOption {
 // URL) unless it has one, and each URL a synthetic "up" series, as in Prometheus.
 // It is safe for concurrent use.
 type Scrape struct {
-	urls      []string
+	shown     string // the URLs as outputs show them: passwords redacted
 	client    *http.Client
 	timeout   time.Duration
 	now       func() time.Time
@@ -134,6 +134,7 @@ type Scrape struct {
 // target is the state of one scraped URL.
 type target struct {
 	url      string
+	shown    string // url with its password redacted, for every text
 	instance string
 	first    time.Time // first successful scrape
 	last     time.Time // last successful scrape
@@ -187,25 +188,29 @@ func (r *ringSeries) window(dst []point, from, to int64) []point {
 // sample until Scrape or Run is called.
 func NewScrape(urls []string, opts ...ScrapeOption) *Scrape {
 	s := &Scrape{
-		urls: append([]string(nil), urls...), client: &http.Client{}, timeout: DefaultScrapeTimeout,
+		client: &http.Client{}, timeout: DefaultScrapeTimeout,
 		now: time.Now, ring: DefaultRingSize, maxBytes: DefaultMaxScrapeBytes, maxSeries: DefaultMaxSeries,
 		header: http.Header{}, series: map[model.Fingerprint]*ringSeries{}, stop: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
 	}
-	for _, u := range s.urls {
-		inst := u
+	shown := make([]string, len(urls))
+	for i, u := range urls {
+		t := &target{url: u, shown: tbops.RedactURL(u)}
+		t.instance = t.shown
 		if pu, err := url.Parse(u); err == nil && pu.Host != "" {
-			inst = pu.Host
+			t.instance = pu.Host
 		}
-		s.targets = append(s.targets, &target{url: u, instance: inst})
+		shown[i] = t.shown
+		s.targets = append(s.targets, t)
 	}
+	s.shown = strings.Join(shown, ", ")
 	return s
 }
 
-// Name is "scrape " and the URLs.
-func (s *Scrape) Name() string { return "scrape " + strings.Join(s.urls, ", ") }
+// Name is "scrape " and the URLs, passwords redacted.
+func (s *Scrape) Name() string { return "scrape " + s.shown }
 
 // Scrape takes one sample of every URL now, concurrently. It returns the errors
 // of the URLs that failed (joined); the samples of the others are kept.
@@ -275,7 +280,7 @@ func (s *Scrape) Close() {
 func (s *Scrape) scrapeOne(ctx context.Context, i int) error {
 	t := s.targets[i]
 	ts := s.now()
-	vec, err := s.fetch(ctx, t.url, ts)
+	vec, err := s.fetch(ctx, t, ts)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {
@@ -291,13 +296,15 @@ func (s *Scrape) scrapeOne(ctx context.Context, i int) error {
 	return err
 }
 
-// fetch GETs and parses one exposition.
-func (s *Scrape) fetch(ctx context.Context, u string, ts time.Time) (model.Vector, error) {
+// fetch GETs and parses one exposition. Its errors name the target by its
+// redacted URL.
+func (s *Scrape) fetch(ctx context.Context, t *target, ts time.Time) (model.Vector, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	u := t.shown
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("cannot scrape %s: %w", u, err)
+		return nil, fmt.Errorf("cannot scrape %s: %w", u, unwrapURLError(err)) // url.Error quotes the URL itself
 	}
 	for k, vs := range s.header {
 		req.Header[k] = vs
@@ -378,7 +385,7 @@ func (s *Scrape) store(i int, vec model.Vector, ts time.Time) error {
 		}
 	}
 	if len(s.series)+fresh > s.maxSeries {
-		return fmt.Errorf("cannot scrape %s: more than %d series tracked", t.url, s.maxSeries)
+		return fmt.Errorf("cannot scrape %s: more than %d series tracked", t.shown, s.maxSeries)
 	}
 	t.gen++
 	if t.gen == 1 {
@@ -431,7 +438,7 @@ func (s *Scrape) targetWarnings() []string {
 	for _, t := range s.targets {
 		switch {
 		case t.gen == 0 && t.lastErr == nil:
-			w = append(w, fmt.Sprintf("%s has not been scraped yet", t.url))
+			w = append(w, fmt.Sprintf("%s has not been scraped yet", t.shown))
 		case t.gen == 0:
 			w = append(w, fmt.Sprintf("no successful scrape yet: %v", t.lastErr))
 		case t.lastErr != nil:
@@ -442,7 +449,7 @@ func (s *Scrape) targetWarnings() []string {
 }
 
 func (s *Scrape) evidence(query string, v any, now time.Time) tbops.Evidence {
-	return tbops.Evidence{Source: tbops.SourceScrape, Query: query + " (scrape " + strings.Join(s.urls, ", ") + ")", Value: tbops.RawOf(v), At: now.UTC()}
+	return tbops.Evidence{Source: tbops.SourceScrape, Query: query + " (" + s.Name() + ")", Value: tbops.RawOf(v), At: now.UTC()}
 }
 
 // Instant returns the newest sample of each matching series that was present

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -440,6 +441,51 @@ func TestScrapeErrors(t *testing.T) {
 
 	_, err = s.Rate(ctx, promq.Select("x"), 0)
 	assert.ErrorIs(t, err, promq.ErrBadQuery)
+}
+
+// A /metrics URL with a password: the scrape sends it (basic auth), and
+// Name, evidence, warnings and errors show it redacted, as net/url's Redacted
+// does.
+func TestScrapeNeverShowsTheURLPassword(t *testing.T) {
+	ctx := context.Background()
+	var fail atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if user, pw, _ := r.BasicAuth(); user != "ops" || pw != "s3cret" || fail.Load() {
+			http.Error(w, "who are you", http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write([]byte("g 1\n"))
+	}))
+	defer srv.Close()
+	withPW := strings.Replace(srv.URL, "http://", "http://ops:s3cret@", 1) + "/metrics"
+	shown := strings.Replace(withPW, "s3cret", "xxxxx", 1)
+	s := promq.NewScrape([]string{withPW})
+	defer s.Close()
+
+	assert.Equal(t, "scrape "+shown, s.Name())
+	r, err := s.Instant(ctx, promq.Select("g"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{shown + " has not been scraped yet", "no data for g"}, r.Warnings)
+
+	require.NoError(t, s.Scrape(ctx), "the request carries the password")
+	r, err = s.Instant(ctx, promq.Select("g"))
+	require.NoError(t, err)
+	assert.Equal(t, "g (scrape "+shown+")", r.Evidence.Query)
+
+	fail.Store(true)
+	err = s.Scrape(ctx)
+	require.Error(t, err)
+	assert.Equal(t, "cannot scrape "+shown+": HTTP 401: who are you", err.Error())
+	r, err = s.Instant(ctx, promq.Select("g"))
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(r.Warnings, "\n"), "cannot scrape "+shown)
+	assert.NotContains(t, strings.Join(r.Warnings, "\n"), "s3cret")
+
+	bad := promq.NewScrape([]string{"http://ops:s3cret@127.0.0.1:no-port/metrics"})
+	defer bad.Close()
+	err = bad.Scrape(ctx)
+	require.Error(t, err)
+	assert.Equal(t, `cannot scrape http://ops:xxxxx@127.0.0.1:no-port/metrics: invalid port ":no-port" after host`, err.Error())
 }
 
 func TestScrapeRunAndClose(t *testing.T) {

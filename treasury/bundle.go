@@ -44,7 +44,8 @@ type Bundle struct {
 // (the treasury series over the last hour from src, when src is not nil),
 // report.json (r, when not nil) and summary.txt (when the problem started and
 // what to send). It refuses to overwrite an existing file or a non-empty
-// directory. Reading failures become notes in summary.txt, not errors.
+// directory. Reading failures become notes in summary.txt, not errors. URL
+// passwords are redacted in every file (tbops.RedactText), log lines included.
 func WriteBundle(ctx context.Context, path string, c *Client, src promq.Source, opts Options, r *tbops.Report) (Bundle, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -224,10 +225,13 @@ func finishBundle(path string, tarball bool, files map[string][]byte, notes []st
 	files["summary.txt"] = []byte(s.String())
 
 	names := make([]string, 0, len(files))
-	for n := range files {
+	for n, b := range files {
 		if !strings.HasPrefix(n, "_") {
 			names = append(names, n)
 		}
+		// The bundle is sent away: no URL password in it, whether it came with
+		// an error, a report or a node's log line.
+		files[n] = []byte(tbops.RedactText(string(b)))
 	}
 	sort.Strings(names)
 	b := Bundle{Path: path, Files: names, Started: started, StartedWhy: why}

@@ -108,7 +108,7 @@ in-process (--scenario picks what it simulates) so you can see what tbops does.`
 				return &exitError{code: 3, err: fmt.Errorf("--scenario only applies to the simulated node: drop it or drop --rpc")}
 			}
 			reports := a.diagnoseAll(ctx, urls, workers, slo, explorer)
-			res := doctorResult{Status: tbops.StatusOK, CheckedAt: time.Now().UTC(), Nodes: urls, Reports: reports}
+			res := doctorResult{Status: tbops.StatusOK, CheckedAt: time.Now().UTC(), Nodes: redactURLs(urls), Reports: reports}
 			statuses := make([]tbops.Status, 0, len(reports))
 			for _, r := range reports {
 				statuses = append(statuses, r.Status)
@@ -153,7 +153,13 @@ func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo b
 	out := make([][]tbops.Report, len(urls))
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
+	var mu sync.Mutex // the nodes' goroutines share stderr
+	say := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		a.progressDone() // a line of its own, not after the progress line
+		fmt.Fprintf(a.stderr, format, args...)
+	}
 	done := 0
 	for i, u := range urls {
 		wg.Add(1)
@@ -161,7 +167,7 @@ func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo b
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i] = a.diagnoseNode(ctx, u, rbs, slo, explorer)
+			out[i] = a.diagnoseNode(ctx, u, rbs, slo, explorer, say)
 			mu.Lock()
 			done++
 			if len(urls) > 1 {
@@ -179,12 +185,13 @@ func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo b
 	return all
 }
 
-// diagnoseNode runs every runbook against one node concurrently.
-func (a *app) diagnoseNode(ctx context.Context, url string, rbs []runbook, slo bool, explorer string) []tbops.Report {
+// diagnoseNode runs every runbook against one node concurrently. say prints a
+// line on stderr.
+func (a *app) diagnoseNode(ctx context.Context, url string, rbs []runbook, slo bool, explorer string, say func(string, ...any)) []tbops.Report {
 	t := &target{rpcURL: url, metricsURL: a.metricsURLFor(url), now: time.Now, slo: slo, explorer: explorer}
 	src, closeSrc, srcErr := a.metricsSource(ctx, t.metricsURL)
 	if srcErr != nil {
-		fmt.Fprintf(a.stderr, "tbops: %s: metrics unavailable: %v\n", url, srcErr)
+		say("tbops: %s: metrics unavailable: %v\n", tbops.RedactURL(url), srcErr)
 	} else {
 		t.src = src
 		defer closeSrc()
@@ -204,7 +211,7 @@ func (a *app) diagnoseNode(ctx context.Context, url string, rbs []runbook, slo b
 			if srcErr != nil && rb.usesMetrics {
 				r.Warnf("no metrics source: %v", srcErr)
 			}
-			r.Target = url
+			r.Target = tbops.RedactURL(url)
 			reports[i] = r
 		}()
 	}
@@ -237,6 +244,15 @@ func (a *app) writeSummary(reports []tbops.Report, withNode bool) {
 	_ = tw.Flush()
 }
 
+// redactURLs is urls with their passwords redacted, for output.
+func redactURLs(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = tbops.RedactURL(u)
+	}
+	return out
+}
+
 func dashIfEmpty(s []string) string {
 	if len(s) == 0 {
 		return "-"
@@ -262,7 +278,7 @@ func readNodesFile(path string) ([]string, error) {
 			continue
 		}
 		if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
-			return nil, &exitError{code: 3, err: fmt.Errorf("--nodes %s line %d: %q is not an http(s) URL", path, line, s)}
+			return nil, &exitError{code: 3, err: fmt.Errorf("--nodes %s line %d: %q is not an http(s) URL", path, line, tbops.RedactURL(s))}
 		}
 		out = append(out, s)
 	}

@@ -62,7 +62,7 @@ func (a *app) energyDiagnoseCmd() *cobra.Command {
 			if err != nil {
 				r.Warnf("no metrics source: %v", err)
 			}
-			r.Target = t.rpcURL
+			r.Target = tbops.RedactURL(t.rpcURL)
 			return a.printReport(r)
 		}}
 	cmd.Flags().BoolVar(&slo, "slo", false, "also evaluate the Energy SLO table")

@@ -311,7 +311,7 @@ mismatch, bad signature), 3 unknown.`,
 			if srcErr != nil {
 				r.Warnf("no metrics source: %v", srcErr)
 			}
-			r.Target = a.rpcURL()
+			r.Target = tbops.RedactURL(a.rpcURL())
 			return a.printReport(r)
 		},
 	}

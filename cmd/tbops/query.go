@@ -156,7 +156,7 @@ func (a *app) metricsSource(ctx context.Context, metricsURL string) (promq.Sourc
 			if ctx.Err() != nil {
 				return nil, noop, ctx.Err()
 			}
-			return nil, noop, fmt.Errorf("cannot query Prometheus at %s: %v; check --prom URL or PROMETHEUS_URL", base, shortErr(err))
+			return nil, noop, fmt.Errorf("cannot query Prometheus at %s: %v; check --prom URL or PROMETHEUS_URL", p.Client().URL(), shortErr(err))
 		}
 		// A Prometheus may scrape a whole fleet: every question names this node,
 		// by --prom-match when given, else by its metrics URL's host:port, the

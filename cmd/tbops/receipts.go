@@ -60,7 +60,7 @@ Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown or error.`,
 			if derr != nil && r.Runbook == "" {
 				return rpcErr(derr)
 			}
-			r.Target = t.rpcURL
+			r.Target = tbops.RedactURL(t.rpcURL)
 			perr := a.printReport(r)
 			if derr != nil {
 				return &exitError{code: 3, err: fmt.Errorf("--apply: %v", derr)}

@@ -41,7 +41,8 @@ warning rules create tickets (the severity label). Check it with:
 			if base == "" {
 				base = defaultRunbookURL
 			}
-			f, err := buildRuleFile(allRules(), base)
+			// The annotation travels to Prometheus, Alertmanager and pagers: never with a password.
+			f, err := buildRuleFile(allRules(), tbops.RedactURL(base))
 			if err != nil {
 				return err
 			}

@@ -348,7 +348,7 @@ func (a *app) runtimeDiagnoseCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{code: 3, err: err}
 			}
-			r.Target = url
+			r.Target = tbops.RedactURL(url)
 			return a.printReport(r)
 		},
 	}
