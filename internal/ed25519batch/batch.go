@@ -120,7 +120,7 @@ func (v *Verifier) Verify(entries []Entry) bool {
 		return false
 	}
 	clear(v.keys)
-	next := n // the next key term
+	next := n                          // the next key term
 	var s, k, sSum edwards25519.Scalar // sSum = Σ zᵢsᵢ
 	var zb [32]byte
 	for i := range entries {
