@@ -120,8 +120,8 @@ func (v *Verifier) Verify(entries []Entry) bool {
 		return false
 	}
 	clear(v.keys)
-	next := n                          // the next key term
-	var s, k, sSum edwards25519.Scalar // sSum = Σ zᵢsᵢ
+	next := n // the term of the next new key
+	var s, k, sSum edwards25519.Scalar
 	var zb [32]byte
 	for i := range entries {
 		e := &entries[i]
@@ -155,7 +155,7 @@ func (v *Verifier) Verify(entries []Entry) bool {
 			return false
 		}
 		v.coef[j].MultiplyAdd(z, &k, &v.coef[j])
-		sSum.MultiplyAdd(z, &s, &sSum)
+		sSum.MultiplyAdd(z, &s, &sSum) // Σ zᵢsᵢ
 	}
 	v.coef[next].Negate(&sSum)
 	v.pp[next] = curve.ED25519_BASEPOINT_POINT

@@ -362,7 +362,9 @@ func TestVerifyMatchesStdlib(t *testing.T) {
 
 // FuzzVerify: the batch never accepts what crypto/ed25519 rejects (the torsion
 // case needs the owner of a mixed-order key, which the fuzzer cannot build),
-// and Canonical agrees with decode-and-re-encode.
+// alone, next to a valid entry, or with its key cached; and the batch's point
+// rules (ParseKey: canonical, on the curve, not small order) agree with
+// filippo.io/edwards25519's decoding.
 func FuzzVerify(f *testing.F) {
 	good := entries(2, 2)
 	f.Add(good[0].PublicKey, good[0].Message, good[0].Signature)
@@ -371,19 +373,51 @@ func FuzzVerify(f *testing.F) {
 	f.Add(good[0].PublicKey, good[0].Message, bad)
 	f.Add(edwards25519.NewIdentityPoint().Bytes(), []byte{}, make([]byte, 64))
 	f.Add(bytes.Repeat([]byte{0xff}, 32), []byte("x"), bytes.Repeat([]byte{0xff}, 64))
+	f.Add(smallOrderEncodings[4][:], []byte("x"), append(smallOrderEncodings[6][:], make([]byte, 32)...))
 	v := NewVerifier(nil)
 	f.Fuzz(func(t *testing.T, pub, msg, sig []byte) {
 		e := Entry{PublicKey: pub, Message: msg, Signature: sig}
-		if v.Verify([]Entry{good[1], e}) && !(len(pub) == 32 && ed25519.Verify(pub, msg, sig)) {
+		stdlib := len(pub) == 32 && ed25519.Verify(pub, msg, sig)
+		if v.Verify([]Entry{good[1], e}) && !stdlib {
 			t.Fatalf("batch accepted what crypto/ed25519 rejects: pub %x sig %x", pub, sig)
 		}
-		for _, b := range [][]byte{pub, sig} {
-			if len(b) < 32 {
-				continue
+		if v.Verify([]Entry{e}) && !stdlib {
+			t.Fatalf("batch of one accepted what crypto/ed25519 rejects: pub %x sig %x", pub, sig)
+		}
+		if k, err := ParseKey(pub); err == nil {
+			e.Key = k
+			if v.Verify([]Entry{e, good[0]}) && !stdlib {
+				t.Fatalf("batch with a cached key accepted what crypto/ed25519 rejects: pub %x sig %x", pub, sig)
 			}
-			if p, err := new(edwards25519.Point).SetBytes(b[:32]); err == nil && Canonical(b[:32]) != bytes.Equal(p.Bytes(), b[:32]) {
-				t.Fatalf("Canonical(%x) = %v, re-encoding says otherwise", b[:32], Canonical(b[:32]))
+		}
+		for _, b := range [][]byte{pub, sig} {
+			if len(b) >= 32 {
+				checkPointRules(t, b[:32])
 			}
 		}
 	})
+}
+
+// checkPointRules compares ParseKey's verdict on b with filippo's decoding.
+func checkPointRules(t *testing.T, b []byte) {
+	p, decodeErr := new(edwards25519.Point).SetBytes(b)
+	_, err := ParseKey(b)
+	canonical := decodeErr == nil && bytes.Equal(p.Bytes(), b)
+	if decodeErr == nil && Canonical(b) != canonical {
+		t.Fatalf("Canonical(%x) = %v, re-encoding says otherwise", b, Canonical(b))
+	}
+	var want error
+	switch {
+	case decodeErr == nil && !canonical:
+		want = ErrNonCanonical
+	case decodeErr == nil && SmallOrder(p):
+		want = ErrSmallOrder
+	case decodeErr != nil && Canonical(b):
+		want = ErrNotOnCurve
+	case decodeErr != nil:
+		want = ErrNonCanonical // y ≥ p, checked before the curve equation
+	}
+	if !errors.Is(err, want) {
+		t.Fatalf("ParseKey(%x) = %v, want %v", b, err, want)
+	}
 }
