@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
 	"testing"
@@ -22,26 +23,59 @@ import (
 	voiscalar "github.com/oasisprotocol/curve25519-voi/curve/scalar"
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 
+	"github.com/theblock/tbops/energy"
 	"github.com/theblock/tbops/internal/ed25519batch"
 )
+
+func edKey(i int) ed25519.PrivateKey {
+	seed := make([]byte, ed25519.SeedSize)
+	binary.LittleEndian.PutUint64(seed, uint64(i)+1)
+	return ed25519.NewKeyFromSeed(seed)
+}
 
 // edEntries returns n signatures, each by its own key.
 func edEntries(n int) []ed25519batch.Entry {
 	out := make([]ed25519batch.Entry, n)
 	for i := range out {
-		seed := make([]byte, ed25519.SeedSize)
-		binary.LittleEndian.PutUint64(seed, uint64(i)+1)
-		k := ed25519.NewKeyFromSeed(seed)
+		k := edKey(i)
 		msg := fmt.Appendf(nil, "reading %d", i)
 		out[i] = ed25519batch.Entry{PublicKey: k.Public().(ed25519.PublicKey), Message: msg, Signature: ed25519.Sign(k, msg)}
 	}
 	return out
 }
 
-// BenchmarkEd25519Batch reports ns per signature (ns/sig) for each contender:
+// edReadings returns n signed meter readings, each by its own provider, and
+// the registry holding the providers' keys.
+func edReadings(b *testing.B, n int) (*energy.KeyRegistry, []energy.Reading) {
+	reg := energy.NewKeyRegistry()
+	rs := make([]energy.Reading, n)
+	for i := range rs {
+		k := edKey(i)
+		id := fmt.Sprintf("p%d", i)
+		if err := reg.Add(id, "", hex.EncodeToString(k.Public().(ed25519.PublicKey))); err != nil {
+			b.Fatal(err)
+		}
+		r, err := energy.Sign(energy.Reading{ProviderID: id, Meter: "meter_001", TotalKWh: uint64(i), Timestamp: 1_700_000_000, Nonce: uint64(i)}, k)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rs[i] = r
+	}
+	return reg, rs
+}
+
+// reportPerSig reports wall and CPU time per signature (ns/sig, cpu-ns/sig).
+func reportPerSig(b *testing.B, n int, cpu int64) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/sig")
+	b.ReportMetric(float64(cpu)/float64(b.N*n), "cpu-ns/sig")
+}
+
+// BenchmarkEd25519Batch reports wall and CPU time per signature for each contender:
 //   - stdlib: crypto/ed25519.Verify on each signature;
 //   - tbops: ed25519batch.Verifier from key bytes (governor's case);
 //   - tbops-cached: with keys decoded once by ParseKey (energy's registry);
+//   - energy: energy.Batch on signed readings from a KeyRegistry (Add, then
+//     Verify: lookups, base64 signatures, messages and the cached keys);
 //   - voi: curve25519-voi's BatchVerifier, Add from key bytes then VerifyBatchOnly;
 //   - voi-expanded: with keys expanded once (voi's NewExpandedPublicKey).
 func BenchmarkEd25519Batch(b *testing.B) {
@@ -62,12 +96,13 @@ func BenchmarkEd25519Batch(b *testing.B) {
 		}
 		run := func(name string, verify func() bool) {
 			b.Run(fmt.Sprintf("n=%d/impl=%s", n, name), func(b *testing.B) {
+				cpu := processCPU()
 				for b.Loop() {
 					if !verify() {
 						b.Fatal("valid batch refused")
 					}
 				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/sig")
+				reportPerSig(b, n, processCPU()-cpu)
 			})
 		}
 		run("stdlib", func() bool {
@@ -81,6 +116,16 @@ func BenchmarkEd25519Batch(b *testing.B) {
 		v := ed25519batch.NewVerifier(nil)
 		run("tbops", func() bool { return v.Verify(es) })
 		run("tbops-cached", func() bool { return v.Verify(cached) })
+		reg, rs := edReadings(b, n)
+		batch := energy.NewBatch(nil)
+		run("energy", func() bool {
+			batch.Reset()
+			for _, r := range rs {
+				batch.Add(reg, r)
+			}
+			_, ok := batch.Verify()
+			return ok
+		})
 		run("voi", func() bool {
 			bv := voi.NewBatchVerifier()
 			for _, e := range es {
@@ -100,7 +145,7 @@ func BenchmarkEd25519Batch(b *testing.B) {
 
 // BenchmarkEd25519MSM is the multi-scalar multiplication of a batch of 256
 // signatures by distinct keys (513 terms: 256 with 128-bit scalars, 257 with
-// full-size ones), and one point decompression, in the candidate libraries:
+// full-size ones), and point decompression, in the candidate libraries:
 //   - filippo-straus: filippo.io/edwards25519's VarTimeMultiScalarMult (what
 //     ed25519batch used before);
 //   - filippo-buckets: a signed-digit Pippenger written here over filippo's
@@ -121,38 +166,35 @@ func BenchmarkEd25519MSM(b *testing.B) {
 	if got := bucketMSM(fs, fp, 7); got.Equal(&want) != 1 {
 		b.Fatal("bucket MSM is wrong")
 	}
-	perSig := func(b *testing.B) { b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/sig") }
-	b.Run("msm/impl=filippo-straus", func(b *testing.B) {
-		for b.Loop() {
-			want.VarTimeMultiScalarMult(fs, fp)
-		}
-		perSig(b)
-	})
-	b.Run("msm/impl=filippo-buckets", func(b *testing.B) {
-		for b.Loop() {
-			bucketMSM(fs, fp, 7)
-		}
-		perSig(b)
-	})
-	b.Run("msm/impl=voi", func(b *testing.B) {
-		for b.Loop() {
-			vsum.MultiscalarMulVartime(vs, vp)
-		}
-		perSig(b)
-	})
-	enc := fp[1].Bytes()
-	b.Run("decompress/impl=filippo", func(b *testing.B) {
-		var p edwards25519.Point
-		for b.Loop() {
-			if _, err := p.SetBytes(enc); err != nil {
+	// run reports per signature (for decompression: per point of 2n+1).
+	run := func(name string, n int, op func()) {
+		b.Run(name, func(b *testing.B) {
+			cpu := processCPU()
+			for b.Loop() {
+				op()
+			}
+			reportPerSig(b, n, processCPU()-cpu)
+		})
+	}
+	run("msm/impl=filippo-straus", n, func() { want.VarTimeMultiScalarMult(fs, fp) })
+	run("msm/impl=filippo-buckets", n, func() { bucketMSM(fs, fp, 7) })
+	run("msm/impl=voi", n, func() { vsum.MultiscalarMulVartime(vs, vp) })
+	var encs [][]byte
+	for _, p := range fp {
+		encs = append(encs, p.Bytes())
+	}
+	var fpt edwards25519.Point
+	var vpt voicurve.EdwardsPoint
+	run("decompress/impl=filippo", len(encs), func() {
+		for _, enc := range encs {
+			if _, err := fpt.SetBytes(enc); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
-	b.Run("decompress/impl=voi", func(b *testing.B) {
-		var p voicurve.EdwardsPoint
-		for b.Loop() {
-			if _, err := p.SetCompressedY((*voicurve.CompressedEdwardsY)(enc)); err != nil {
+	run("decompress/impl=voi", len(encs), func() {
+		for _, enc := range encs {
+			if _, err := vpt.SetCompressedY((*voicurve.CompressedEdwardsY)(enc)); err != nil {
 				b.Fatal(err)
 			}
 		}
