@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"errors"
-	"hash"
 	"io"
 
 	"filippo.io/edwards25519"
@@ -77,10 +76,9 @@ func decodePoint(p *curve.EdwardsPoint, b []byte) error {
 // Verifier checks batches, reusing its buffers between calls. It is not safe
 // for concurrent use; use one per goroutine.
 type Verifier struct {
-	rand   io.Reader
-	h      hash.Hash
-	digest [sha512.Size]byte
-	rnd    []byte
+	rand io.Reader
+	ram  []byte // R‖A‖M, hashed into k
+	rnd  []byte
 	// Terms of the multi-scalar multiplication: Rᵢ at i < n, then one per
 	// distinct key, then B. coef holds their scalars while they are summed;
 	// scalars, in the curve library's form, is what the multiplication reads.
@@ -99,7 +97,7 @@ func NewVerifier(rnd io.Reader) *Verifier {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	return &Verifier{rand: rnd, h: sha512.New(), keys: map[[PublicKeySize]byte]int{}}
+	return &Verifier{rand: rnd, keys: map[[PublicKeySize]byte]int{}}
 }
 
 // Verify reports whether every entry is well formed (see the package
@@ -142,11 +140,9 @@ func (v *Verifier) Verify(entries []Entry) bool {
 		if j == next {
 			next++
 		}
-		v.h.Reset()
-		v.h.Write(e.Signature[:32])
-		v.h.Write(e.PublicKey)
-		v.h.Write(e.Message)
-		if _, err := k.SetUniformBytes(v.h.Sum(v.digest[:0])); err != nil {
+		v.ram = append(append(append(v.ram[:0], e.Signature[:32]...), e.PublicKey...), e.Message...)
+		digest := sha512.Sum512(v.ram)
+		if _, err := k.SetUniformBytes(digest[:]); err != nil {
 			return false
 		}
 		z := &v.coef[i]
