@@ -36,9 +36,11 @@ func BenchmarkBLAKE3(b *testing.B) {
 			b.Run(fmt.Sprintf("size=%dKiB/impl=%s", size>>10, c.name), func(b *testing.B) {
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
+				cpu := processCPU()
 				for b.Loop() {
 					blake3Sink = c.sum(data)
 				}
+				b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 			})
 		}
 	}
