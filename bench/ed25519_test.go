@@ -33,29 +33,30 @@ func edKey(i int) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(seed)
 }
 
-// edEntries returns n signatures, each by its own key.
-func edEntries(n int) []ed25519batch.Entry {
+// edEntries returns n signatures by nKeys keys.
+func edEntries(n, nKeys int) []ed25519batch.Entry {
 	out := make([]ed25519batch.Entry, n)
 	for i := range out {
-		k := edKey(i)
+		k := edKey(i % nKeys)
 		msg := fmt.Appendf(nil, "reading %d", i)
 		out[i] = ed25519batch.Entry{PublicKey: k.Public().(ed25519.PublicKey), Message: msg, Signature: ed25519.Sign(k, msg)}
 	}
 	return out
 }
 
-// edReadings returns n signed meter readings, each by its own provider, and
-// the registry holding the providers' keys.
-func edReadings(b *testing.B, n int) (*energy.KeyRegistry, []energy.Reading) {
+// edReadings returns n signed meter readings by nKeys providers, and the
+// registry holding the providers' keys.
+func edReadings(b *testing.B, n, nKeys int) (*energy.KeyRegistry, []energy.Reading) {
 	reg := energy.NewKeyRegistry()
-	rs := make([]energy.Reading, n)
-	for i := range rs {
-		k := edKey(i)
-		id := fmt.Sprintf("p%d", i)
-		if err := reg.Add(id, "", hex.EncodeToString(k.Public().(ed25519.PublicKey))); err != nil {
+	for i := range nKeys {
+		if err := reg.Add(fmt.Sprintf("p%d", i), "", hex.EncodeToString(edKey(i).Public().(ed25519.PublicKey))); err != nil {
 			b.Fatal(err)
 		}
-		r, err := energy.Sign(energy.Reading{ProviderID: id, Meter: "meter_001", TotalKWh: uint64(i), Timestamp: 1_700_000_000, Nonce: uint64(i)}, k)
+	}
+	rs := make([]energy.Reading, n)
+	for i := range rs {
+		id := fmt.Sprintf("p%d", i%nKeys)
+		r, err := energy.Sign(energy.Reading{ProviderID: id, Meter: "meter_001", TotalKWh: uint64(i), Timestamp: 1_700_000_000, Nonce: uint64(i)}, edKey(i%nKeys))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -80,67 +81,80 @@ func reportPerSig(b *testing.B, n int, cpu int64) {
 //   - voi-expanded: with keys expanded once (voi's NewExpandedPublicKey).
 func BenchmarkEd25519Batch(b *testing.B) {
 	for _, n := range []int{64, 256, 1024} {
-		es := edEntries(n)
-		cached := make([]ed25519batch.Entry, n)
-		expanded := make([]*voi.ExpandedPublicKey, n)
-		for i, e := range es {
-			k, err := ed25519batch.ParseKey(e.PublicKey)
-			if err != nil {
-				b.Fatal(err)
-			}
-			cached[i] = e
-			cached[i].Key = k
-			if expanded[i], err = voi.NewExpandedPublicKey(e.PublicKey); err != nil {
-				b.Fatal(err)
-			}
+		benchBatch(b, n, n)
+	}
+}
+
+// BenchmarkEd25519Batch8Keys is the same with signatures by 8 keys (a batch
+// from a few providers: terms merge per key).
+func BenchmarkEd25519Batch8Keys(b *testing.B) {
+	for _, n := range []int{64, 256, 1024} {
+		benchBatch(b, n, 8)
+	}
+}
+
+// benchBatch runs every contender on n signatures by nKeys keys.
+func benchBatch(b *testing.B, n, nKeys int) {
+	es := edEntries(n, nKeys)
+	cached := make([]ed25519batch.Entry, n)
+	expanded := make([]*voi.ExpandedPublicKey, n)
+	for i, e := range es {
+		k, err := ed25519batch.ParseKey(e.PublicKey)
+		if err != nil {
+			b.Fatal(err)
 		}
-		run := func(name string, verify func() bool) {
-			b.Run(fmt.Sprintf("n=%d/impl=%s", n, name), func(b *testing.B) {
-				cpu := processCPU()
-				for b.Loop() {
-					if !verify() {
-						b.Fatal("valid batch refused")
-					}
-				}
-				reportPerSig(b, n, processCPU()-cpu)
-			})
+		cached[i] = e
+		cached[i].Key = k
+		if expanded[i], err = voi.NewExpandedPublicKey(e.PublicKey); err != nil {
+			b.Fatal(err)
 		}
-		run("stdlib", func() bool {
-			for _, e := range es {
-				if !ed25519.Verify(e.PublicKey, e.Message, e.Signature) {
-					return false
+	}
+	run := func(name string, verify func() bool) {
+		b.Run(fmt.Sprintf("n=%d/impl=%s", n, name), func(b *testing.B) {
+			cpu := processCPU()
+			for b.Loop() {
+				if !verify() {
+					b.Fatal("valid batch refused")
 				}
 			}
-			return true
-		})
-		v := ed25519batch.NewVerifier(nil)
-		run("tbops", func() bool { return v.Verify(es) })
-		run("tbops-cached", func() bool { return v.Verify(cached) })
-		reg, rs := edReadings(b, n)
-		batch := energy.NewBatch(nil)
-		run("energy", func() bool {
-			batch.Reset()
-			for _, r := range rs {
-				batch.Add(reg, r)
-			}
-			_, ok := batch.Verify()
-			return ok
-		})
-		run("voi", func() bool {
-			bv := voi.NewBatchVerifier()
-			for _, e := range es {
-				bv.Add(e.PublicKey, e.Message, e.Signature)
-			}
-			return bv.VerifyBatchOnly(nil)
-		})
-		run("voi-expanded", func() bool {
-			bv := voi.NewBatchVerifier()
-			for i, e := range es {
-				bv.AddExpanded(expanded[i], e.Message, e.Signature)
-			}
-			return bv.VerifyBatchOnly(nil)
+			reportPerSig(b, n, processCPU()-cpu)
 		})
 	}
+	run("stdlib", func() bool {
+		for _, e := range es {
+			if !ed25519.Verify(e.PublicKey, e.Message, e.Signature) {
+				return false
+			}
+		}
+		return true
+	})
+	v := ed25519batch.NewVerifier(nil)
+	run("tbops", func() bool { return v.Verify(es) })
+	run("tbops-cached", func() bool { return v.Verify(cached) })
+	reg, rs := edReadings(b, n, nKeys)
+	batch := energy.NewBatch(nil)
+	run("energy", func() bool {
+		batch.Reset()
+		for _, r := range rs {
+			batch.Add(reg, r)
+		}
+		_, ok := batch.Verify()
+		return ok
+	})
+	run("voi", func() bool {
+		bv := voi.NewBatchVerifier()
+		for _, e := range es {
+			bv.Add(e.PublicKey, e.Message, e.Signature)
+		}
+		return bv.VerifyBatchOnly(nil)
+	})
+	run("voi-expanded", func() bool {
+		bv := voi.NewBatchVerifier()
+		for i, e := range es {
+			bv.AddExpanded(expanded[i], e.Message, e.Signature)
+		}
+		return bv.VerifyBatchOnly(nil)
+	})
 }
 
 // BenchmarkEd25519MSM is the multi-scalar multiplication of a batch of 256
