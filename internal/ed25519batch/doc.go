@@ -56,19 +56,18 @@
 // # Curve arithmetic
 //
 // Points and the multi-scalar multiplication come from
-// github.com/oasisprotocol/curve25519-voi (package curve): a Pippenger bucket
-// multiplication above 190 terms (Straus below), vectorised with AVX2 on
-// amd64, and decompression whose square root runs its squarings in assembly.
-// It is the main module's one dependency taken for speed: with one key per
-// signature, filippo.io/edwards25519's public API (Straus only; Point.Add with
-// its conversions; decompression by single squarings) stops near 2× stdlib,
-// and a bucket multiplication written over that API would be slower still
-// (BENCHMARKS.md, energy section). voi is pinned to its last commit (the
-// module has no tagged releases); only its curve package is used, not its
-// Ed25519 verifier, whose rules differ. Scalars stay on filippo.io/edwards25519
-// (its fiat-crypto arithmetic is faster) and are handed over as canonical
-// bytes. Small-order R and A are found by comparing the canonical encoding
-// with the eight encodings of the torsion points.
+// github.com/oasisprotocol/curve25519-voi (package curve only): a Pippenger
+// bucket multiplication above 190 terms (Straus below), vectorised with AVX2
+// on amd64 (portable Go elsewhere, slower). It is a dependency because, with
+// one key per signature, filippo.io/edwards25519's public API stops near 2×
+// stdlib: its multi-scalar multiplication (Straus) costs three times voi's
+// per signature, and buckets written over its Point.Add, which converts its
+// operand on every call, gain only 10 % (BENCHMARKS.md, energy section).
+// voi is pinned to its last commit (the module has no tagged releases);
+// voi's own Ed25519 verifier, whose acceptance rules are its own, is not
+// used. Scalars stay on filippo.io/edwards25519 (faster than voi's) and are
+// handed over as canonical bytes. Small-order R and A are found by comparing
+// the canonical encoding with the eight encodings of the torsion points.
 //
 // # Results
 //
