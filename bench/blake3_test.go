@@ -4,7 +4,7 @@ package bench
 // (go.mod of the main module; governor hashes decision files with it) against
 // github.com/zeebo/blake3. Each count runs both, interleaved. Run:
 //
-//	cd bench && go test -run '^$' -bench BLAKE3 -count 8 -benchtime 20000x . | tee b3.txt
+//	cd bench && go test -run '^$' -bench BLAKE3 -count 10 -benchtime 20000x . | tee b3.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /impl b3.txt
 //
 // Two versions of lukechampine.com/blake3 cannot share one build; blake3-versions.sh

@@ -1,12 +1,14 @@
 package bench
 
 // Side-by-side benchmarks of batch Ed25519 verification with one distinct key
-// per signature: crypto/ed25519 one by one (the baseline), tbops's batch
+// per signature (Ed25519Batch) and from 8 keys (Ed25519Batch8Keys):
+// crypto/ed25519 one by one (the baseline), tbops's batch
 // (internal/ed25519batch, behind energy.Batch and governor.VerifyDir), and
 // curve25519-voi's batch verifier. Each count runs every contender once per
-// batch size, so they are interleaved. Run:
+// batch size, so they are interleaved; cpu-ns/sig (process CPU time) is the
+// figure to read on a shared machine. Run (BENCHMARKS.md, commands C and C8):
 //
-//	cd bench && go test -run '^$' -bench Ed25519Batch -count 8 -benchtime 20x . | tee ed.txt
+//	cd bench && go test -run '^$' -bench 'Ed25519Batch$' -count 16 -benchtime 20x . | tee ed.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /impl ed.txt
 
 import (
