@@ -341,8 +341,9 @@ type Key struct {
 	// Scheme is the scheme the key is registered for; "" accepts either.
 	Scheme    string
 	PublicKey ed25519.PublicKey
-	// point is the decoded key, cached for batch verification.
-	point *edwards25519.Point
+	// batch is the key decoded for batch verification (nil when the batch's
+	// stricter rules refuse it: the batch then fails and Verify decides).
+	batch *ed25519batch.Key
 }
 
 // KeyRegistry maps providers to public keys. It is safe for concurrent use.
@@ -367,10 +368,10 @@ func (k *KeyRegistry) Add(providerID, scheme, publicKey string) error {
 	if err != nil {
 		return withProvider(err, providerID)
 	}
-	p, _ := parsePoint(pub)
+	bk, _ := ed25519batch.ParseKey(pub)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.keys[providerID] = Key{ProviderID: providerID, Scheme: scheme, PublicKey: pub, point: p}
+	k.keys[providerID] = Key{ProviderID: providerID, Scheme: scheme, PublicKey: pub, batch: bk}
 	return nil
 }
 
