@@ -957,6 +957,9 @@ func (o outcome) series() []Series {
 		v, _ := x.val.exact()
 		get(x.metric).Value = &v
 	}
+	if len(out) == 0 {
+		return nil
+	}
 	res := make([]Series, 0, len(out))
 	for _, s := range out {
 		sp, ok := spans[s.Metric.Fingerprint()]

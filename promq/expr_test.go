@@ -1,0 +1,100 @@
+package promq
+
+import (
+	"math"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// exprStrings is every constructor's output and every precedence case.
+var exprStrings = []struct {
+	e    Expr
+	want string
+}{
+	{Metric("treasury_disbursement_backlog"), `treasury_disbursement_backlog`},
+	{Metric("governance_disbursements_total", "status", "finalized", "job", "node"), `governance_disbursements_total{job="node",status="finalized"}`},
+	{Metric("x", "path", `a"b\c`), `x{path="a\"b\\c"}`},
+	{Rate(Select("x"), 5*time.Minute), `rate(x[5m])`},
+	{Increase(Select("x", "a", "b"), 90*time.Second), `increase(x{a="b"}[1m30s])`},
+	{HistogramQuantile(0.95, Rate(Select("lat_bucket"), 5*time.Minute)), `histogram_quantile(0.95, rate(lat_bucket[5m]))`},
+	{HistogramQuantile(0.5, SumBy(Rate(Select("lat_bucket"), time.Hour), "le")), `histogram_quantile(0.5, sum by (le) (rate(lat_bucket[1h])))`},
+	{Sum(Metric("x")), `sum(x)`},
+	{SumWithout(Rate(Select("e_total"), 5*time.Minute), "reason"), `sum without (reason) (rate(e_total[5m]))`},
+	{SumBy(Metric("x"), "instance", "job"), `sum by (instance, job) (x)`},
+	{GroupWithout(Metric("r_total"), "market"), `group without (market) (r_total)`},
+	{GroupBy(Metric("r_total")), `group(r_total)`},
+	{Add(Metric("a"), Metric("b")), `a + b`},
+	{Sub(Num(1), Metric("a")), `1 - a`},
+	{Mul(Metric("a"), Num(60)), `a * 60`},
+	{Div(Metric("a"), Metric("b"), On("instance")), `a / on (instance) b`},
+	{Div(Metric("a"), Metric("b"), Ignoring("reason")), `a / ignoring (reason) b`},
+	{GTc(Metric("a"), 10), `a > 10`},
+	{GEc(Metric("a"), 0.0166667), `a >= 0.0166667`},
+	{LTc(Metric("a"), 0.99), `a < 0.99`},
+	{LEc(Metric("a"), -1), `a <= -1`},
+	{EQc(Metric("a"), 0), `a == 0`},
+	{NEc(Metric("a"), 1e6), `a != 1e+06`},
+	{GTc(Metric("a"), math.Inf(1)), `a > +Inf`},
+	{Compare(Num(3), LT, Metric("a")), `3 < a`},
+	{Compare(Rate(Select("x"), 5*time.Minute), GT, Mul(Num(3), Rate(Select("x"), time.Hour))), `rate(x[5m]) > 3 * rate(x[1h])`},
+	{And(Metric("a"), Metric("b"), On("instance", "job")), `a and on (instance, job) b`},
+	{Or(Metric("a"), Metric("b")), `a or b`},
+	{Unless(Metric("a"), Metric("b"), Ignoring("market")), `a unless ignoring (market) b`},
+	{And(Metric("a"), Metric("b"), On()), `a and on () b`},
+	// Parentheses exactly where precedence and left associativity need them.
+	{Mul(Add(Metric("a"), Metric("b")), Num(60)), `(a + b) * 60`},
+	{Add(Metric("a"), Mul(Metric("b"), Num(60))), `a + b * 60`},
+	{Sub(Sub(Metric("a"), Metric("b")), Metric("c")), `a - b - c`},
+	{Sub(Metric("a"), Sub(Metric("b"), Metric("c"))), `a - (b - c)`},
+	{Div(Metric("a"), Mul(Metric("b"), Metric("c"))), `a / (b * c)`},
+	{GTc(Mul(Or(Metric("a"), Metric("b")), Num(60)), 10), `(a or b) * 60 > 10`},
+	{And(EQc(Or(Metric("a"), Metric("b")), 0), GTc(Metric("c"), 0), On("instance", "job")), `(a or b) == 0 and on (instance, job) c > 0`},
+	{Or(Metric("a"), And(Metric("b"), Metric("c"))), `a or b and c`},
+	{And(Or(Metric("a"), Metric("b")), Metric("c")), `(a or b) and c`},
+	{Unless(Metric("a"), Unless(Metric("b"), Metric("c"))), `a unless (b unless c)`},
+	{Compare(GTc(Metric("a"), 1), GT, Metric("b")), `a > 1 > b`},
+	{Compare(Metric("a"), GT, GTc(Metric("b"), 1)), `a > (b > 1)`},
+	{LTc(Sub(Num(1), Div(Metric("e"), Add(Or(Metric("ok"), Mul(Num(0), Metric("e"))), Metric("e")))), 0.99),
+		`1 - e / ((ok or 0 * e) + e) < 0.99`},
+}
+
+func TestExprString(t *testing.T) {
+	for _, c := range exprStrings {
+		assert.Equal(t, c.want, c.e.String())
+		_, err := check(c.e)
+		assert.NoError(t, err, c.want)
+	}
+}
+
+// TestExprStringPromtool: Prometheus' parser accepts every printed expression
+// (promtool check rules parses each as an alerting rule; the differential
+// tests check that it also means the same).
+func TestExprStringPromtool(t *testing.T) {
+	bin := promtool(t)
+	rf := rulesFile{Groups: []ruleGroup{{Name: "strings"}}}
+	for i, c := range exprStrings {
+		rf.Groups[0].Rules = append(rf.Groups[0].Rules, ruleLine{Alert: "Printed" + strconv.Itoa(i), Expr: c.e.String()})
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rules.yml")
+	writeYAML(t, path, rf)
+	out, err := exec.Command(bin, "check", "rules", path).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "SUCCESS: "+strconv.Itoa(len(exprStrings))+" rules found")
+}
+
+// TestExprCompare: expressions are comparable values; == is identity and never
+// panics.
+func TestExprCompare(t *testing.T) {
+	a := SumWithout(Metric("x"), "reason")
+	b := SumWithout(Metric("x"), "reason")
+	assert.True(t, a == a)
+	assert.False(t, a == b)
+	assert.Equal(t, a.String(), b.String())
+}
