@@ -166,7 +166,7 @@ func bruteExprs() []Expr {
 
 func TestThreeValuedBruteForce(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 11))
-	configs, limit := 100, 150
+	configs, limit := 80, 120
 	if testing.Short() {
 		configs = 30
 	}
@@ -177,7 +177,8 @@ func TestThreeValuedBruteForce(t *testing.T) {
 		for _, e := range bruteExprs() {
 			o, err := evaluateWith(worldLeaves{abs: abs}, e, 0)
 			require.NoError(t, err)
-			if _, known := o.returned(); known {
+			claim := claimOf(o)
+			if claim.known {
 				decided++
 			}
 			for _, w := range ws {
@@ -185,7 +186,7 @@ func TestThreeValuedBruteForce(t *testing.T) {
 				if err != nil {
 					continue // a world Prometheus refuses (duplicate matches)
 				}
-				if msg := contradicts(o, concrete); msg != "" {
+				if msg := claim.contradicts(concrete); msg != "" {
 					t.Fatalf("%s\nleaves %s\nworld %s\n%s", e, describe(abs), describe(w), msg)
 				}
 			}
@@ -195,20 +196,30 @@ func TestThreeValuedBruteForce(t *testing.T) {
 	require.Greater(t, decided, configs*len(bruteExprs())/3)
 }
 
-// contradicts says how the concrete world disagrees with the abstract outcome.
-func contradicts(o outcome, con value) string {
+// claim is what the abstract evaluation asserts.
+type claim struct {
+	series          map[model.Fingerprint]Series
+	returned, known bool
+}
+
+func claimOf(o outcome) claim {
+	c := claim{series: map[model.Fingerprint]Series{}}
+	for _, s := range o.series() {
+		c.series[s.Metric.Fingerprint()] = s
+	}
+	c.returned, c.known = o.returned()
+	return c
+}
+
+// contradicts says how the concrete world disagrees with the claim.
+func (c claim) contradicts(con value) string {
 	got := map[model.Fingerprint]float64{}
 	for _, x := range con.vec {
 		v, _ := x.val.exact()
 		got[x.metric.Fingerprint()] = v
 	}
-	series := o.series()
-	listed := map[model.Fingerprint]Series{}
-	for _, s := range series {
-		listed[s.Metric.Fingerprint()] = s
-	}
 	for fp, v := range got {
-		s, ok := listed[fp]
+		s, ok := c.series[fp]
 		switch {
 		case !ok:
 			return fmt.Sprintf("world returns %v = %g, abstract says certainly not", fp, v)
@@ -218,13 +229,13 @@ func contradicts(o outcome, con value) string {
 			return fmt.Sprintf("%s: world %g outside [%g, %g]", s.Metric, v, s.Min, s.Max)
 		}
 	}
-	for _, s := range series {
-		if _, ok := got[s.Metric.Fingerprint()]; s.Known && !ok {
+	for fp, s := range c.series {
+		if _, ok := got[fp]; s.Known && !ok {
 			return fmt.Sprintf("%s: abstract says certainly returned, world does not return it", s.Metric)
 		}
 	}
-	if returned, known := o.returned(); known && returned != (len(con.vec) > 0) {
-		return fmt.Sprintf("abstract: known returned=%v, world returns %d series", returned, len(con.vec))
+	if c.known && c.returned != (len(con.vec) > 0) {
+		return fmt.Sprintf("abstract: known returned=%v, world returns %d series", c.returned, len(con.vec))
 	}
 	return ""
 }

@@ -63,13 +63,7 @@ func fullHistoryProperty(t *testing.T, data []byte) {
 	if err != nil {
 		return
 	}
-	fullSrc := &memSource{now: at, series: full}
-	steps := int64((r.For + step - 1) / step)
-	d, err := fetch(ctx, fullSrc, e, at, time.Duration(steps)*step)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := d.evalGrid(r, at.UnixMilli(), steps, step.Milliseconds())
+	_, g, err := ruleGrid(ctx, &memSource{now: at, series: full}, r, at, DefaultEvalInterval)
 	if err != nil {
 		return
 	}

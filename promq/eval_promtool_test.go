@@ -408,11 +408,7 @@ func (d *differential) rule(r AlertRule, at time.Duration) RuleState {
 // observedFiring is the concrete evaluation's firing alerts.
 func (d *differential) observedFiring(r AlertRule, at time.Duration) []model.LabelSet {
 	d.t.Helper()
-	src := d.sc.source(at0(at))
-	steps := int64((r.For + step - 1) / step)
-	ds, err := fetch(context.Background(), src, r.Expr, at0(at), time.Duration(steps)*step)
-	require.NoError(d.t, err)
-	g, err := ds.evalGrid(r, at0(at).UnixMilli(), steps, step.Milliseconds())
+	_, g, err := ruleGrid(context.Background(), d.sc.source(at0(at)), r, at0(at), step)
 	require.NoError(d.t, err)
 	return g.observedFiring()
 }

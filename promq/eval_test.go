@@ -110,6 +110,8 @@ func TestCoverageCases(t *testing.T) {
 		{"or: one name missing is fine", EQc(Or(Increase(flat, 10*time.Minute), Increase(Select("missing_total"), 10*time.Minute)), 0), 12 * time.Minute, returned},
 		{"unless: the right side missing is what fires", Unless(g, Metric("missing"), On("instance")), 3 * time.Minute, returned},
 		{"a series that appeared late", GTc(Rate(late, 5*time.Minute), 1), 14 * time.Minute, unknown},
+		{"a late series, first sample one interval into the window", GTc(Rate(late, 5*time.Minute), 1), 16 * time.Minute, unknown},
+		{"a late series, first sample under one interval into the window", GTc(Rate(late, 5*time.Minute), 1), 16*time.Minute + 30*time.Second, empty},
 		{"a late series once covered", GTc(Rate(late, 5*time.Minute), 1), 17 * time.Minute, empty},
 		{"a late series with its lower bound", GTc(Rate(late, 5*time.Minute), 0.01), 14 * time.Minute, returned},
 		{"precedence: a - (b - c)", EQc(Sub(Metric("k7"), Sub(Metric("k3"), Metric("k2"))), 6), 5 * time.Minute, returned},
@@ -250,7 +252,7 @@ func TestRuleState(t *testing.T) {
 	assert.Equal(t, 9.0, *worst(vals, GT).Value)
 	assert.Equal(t, 1.0, *worst(vals, LE).Value)
 	assert.Equal(t, 3.0, *worst(vals, EQ).Value)
-	assert.Nil(t, worst([]Series{{}}, GT), "no value is no worst, never 0")
+	assert.Nil(t, worst([]Series{{}, {Value: num(math.NaN())}}, GT), "no value is no worst, never 0")
 }
 
 // TestEvalErrors: misuse and what Prometheus refuses are errors naming the

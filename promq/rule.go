@@ -3,6 +3,7 @@ package promq
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -90,7 +91,7 @@ type RuleState struct {
 	Values []Series
 	// Worst is the series of Values deepest into (or nearest to) the alert: the
 	// highest for > and >=, the lowest for < and <=, else the first; nil when
-	// no series has a value. A missing value is never a zero.
+	// no series has a value (NaN is none). A missing value is never a zero.
 	Worst *Series
 	// Observed and Needed are the history the least-covered selector had and
 	// needed (its range plus the `for` on the evaluation grid): "observed 7m of
@@ -144,16 +145,7 @@ func EvalRule(ctx context.Context, src Source, r AlertRule, now time.Time, opts 
 	if err := r.Validate(); err != nil {
 		return RuleState{}, err
 	}
-	steps := int64((r.For + cfg.interval - 1) / cfg.interval)
-	if steps >= maxGridPoints {
-		return RuleState{}, fmt.Errorf("rule %s: %w: for %s on a %s grid is more than %d evaluations: use a longer interval",
-			r.Alert, ErrBadQuery, formatDuration(r.For), formatDuration(cfg.interval), maxGridPoints)
-	}
-	d, err := fetch(ctx, src, r.Expr, now, time.Duration(steps)*cfg.interval)
-	if err != nil {
-		return RuleState{}, err
-	}
-	g, err := d.evalGrid(r, now.UnixMilli(), steps, cfg.interval.Milliseconds())
+	d, g, err := ruleGrid(ctx, src, r, now, cfg.interval)
 	if err != nil {
 		return RuleState{}, err
 	}
@@ -171,6 +163,22 @@ func EvalRule(ctx context.Context, src Source, r AlertRule, now time.Time, opts 
 	}
 	st.Warnings = d.warnings(r.PromQL(), st.Known, st.NoData, cfg.hint)
 	return st, nil
+}
+
+// ruleGrid fetches what the rule needs and evaluates it on the grid: now and
+// every interval back, as far as For rounded up to the grid.
+func ruleGrid(ctx context.Context, src Source, r AlertRule, now time.Time, interval time.Duration) (*dataset, *grid, error) {
+	steps := int64((r.For + interval - 1) / interval)
+	if steps >= maxGridPoints {
+		return nil, nil, fmt.Errorf("rule %s: %w: for %s on a %s grid is more than %d evaluations: use a longer interval",
+			r.Alert, ErrBadQuery, formatDuration(r.For), formatDuration(interval), maxGridPoints)
+	}
+	d, err := fetch(ctx, src, r.Expr, now, time.Duration(steps)*interval)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := d.evalGrid(r, now.UnixMilli(), steps, interval.Milliseconds())
+	return d, g, err
 }
 
 // grid is a rule's expression evaluated at every grid point, per alert.
@@ -347,8 +355,8 @@ func worst(vals []Series, op Cmp) *Series {
 	var w *Series
 	for i := range vals {
 		s := &vals[i]
-		if s.Value == nil {
-			continue
+		if s.Value == nil || math.IsNaN(*s.Value) {
+			continue // no value, never a zero; a NaN is none either
 		}
 		switch {
 		case w == nil,
