@@ -105,7 +105,8 @@ type Evaluation struct {
 // src.Samples over the longest window it needs (its range plus the 5m lookback),
 // so `at` should be the source's current time; samples after `at` are ignored.
 // Errors are a misused expression (ErrBadQuery), the source's errors, and what
-// Prometheus itself refuses (many-to-many matching, duplicate series).
+// Prometheus itself refuses from the same samples (ErrExecution: a duplicate
+// match group, a many-to-one match, two series with one label set).
 func Eval(ctx context.Context, src Source, e Expr, at time.Time, opts ...EvalOption) (Evaluation, error) {
 	cfg := newEvalConfig(opts)
 	if err := checkVector(e); err != nil {

@@ -104,7 +104,7 @@ func duplicateLabelsets(vec []elem, e Expr) error {
 	for _, x := range vec {
 		fp := x.metric.Fingerprint()
 		if seen[fp] {
-			return fmt.Errorf("%s: vector cannot contain metrics with the same labelset %s, as Prometheus refuses", e, x.metric)
+			return fmt.Errorf("%s: %w: vector cannot contain metrics with the same labelset %s, as Prometheus refuses", e, ErrExecution, x.metric)
 		}
 		seen[fp] = true
 	}
@@ -402,8 +402,8 @@ func (ev evaluator) vectorVector(n *binary, l, r value, m *Match) (value, error)
 	for i, x := range r.vec {
 		k := signature(x.metric, matchOrNone(m), false)
 		if ev.concrete && len(right[k]) > 0 {
-			return value{}, fmt.Errorf("%s: found duplicate series for the match group on the right hand-side of the operation: %s and %s; many-to-many matching is not allowed, as in Prometheus",
-				n, x.metric, r.vec[right[k][0]].metric)
+			return value{}, fmt.Errorf("%s: %w: found duplicate series for the match group on the right hand-side of the operation: %s and %s; many-to-many matching is not allowed, as in Prometheus",
+				n, ErrExecution, x.metric, r.vec[right[k][0]].metric)
 		}
 		right[k] = append(right[k], i)
 	}
@@ -423,7 +423,7 @@ func (ev evaluator) vectorVector(n *binary, l, r value, m *Match) (value, error)
 				res.val = arith(n.op, x.val, y.val)
 			}
 			if ev.concrete && matched[k] {
-				return value{}, fmt.Errorf("%s: multiple matches for labels %s: many-to-one matching must be explicit (group_left/group_right), which promq does not offer", n, x.metric)
+				return value{}, fmt.Errorf("%s: %w: multiple matches for labels %s: many-to-one matching must be explicit (group_left/group_right), which promq does not offer", n, ErrExecution, x.metric)
 			}
 			matched[k] = true
 			out.vec = append(out.vec, res)

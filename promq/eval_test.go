@@ -300,11 +300,12 @@ func TestEvalErrors(t *testing.T) {
 	for _, c := range refused {
 		_, err := Eval(ctx, src, c.e, src.now)
 		require.Error(t, err, "%v", c.e)
+		assert.ErrorIs(t, err, ErrExecution)
 		assert.Contains(t, err.Error(), c.want)
 	}
 
 	_, err := EvalRule(ctx, src, AlertRule{Alert: "Collide", Expr: Metric("x"), Labels: map[string]string{"i": "same"}}, src.now)
-	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrExecution)
 	assert.Contains(t, err.Error(), "same labelset after applying alert labels")
 
 	failing := errors.New("boom")

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,69 @@ var exprStrings = []struct {
 		`1 - e / ((ok or 0 * e) + e) < 0.99`},
 }
 
+// shippedRules are the expressions `tbops rules` prints today, written with the
+// constructors: each prints the shipped PromQL (Prometheus' own spacing, `on (`,
+// aside). The two that need what promq does not offer are rewritten: a regular
+// expression matcher becomes the or of two selectors, and label_replace
+// becomes one rule per market with a static market label.
+var shippedRules = []struct {
+	shipped string
+	e       Expr
+}{
+	{`histogram_quantile(0.95, rate(oracle_latency_seconds_bucket[5m])) > 30`,
+		GTc(HistogramQuantile(0.95, Rate(Select("oracle_latency_seconds_bucket"), 5*time.Minute)), 30)},
+	{`(sum without (reason) (rate(energy_signature_verification_failures_total[5m])) or sum without (reason) (rate(energy_reading_reject_total[5m]))) * 60 > 10`,
+		GTc(Mul(Or(SumWithout(Rate(Select("energy_signature_verification_failures_total"), 5*time.Minute), "reason"),
+			SumWithout(Rate(Select("energy_reading_reject_total"), 5*time.Minute), "reason")), Num(60)), 10)},
+	{`(increase(energy_settlements_total[10m]) or increase(energy_settlement_total[10m])) == 0 and on(instance, job) energy_pending_credits_total > 0`,
+		And(EQc(Or(Increase(Select("energy_settlements_total"), 10*time.Minute), Increase(Select("energy_settlement_total"), 10*time.Minute)), 0),
+			GTc(Metric("energy_pending_credits_total"), 0), On("instance", "job"))},
+	{`energy_active_disputes_total > 50`, GTc(Metric("energy_active_disputes_total"), 50)},
+	{`(block_height_total or block_height) unless on(instance, job) economics_block_reward_per_block`,
+		Unless(Or(Metric("block_height_total"), Metric("block_height")), Metric("economics_block_reward_per_block"), On("instance", "job"))},
+	{`increase(receipt_emitted_total[1m]) == 0`, EQc(Increase(Select("receipt_emitted_total"), time.Minute), 0)},
+	{`group without (market) (receipt_emitted_total) unless ignoring (market) receipt_emitted_total{market="storage"}`, // with Labels market=storage
+		Unless(GroupWithout(Metric("receipt_emitted_total"), "market"), Metric("receipt_emitted_total", "market", "storage"), Ignoring("market"))},
+	{`1 - sum without (reason) (rate(receipt_validation_errors_total[5m])) / ((sum without (market) (rate(receipt_emitted_total[5m])) or 0 * sum without (reason) (rate(receipt_validation_errors_total[5m]))) + sum without (reason) (rate(receipt_validation_errors_total[5m]))) < 0.99`,
+		func() Expr {
+			errs := SumWithout(Rate(Select("receipt_validation_errors_total"), 5*time.Minute), "reason")
+			ok := SumWithout(Rate(Select("receipt_emitted_total"), 5*time.Minute), "market")
+			return LTc(Sub(Num(1), Div(errs, Add(Or(ok, Mul(Num(0), errs)), errs))), 0.99)
+		}()},
+	{`rate(receipt_min_payment_rejected_total[5m]) > 0.0166667 and rate(receipt_min_payment_rejected_total[5m]) > 3 * rate(receipt_min_payment_rejected_total[1h])`,
+		func() Expr {
+			sel := Select("receipt_min_payment_rejected_total")
+			return And(GTc(Rate(sel, 5*time.Minute), 0.0166667), Compare(Rate(sel, 5*time.Minute), GT, Mul(Num(3), Rate(sel, time.Hour))))
+		}()},
+	{`histogram_quantile(0.99, rate(receipt_query_duration_seconds_bucket[5m])) > 0.5`,
+		GTc(HistogramQuantile(0.99, Rate(Select("receipt_query_duration_seconds_bucket"), 5*time.Minute)), 0.5)},
+	{`increase(runtime_read_without_ready_total[5m]) > 0`, GTc(Increase(Select("runtime_read_without_ready_total"), 5*time.Minute), 0)},
+	{`increase(config_reload_total{result="error"}[15m]) > 0`, GTc(Increase(Select("config_reload_total", "result", "error"), 15*time.Minute), 0)},
+	{`treasury_disbursement_backlog > 100`, GTc(Metric("treasury_disbursement_backlog"), 100)},
+	{`sum without (reason) (rate(treasury_execution_errors_total[5m])) > 1`,
+		GTc(SumWithout(Rate(Select("treasury_execution_errors_total"), 5*time.Minute), "reason"), 1)},
+	{`increase(governance_disbursements_total{status="finalized"}[10m]) == 0 and on(instance, job) treasury_disbursement_backlog > 0`,
+		And(EQc(Increase(Select("governance_disbursements_total", "status", "finalized"), 10*time.Minute), 0),
+			GTc(Metric("treasury_disbursement_backlog"), 0), On("instance", "job"))},
+	{`histogram_quantile(0.95, treasury_disbursement_lag_seconds_bucket) > 600`,
+		GTc(HistogramQuantile(0.95, Metric("treasury_disbursement_lag_seconds_bucket")), 600)},
+	// Shipped with status=~"executed|finalized" and redundant outer parentheses.
+	{`sum without (reason) (rate(treasury_execution_errors_total[5m])) / (sum without (reason) (rate(treasury_execution_errors_total[5m])) + (sum without (status) (rate(governance_disbursements_total{status="executed"}[5m]) or rate(governance_disbursements_total{status="finalized"}[5m])) or 0 * sum without (reason) (rate(treasury_execution_errors_total[5m])))) > 0.001`,
+		func() Expr {
+			errs := SumWithout(Rate(Select("treasury_execution_errors_total"), 5*time.Minute), "reason")
+			done := SumWithout(Or(Rate(Select("governance_disbursements_total", "status", "executed"), 5*time.Minute),
+				Rate(Select("governance_disbursements_total", "status", "finalized"), 5*time.Minute)), "status")
+			return GTc(Div(errs, Add(errs, Or(done, Mul(Num(0), errs)))), 0.001)
+		}()},
+}
+
+func TestShippedRulesExpressible(t *testing.T) {
+	for _, c := range shippedRules {
+		assert.Equal(t, strings.ReplaceAll(c.shipped, " on(", " on ("), c.e.String())
+		assert.NoError(t, checkVector(c.e))
+	}
+}
+
 func TestExprString(t *testing.T) {
 	for _, c := range exprStrings {
 		assert.Equal(t, c.want, c.e.String())
@@ -78,15 +142,22 @@ func TestExprString(t *testing.T) {
 func TestExprStringPromtool(t *testing.T) {
 	bin := promtool(t)
 	rf := rulesFile{Groups: []ruleGroup{{Name: "strings"}}}
-	for i, c := range exprStrings {
-		rf.Groups[0].Rules = append(rf.Groups[0].Rules, ruleLine{Alert: "Printed" + strconv.Itoa(i), Expr: c.e.String()})
+	printed := make([]string, 0, len(exprStrings)+len(shippedRules))
+	for _, c := range exprStrings {
+		printed = append(printed, c.e.String())
+	}
+	for _, c := range shippedRules {
+		printed = append(printed, c.e.String())
+	}
+	for i, p := range printed {
+		rf.Groups[0].Rules = append(rf.Groups[0].Rules, ruleLine{Alert: "Printed" + strconv.Itoa(i), Expr: p})
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yml")
 	writeYAML(t, path, rf)
 	out, err := exec.Command(bin, "check", "rules", path).CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	assert.Contains(t, string(out), "SUCCESS: "+strconv.Itoa(len(exprStrings))+" rules found")
+	assert.Contains(t, string(out), "SUCCESS: "+strconv.Itoa(len(printed))+" rules found")
 }
 
 // TestExprCompare: expressions are comparable values; == is identity and never

@@ -261,7 +261,7 @@ func alertLabels(vec []elem, r AlertRule) (map[model.Fingerprint]alertState, err
 		fp := ls.Fingerprint()
 		prev, dup := out[fp]
 		if dup && x.must && prev.must {
-			return nil, fmt.Errorf("rule %s: vector contains metrics with the same labelset after applying alert labels: %s", r.Alert, ls)
+			return nil, fmt.Errorf("rule %s: %w: vector contains metrics with the same labelset after applying alert labels: %s", r.Alert, ErrExecution, ls)
 		}
 		a := alertState{labels: ls, must: x.must || prev.must}
 		if v, ok := x.val.exact(); ok {
