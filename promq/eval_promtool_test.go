@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/theblock/tbops"
 )
 
 // The differential test: scenarios of generated series are evaluated here, the
@@ -195,15 +197,15 @@ func differentialExprs() []Expr {
 func differentialRules() []AlertRule {
 	errs := SumWithout(Rate(cTotal, 5*time.Minute), "reason")
 	return []AlertRule{
-		{Alert: "GaugeHigh", Expr: GTc(gauge, 100), For: 3 * time.Minute},
-		{Alert: "GaugeHighBriefly", Expr: GTc(gauge, 100), For: 90 * time.Second},
-		{Alert: "FlatWhilePending", Expr: And(EQc(Increase(fTotal, 10*time.Minute), 0), GTc(pend, 0), On("instance"))},
-		{Alert: "ErrorsHigh", Expr: GTc(errs, 0.05), For: 2 * time.Minute},
-		{Alert: "LatencyHigh", Expr: GTc(HistogramQuantile(0.9, Rate(hist, 5*time.Minute)), 5), For: time.Minute},
-		{Alert: "NothingPending", Expr: Unless(gauge, pend, On("instance")), For: 5 * time.Minute},
-		{Alert: "ReasonMissing", Expr: Unless(GroupWithout(Metric("c_total"), "reason"), Metric("c_total", "reason", "y"), Ignoring("reason")),
+		{Alert: "GaugeHigh", Severity: tbops.StatusWarning, Expr: GTc(gauge, 100), For: 3 * time.Minute},
+		{Alert: "GaugeHighBriefly", Severity: tbops.StatusWarning, Expr: GTc(gauge, 100), For: 90 * time.Second},
+		{Alert: "FlatWhilePending", Severity: tbops.StatusWarning, Expr: And(EQc(Increase(fTotal, 10*time.Minute), 0), GTc(pend, 0), On("instance"))},
+		{Alert: "ErrorsHigh", Severity: tbops.StatusWarning, Expr: GTc(errs, 0.05), For: 2 * time.Minute},
+		{Alert: "LatencyHigh", Severity: tbops.StatusWarning, Expr: GTc(HistogramQuantile(0.9, Rate(hist, 5*time.Minute)), 5), For: time.Minute},
+		{Alert: "NothingPending", Severity: tbops.StatusWarning, Expr: Unless(gauge, pend, On("instance")), For: 5 * time.Minute},
+		{Alert: "ReasonMissing", Severity: tbops.StatusWarning, Expr: Unless(GroupWithout(Metric("c_total"), "reason"), Metric("c_total", "reason", "y"), Ignoring("reason")),
 			For: 2 * time.Minute, Labels: map[string]string{"reason": "y"}},
-		{Alert: "Spike", Expr: And(GTc(Rate(cTotal, 5*time.Minute), 0.01), Compare(Rate(cTotal, 5*time.Minute), GT, Mul(Num(3), Rate(cTotal, 30*time.Minute))))},
+		{Alert: "Spike", Severity: tbops.StatusWarning, Expr: And(GTc(Rate(cTotal, 5*time.Minute), 0.01), Compare(Rate(cTotal, 5*time.Minute), GT, Mul(Num(3), Rate(cTotal, 30*time.Minute))))},
 	}
 }
 

@@ -236,7 +236,8 @@ func TestRuleState(t *testing.T) {
 	require.Len(t, st.Evidence, 2)
 	assert.Equal(t, r.PromQL(), st.Evidence[0].Query)
 	assert.Equal(t, "increase(flat_total[10m])", st.Evidence[1].Query)
-	assert.Equal(t, tbops.Alert{Name: "Stalled", Severity: tbops.StatusCritical, Expr: r.PromQL(), For: "2m", Status: tbops.StatusUnknown, Value: 0.0}, st.ReportAlert())
+	assert.Equal(t, tbops.Alert{Name: "Stalled", Severity: tbops.StatusCritical, Expr: r.PromQL(), ForSeconds: 120, Status: tbops.StatusUnknown,
+		Value: tbops.Num(0), Threshold: tbops.Num(0), Evidence: st.Evidence}, st.ReportAlert())
 
 	at = at0(12 * time.Minute)
 	st, err = EvalRule(ctx, sc.source(at), r, at)
@@ -246,6 +247,27 @@ func TestRuleState(t *testing.T) {
 	assert.Equal(t, st.Needed, st.Observed)
 	assert.Empty(t, st.Warnings)
 	assert.True(t, st.ReportAlert().Firing)
+
+	// The condition: left-hand side, direction and threshold.
+	x, y := Metric("x"), Metric("y")
+	for _, c := range []struct {
+		e         Expr
+		lhs       string
+		op        Cmp
+		threshold *float64
+	}{
+		{GTc(x, 3), "x", GT, num(3)},
+		{Compare(Num(3), LT, x), "x", GT, num(3)},
+		{And(LEc(x, 1), y), "x", LE, num(1)},
+		{Unless(Or(EQc(x, 0), y), y), "x", EQ, num(0)},
+		{Compare(x, GT, Mul(Num(3), y)), "x", GT, nil},
+		{Unless(x, y), "x unless y", "", nil},
+	} {
+		lhs, op, threshold := condition(c.e)
+		assert.Equal(t, c.lhs, lhs.String(), c.e.String())
+		assert.Equal(t, c.op, op, c.e.String())
+		assert.Equal(t, c.threshold, threshold, c.e.String())
+	}
 
 	// The worst series follows the comparison's direction.
 	vals := []Series{{Value: num(3)}, {Value: num(9)}, {}, {Value: num(1)}}
@@ -281,6 +303,7 @@ func TestEvalErrors(t *testing.T) {
 		{SumBy(Metric("x"), "1x"), "not a label name"},
 		{Rate(Select("x"), 0), "positive"},
 		{Rate(Select("x"), time.Microsecond), "milliseconds"},
+		{Compare(Metric("x"), Cmp("=~"), Num(1)), "not an operator"},
 	}
 	for _, c := range bad {
 		_, err := Eval(ctx, src, c.e, src.now)
@@ -304,7 +327,7 @@ func TestEvalErrors(t *testing.T) {
 		assert.Contains(t, err.Error(), c.want)
 	}
 
-	_, err := EvalRule(ctx, src, AlertRule{Alert: "Collide", Expr: Metric("x"), Labels: map[string]string{"i": "same"}}, src.now)
+	_, err := EvalRule(ctx, src, AlertRule{Alert: "Collide", Severity: tbops.StatusWarning, Expr: Metric("x"), Labels: map[string]string{"i": "same"}}, src.now)
 	assert.ErrorIs(t, err, ErrExecution)
 	assert.Contains(t, err.Error(), "same labelset after applying alert labels")
 
@@ -340,7 +363,7 @@ func (f failingSource) Quantile(context.Context, float64, Selector, time.Duratio
 func TestFetchOnce(t *testing.T) {
 	sc := coverageScenario()
 	src := sc.source(at0(30 * time.Minute))
-	r := AlertRule{Alert: "X", Expr: And(GTc(Rate(Select("moved_total"), 5*time.Minute), 0), Compare(Rate(Select("moved_total"), 5*time.Minute), GT, Rate(Select("moved_total"), time.Hour)), On("instance")),
+	r := AlertRule{Alert: "X", Severity: tbops.StatusWarning, Expr: And(GTc(Rate(Select("moved_total"), 5*time.Minute), 0), Compare(Rate(Select("moved_total"), 5*time.Minute), GT, Rate(Select("moved_total"), time.Hour)), On("instance")),
 		For: 150 * time.Second}
 	_, err := EvalRule(context.Background(), src, r, src.now)
 	require.NoError(t, err)
@@ -355,22 +378,24 @@ func TestFetchOnce(t *testing.T) {
 
 // TestRuleValidate names the field at fault.
 func TestRuleValidate(t *testing.T) {
-	ok := AlertRule{Alert: "Fine", Expr: GTc(Metric("x"), 1), For: time.Minute, Labels: map[string]string{"team": "ops"}}
+	ok := AlertRule{Alert: "Fine", Severity: tbops.StatusCritical, Expr: GTc(Metric("x"), 1), For: time.Minute, Labels: map[string]string{"team": "ops"}}
 	require.NoError(t, ok.Validate())
 	for _, c := range []struct {
 		r    AlertRule
 		want string
 	}{
-		{AlertRule{Alert: "bad name", Expr: ok.Expr}, "Alert"},
-		{AlertRule{Alert: "X"}, "Expr"},
-		{AlertRule{Alert: "X", Expr: ok.Expr, For: -time.Second}, "For"},
-		{AlertRule{Alert: "X", Expr: ok.Expr, Labels: map[string]string{"alertname": "y"}}, "Labels"},
+		{AlertRule{Alert: "bad name", Severity: ok.Severity, Expr: ok.Expr}, "Alert"},
+		{AlertRule{Alert: "X", Expr: ok.Expr}, "Severity"},
+		{AlertRule{Alert: "X", Severity: tbops.StatusOK, Expr: ok.Expr}, "Severity"},
+		{AlertRule{Alert: "X", Severity: ok.Severity}, "Expr"},
+		{AlertRule{Alert: "X", Severity: ok.Severity, Expr: ok.Expr, For: -time.Second}, "For"},
+		{AlertRule{Alert: "X", Severity: ok.Severity, Expr: ok.Expr, Labels: map[string]string{"alertname": "y"}}, "Labels"},
 	} {
 		err := c.r.Validate()
 		require.Error(t, err)
 		assert.ErrorIs(t, err, ErrBadQuery)
 		assert.Contains(t, err.Error(), c.want)
 	}
-	_, err := EvalRule(context.Background(), &memSource{}, AlertRule{Alert: "Long", Expr: ok.Expr, For: 24 * time.Hour}, at0(0), WithEvalInterval(time.Second))
+	_, err := EvalRule(context.Background(), &memSource{}, AlertRule{Alert: "Long", Severity: ok.Severity, Expr: ok.Expr, For: 24 * time.Hour}, at0(0), WithEvalInterval(time.Second))
 	assert.ErrorIs(t, err, ErrBadQuery)
 }

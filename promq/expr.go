@@ -2,8 +2,10 @@ package promq
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +15,7 @@ import (
 // evaluate: selectors, numbers, rate and increase, histogram_quantile, sum and
 // group, arithmetic, comparisons and the set operators. String gives canonical
 // PromQL that Prometheus parses back to the same expression (parentheses only
-// where precedence needs them). Build one with the constructors (Select, Num,
+// where precedence needs them). Build one with the constructors (Metric, Num,
 // Rate, SumWithout, Compare, And, …); a misuse such as comparing two numbers is
 // reported by Eval, EvalRule and AlertRule.Validate, never by a panic.
 type Expr interface {
@@ -76,11 +78,11 @@ type Match struct {
 // On matches the two sides on these labels only (PromQL `on (…)`). For
 // arithmetic and comparisons the result then carries only these labels, as in
 // Prometheus.
-func On(labels ...string) Match { return Match{on: true, labels: labels} }
+func On(labels ...string) Match { return Match{on: true, labels: slices.Clone(labels)} }
 
 // Ignoring matches the two sides on all labels but these and the metric name
 // (PromQL `ignoring (…)`).
-func Ignoring(labels ...string) Match { return Match{labels: labels} }
+func Ignoring(labels ...string) Match { return Match{labels: slices.Clone(labels)} }
 
 // Metric is the instant vector selector `name{label="value",…}` from a metric
 // name and label name/value pairs (equality matchers, as Select): each series'
@@ -91,10 +93,10 @@ func Metric(name string, pairs ...string) Expr { return &instant{Select(name, pa
 func Num(v float64) Expr { return &number{v} }
 
 // Rate is rate(sel[w]): the per-second increase of a counter over w.
-func Rate(sel Selector, w time.Duration) Expr { return &rangeCall{"rate", sel, w} }
+func Rate(sel Selector, w time.Duration) Expr { return &rangeCall{"rate", sel.clone(), w} }
 
 // Increase is increase(sel[w]): the increase of a counter over w.
-func Increase(sel Selector, w time.Duration) Expr { return &rangeCall{"increase", sel, w} }
+func Increase(sel Selector, w time.Duration) Expr { return &rangeCall{"increase", sel.clone(), w} }
 
 // HistogramQuantile is histogram_quantile(q, e) over classic buckets: e's series
 // grouped by every label but le.
@@ -104,20 +106,24 @@ func HistogramQuantile(q float64, e Expr) Expr { return &quantile{q, e} }
 func Sum(e Expr) Expr { return &aggregate{op: "sum", e: e} }
 
 // SumBy is sum by (labels) (e).
-func SumBy(e Expr, labels ...string) Expr { return &aggregate{op: "sum", labels: labels, e: e} }
+func SumBy(e Expr, labels ...string) Expr {
+	return &aggregate{op: "sum", labels: slices.Clone(labels), e: e}
+}
 
 // SumWithout is sum without (labels) (e): the sum over those labels, keeping
 // every other (the metric name is dropped).
 func SumWithout(e Expr, labels ...string) Expr {
-	return &aggregate{op: "sum", without: true, labels: labels, e: e}
+	return &aggregate{op: "sum", without: true, labels: slices.Clone(labels), e: e}
 }
 
 // GroupBy is group by (labels) (e): 1 for each group that has a series.
-func GroupBy(e Expr, labels ...string) Expr { return &aggregate{op: "group", labels: labels, e: e} }
+func GroupBy(e Expr, labels ...string) Expr {
+	return &aggregate{op: "group", labels: slices.Clone(labels), e: e}
+}
 
 // GroupWithout is group without (labels) (e).
 func GroupWithout(e Expr, labels ...string) Expr {
-	return &aggregate{op: "group", without: true, labels: labels, e: e}
+	return &aggregate{op: "group", without: true, labels: slices.Clone(labels), e: e}
 }
 
 // Add is a + b.
@@ -163,6 +169,12 @@ func Or(a, b Expr, m ...Match) Expr { return &binary{"or", a, b, m} }
 
 // Unless is `a unless b`: the series of a that have no match in b.
 func Unless(a, b Expr, m ...Match) Expr { return &binary{"unless", a, b, m} }
+
+// clone copies the selector's matchers, so that an expression does not change
+// when its caller's map does.
+func (s Selector) clone() Selector {
+	return Selector{Metric: s.Metric, Labels: maps.Clone(s.Labels)}
+}
 
 // Printing. Prometheus keeps parentheses as nodes; this tree has none, so the
 // printer adds exactly those that precedence and left associativity need.
@@ -229,8 +241,10 @@ func precedence(op string) int {
 		return 3
 	case "+", "-":
 		return 4
+	case "*", "/":
+		return 5
 	}
-	return 5 // * /
+	return 0
 }
 
 // formatNumber prints a number as Prometheus does (Go's shortest %g form).
@@ -316,6 +330,8 @@ func checkBinary(b *binary) (scalar bool, err error) {
 		return false, err
 	}
 	switch {
+	case precedence(b.op) == 0:
+		return false, fmt.Errorf("%s: %q is not an operator", b, b.op)
 	case len(b.match) > 1:
 		return false, fmt.Errorf("%s: at most one on/ignoring modifier", b)
 	case len(b.match) == 1 && (ls || rs):

@@ -160,6 +160,19 @@ func TestExprStringPromtool(t *testing.T) {
 	assert.Contains(t, string(out), "SUCCESS: "+strconv.Itoa(len(printed))+" rules found")
 }
 
+// TestExprImmutable: an expression does not change when the slices and maps
+// it was built from do.
+func TestExprImmutable(t *testing.T) {
+	labels := []string{"reason"}
+	sel := Select("e_total", "a", "b")
+	e := SumWithout(Rate(sel, time.Minute), labels...)
+	m := Ignoring(labels...)
+	u := Unless(Metric("x"), Metric("y"), m)
+	labels[0], sel.Labels["a"] = "changed", "changed"
+	assert.Equal(t, `sum without (reason) (rate(e_total{a="b"}[1m]))`, e.String())
+	assert.Equal(t, `x unless ignoring (reason) y`, u.String())
+}
+
 // TestExprCompare: expressions are comparable values; == is identity and never
 // panics.
 func TestExprCompare(t *testing.T) {

@@ -19,7 +19,7 @@ type point struct {
 
 // counterDelta is the increase between the first and last samples corrected
 // for counter resets (a drop means the counter restarted from zero), without
-// extrapolation: what the samples themselves show. It needs two samples.
+// extrapolation: what the samples themselves show.
 func counterDelta(pts []point) float64 {
 	delta := pts[len(pts)-1].v - pts[0].v
 	prev := pts[0].v
@@ -136,8 +136,8 @@ func bucketQuantile2(q float64, bs []bucket) float64 {
 	return v
 }
 
-// bucketQuantileWith is the algorithm both versions share; monotonic is the step that
-// differs.
+// bucketQuantileWith is the algorithm both versions share; monotonic is the
+// step that differs.
 func bucketQuantileWith(q float64, bs []bucket, monotonic func([]bucket) bool) (v float64, forced bool) {
 	if math.IsNaN(q) {
 		return math.NaN(), false

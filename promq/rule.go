@@ -12,8 +12,8 @@ import (
 	"github.com/theblock/tbops"
 )
 
-// AlertRule is one alerting rule, defined once: `tbops rules` prints its PromQL and
-// EvalRule evaluates the same expression, so a report and Prometheus cannot
+// AlertRule is one alerting rule, defined once: `tbops rules` prints its PromQL
+// and EvalRule evaluates the same expression, so a report and Prometheus cannot
 // disagree about it.
 type AlertRule struct {
 	// Alert is the alert name, CamelCase as Prometheus conventions have it.
@@ -40,10 +40,14 @@ type AlertRule struct {
 // PromQL is the rule's expression as Prometheus reads it.
 func (r AlertRule) PromQL() string { return str(r.Expr) }
 
-// Validate reports what Prometheus would refuse in the rule, naming the field.
+// Validate reports what Prometheus would refuse in the rule, and a Severity
+// other than warning or critical, naming the field.
 func (r AlertRule) Validate() error {
 	if !metricNameRE.MatchString(r.Alert) {
 		return fmt.Errorf("rule %q: Alert: %w: not a valid alert name", r.Alert, ErrBadQuery)
+	}
+	if r.Severity != tbops.StatusWarning && r.Severity != tbops.StatusCritical {
+		return fmt.Errorf("rule %s: Severity: %w: %q is neither warning nor critical", r.Alert, ErrBadQuery, r.Severity)
 	}
 	if err := checkVector(r.Expr); err != nil {
 		return fmt.Errorf("rule %s: Expr: %w", r.Alert, err)
@@ -118,16 +122,17 @@ func (s RuleState) Status() tbops.Status {
 	return tbops.StatusOK
 }
 
-// ReportAlert is the rule's line in a report's Alerts block; its value is the
-// worst series' (null when unknown).
+// ReportAlert is the rule's line in a report's Alerts block: the worst
+// series' value (nil when there is none), the number it is compared with when
+// the condition compares with one, and the evidence.
 func (s RuleState) ReportAlert() tbops.Alert {
-	a := tbops.Alert{Name: s.Rule.Alert, Severity: s.Rule.Severity, Expr: s.Rule.PromQL(),
-		Firing: s.Known && s.Firing, Status: s.Status()}
-	if s.Rule.For > 0 {
-		a.For = formatDuration(s.Rule.For)
-	}
+	a := tbops.Alert{Name: s.Rule.Alert, Severity: s.Rule.Severity, Expr: s.Rule.PromQL(), ForSeconds: s.Rule.For.Seconds(),
+		Firing: s.Known && s.Firing, Status: s.Status(), Evidence: s.Evidence}
 	if s.Worst != nil && s.Worst.Value != nil {
-		a.Value = jsonNumber(*s.Worst.Value)
+		a.Value = tbops.Num(*s.Worst.Value)
+	}
+	if _, _, c := condition(s.Rule.Expr); c != nil {
+		a.Threshold = tbops.Num(*c)
 	}
 	return a
 }
@@ -149,7 +154,7 @@ func EvalRule(ctx context.Context, src Source, r AlertRule, now time.Time, opts 
 	if err != nil {
 		return RuleState{}, err
 	}
-	lhs, op := condition(r.Expr)
+	lhs, op, _ := condition(r.Expr)
 	lo, err := d.evaluate(lhs, now.UnixMilli())
 	if err != nil {
 		return RuleState{}, err
@@ -314,23 +319,26 @@ func (g *grid) observedFiring() []model.LabelSet {
 	return out
 }
 
-// condition finds the left-hand side whose values a rule reports and the
-// comparison that judges it.
-func condition(e Expr) (Expr, Cmp) {
+// condition finds the left-hand side whose values a rule reports, the
+// comparison that judges it, and the number it is compared with, if it is one.
+func condition(e Expr) (lhs Expr, op Cmp, threshold *float64) {
 	for n := e; ; {
 		b, ok := n.(*binary)
 		switch {
 		case !ok:
-			return e, ""
+			return e, "", nil
 		case isComparison(b.op):
-			if _, scalar := b.lhs.(*number); scalar {
-				return b.rhs, flip(Cmp(b.op))
+			if c, scalar := b.lhs.(*number); scalar {
+				return b.rhs, flip(Cmp(b.op)), &c.v
 			}
-			return b.lhs, Cmp(b.op)
+			if c, scalar := b.rhs.(*number); scalar {
+				return b.lhs, Cmp(b.op), &c.v
+			}
+			return b.lhs, Cmp(b.op), nil
 		case isSetOp(b.op):
 			n = b.lhs
 		default:
-			return e, ""
+			return e, "", nil
 		}
 	}
 }
