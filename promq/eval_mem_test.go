@@ -19,6 +19,7 @@ type memSource struct {
 	now    time.Time
 	series []memSeries
 	asked  []string // the selectors and windows Samples was asked for
+	err    error    // what Samples fails with, if set
 }
 
 type memSeries struct {
@@ -31,6 +32,9 @@ func (m *memSource) Name() string { return "memory" }
 func (m *memSource) Samples(ctx context.Context, sel Selector, w time.Duration) (RangeResult, error) {
 	if err := ctx.Err(); err != nil {
 		return RangeResult{}, err
+	}
+	if m.err != nil {
+		return RangeResult{}, m.err
 	}
 	m.asked = append(m.asked, samplesExpr(sel, w))
 	from, to := model.TimeFromUnixNano(m.now.Add(-w).UnixNano()), model.TimeFromUnixNano(m.now.UnixNano())
@@ -49,7 +53,7 @@ func (m *memSource) Samples(ctx context.Context, sel Selector, w time.Duration) 
 			mat = append(mat, ss)
 		}
 	}
-	return RangeResult{Matrix: mat, Evidence: evidenceFor(samplesExpr(sel, w))}, nil
+	return RangeResult{Matrix: mat, Evidence: tbops.Evidence{Source: tbops.SourcePrometheus, Query: samplesExpr(sel, w)}}, nil
 }
 
 var errNotUsed = errors.New("memSource answers only Samples")
@@ -63,10 +67,6 @@ func (m *memSource) Increase(context.Context, Selector, time.Duration) (Result, 
 }
 func (m *memSource) Quantile(context.Context, float64, Selector, time.Duration) (Result, error) {
 	return Result{}, errNotUsed
-}
-
-func evidenceFor(q string) tbops.Evidence {
-	return tbops.Evidence{Source: tbops.SourcePrometheus, Query: q}
 }
 
 // at0 is a time offset from the Unix epoch, where promtool's samples start.

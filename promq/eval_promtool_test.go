@@ -431,15 +431,22 @@ func runPromtool(t *testing.T, rules []AlertRule, groups ...ptGroup) {
 	writeYAML(t, filepath.Join(dir, "rules.yml"), rf)
 	writeYAML(t, filepath.Join(dir, "test.yml"), ptFile{RuleFiles: []string{"rules.yml"},
 		EvaluationInterval: durationString(step), Tests: groups})
-	cmd := exec.Command(bin, "test", "rules", "test.yml")
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
+	out, err := runBounded(dir, bin, "test", "rules", "test.yml")
 	if err != nil {
 		if keep := os.Getenv("PROMQ_KEEP_PROMTOOL"); keep != "" {
 			_ = os.CopyFS(keep, os.DirFS(dir))
 		}
 		t.Fatalf("promtool test rules disagrees (set PROMQ_KEEP_PROMTOOL=dir to keep the files): %v\n%s", err, truncate(string(out), 6000))
 	}
+}
+
+// runBounded runs promtool with a hang guard (a bound, not a timing).
+func runBounded(dir, bin string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	return cmd.CombinedOutput()
 }
 
 func writeYAML(t *testing.T, path string, v any) {

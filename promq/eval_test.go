@@ -280,12 +280,11 @@ func TestRuleState(t *testing.T) {
 // TestEvalErrors: misuse and what Prometheus refuses are errors naming the
 // expression; nothing panics.
 func TestEvalErrors(t *testing.T) {
-	src := &memSource{now: at0(time.Hour), series: []memSeries{
+	src := &memSource{now: at0(0), series: []memSeries{
 		stepSeries(metric("x", "i", "1"), step, []*float64{num(1)}),
 		stepSeries(metric("x", "i", "2"), step, []*float64{num(2)}),
 		stepSeries(metric("y", "i", "1"), step, []*float64{num(3)}),
 	}}
-	src.now = at0(0)
 	ctx := context.Background()
 	bad := []struct {
 		e    Expr
@@ -332,30 +331,13 @@ func TestEvalErrors(t *testing.T) {
 	assert.Contains(t, err.Error(), "same labelset after applying alert labels")
 
 	failing := errors.New("boom")
-	_, err = Eval(ctx, failingSource{failing}, Metric("x"), src.now)
+	_, err = Eval(ctx, &memSource{err: failing}, Metric("x"), src.now)
 	assert.ErrorIs(t, err, failing)
 
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	_, err = Eval(cancelled, src, Metric("x"), src.now)
 	assert.ErrorIs(t, err, context.Canceled)
-}
-
-type failingSource struct{ err error }
-
-func (f failingSource) Name() string { return "failing" }
-func (f failingSource) Samples(context.Context, Selector, time.Duration) (RangeResult, error) {
-	return RangeResult{}, f.err
-}
-func (f failingSource) Instant(context.Context, Selector) (Result, error) { return Result{}, f.err }
-func (f failingSource) Rate(context.Context, Selector, time.Duration) (Result, error) {
-	return Result{}, f.err
-}
-func (f failingSource) Increase(context.Context, Selector, time.Duration) (Result, error) {
-	return Result{}, f.err
-}
-func (f failingSource) Quantile(context.Context, float64, Selector, time.Duration) (Result, error) {
-	return Result{}, f.err
 }
 
 // TestFetchOnce: every selector is asked for once, over its longest range plus

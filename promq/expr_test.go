@@ -2,7 +2,6 @@ package promq
 
 import (
 	"math"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -155,7 +154,7 @@ func TestExprStringPromtool(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yml")
 	writeYAML(t, path, rf)
-	out, err := exec.Command(bin, "check", "rules", path).CombinedOutput()
+	out, err := runBounded(dir, bin, "check", "rules", path)
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "SUCCESS: "+strconv.Itoa(len(printed))+" rules found")
 }
