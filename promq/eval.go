@@ -25,7 +25,7 @@ const HistoryHint = "pass --prom URL, or run tbops serve to accumulate history"
 const maxGridPoints = 10_000
 
 // EvalOption configures Eval and EvalRule.
-type EvalOption func(*evalConfig)
+type EvalOption struct{ apply func(*evalConfig) }
 
 type evalConfig struct {
 	interval time.Duration
@@ -36,20 +36,22 @@ type evalConfig struct {
 // DefaultEvalInterval): set it to the evaluation_interval of the Prometheus
 // whose alerts the answers should match.
 func WithEvalInterval(d time.Duration) EvalOption {
-	return func(c *evalConfig) {
+	return EvalOption{func(c *evalConfig) {
 		if d > 0 {
 			c.interval = d
 		}
-	}
+	}}
 }
 
 // WithHistoryHint replaces HistoryHint in the warnings ("" leaves the hint out).
-func WithHistoryHint(h string) EvalOption { return func(c *evalConfig) { c.hint = h } }
+func WithHistoryHint(h string) EvalOption { return EvalOption{func(c *evalConfig) { c.hint = h }} }
 
 func newEvalConfig(opts []EvalOption) evalConfig {
 	c := evalConfig{interval: DefaultEvalInterval, hint: HistoryHint}
 	for _, o := range opts {
-		o(&c)
+		if o.apply != nil {
+			o.apply(&c)
+		}
 	}
 	return c
 }
