@@ -46,7 +46,7 @@
 //
 // # Expressions and rules
 //
-// An alert is an AlertRule whose Expr is built from the constructors: Metric,
+// An alert is an Rule whose Expr is built from the constructors: Metric,
 // Num, Rate, Increase, HistogramQuantile, Sum, SumBy, SumWithout, GroupBy,
 // GroupWithout, Add, Sub, Mul, Div, Compare (and GTc, GEc, LTc, LEc, EQc, NEc
 // against a number), And, Or and Unless, with On or Ignoring. Expr.String is

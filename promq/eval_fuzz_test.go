@@ -60,7 +60,7 @@ func fullHistoryProperty(t *testing.T, data []byte) {
 	}
 	checkAgainstFull(t, got, want)
 
-	r := AlertRule{Alert: "Fuzz", Expr: e, For: time.Duration(forSteps) * step / 2, Severity: tbops.StatusWarning}
+	r := Rule{Alert: "Fuzz", Expr: e, For: time.Duration(forSteps) * step / 2, Severity: tbops.StatusWarning}
 	st, err := EvalRule(ctx, &memSource{now: at, series: observed}, r, at)
 	if err != nil {
 		return

@@ -194,9 +194,9 @@ func differentialExprs() []Expr {
 	}
 }
 
-func differentialRules() []AlertRule {
+func differentialRules() []Rule {
 	errs := SumWithout(Rate(cTotal, 5*time.Minute), "reason")
-	return []AlertRule{
+	return []Rule{
 		{Alert: "GaugeHigh", Severity: tbops.StatusWarning, Expr: GTc(gauge, 100), For: 3 * time.Minute},
 		{Alert: "GaugeHighBriefly", Severity: tbops.StatusWarning, Expr: GTc(gauge, 100), For: 90 * time.Second},
 		{Alert: "FlatWhilePending", Severity: tbops.StatusWarning, Expr: And(EQc(Increase(fTotal, 10*time.Minute), 0), GTc(pend, 0), On("instance"))},
@@ -376,7 +376,7 @@ func (d *differential) checkKnown(ev Evaluation) {
 }
 
 // rule adds an alert test at `at` and returns this package's state.
-func (d *differential) rule(r AlertRule, at time.Duration) RuleState {
+func (d *differential) rule(r Rule, at time.Duration) RuleState {
 	d.t.Helper()
 	src := d.sc.source(at0(at))
 	st, err := EvalRule(context.Background(), src, r, at0(at), WithEvalInterval(step))
@@ -408,7 +408,7 @@ func (d *differential) rule(r AlertRule, at time.Duration) RuleState {
 }
 
 // observedFiring is the concrete evaluation's firing alerts.
-func (d *differential) observedFiring(r AlertRule, at time.Duration) []model.LabelSet {
+func (d *differential) observedFiring(r Rule, at time.Duration) []model.LabelSet {
 	d.t.Helper()
 	_, g, err := ruleGrid(context.Background(), d.sc.source(at0(at)), r, at0(at), step)
 	require.NoError(d.t, err)
@@ -416,7 +416,7 @@ func (d *differential) observedFiring(r AlertRule, at time.Duration) []model.Lab
 }
 
 // runPromtool writes the rules and tests and runs `promtool test rules`.
-func runPromtool(t *testing.T, rules []AlertRule, groups ...ptGroup) {
+func runPromtool(t *testing.T, rules []Rule, groups ...ptGroup) {
 	t.Helper()
 	bin := promtool(t)
 	dir := t.TempDir()

@@ -168,18 +168,18 @@ func TestCoverageWarnings(t *testing.T) {
 func TestRuleFor(t *testing.T) {
 	promtool(t)
 	g, pending, flat := Metric("g"), Metric("pending"), Select("flat_total")
-	high := AlertRule{Alert: "High", Expr: GTc(g, 100), For: 3 * time.Minute, Severity: tbops.StatusWarning}
-	brief := AlertRule{Alert: "HighBriefly", Expr: GTc(g, 100), For: 90 * time.Second, Severity: tbops.StatusWarning}
-	now := AlertRule{Alert: "HighNow", Expr: GTc(g, 100), Severity: tbops.StatusCritical}
-	pend := AlertRule{Alert: "Pending", Expr: GTc(pending, 0), For: 5 * time.Minute, Severity: tbops.StatusWarning}
-	stalled := AlertRule{Alert: "Stalled", Expr: EQc(Increase(flat, 10*time.Minute), 0), For: 2 * time.Minute, Severity: tbops.StatusCritical}
-	emitting := AlertRule{Alert: "NotEmitting", Expr: EQc(Increase(Select("moved_total"), time.Minute), 0), For: 5 * time.Second, Severity: tbops.StatusCritical}
+	high := Rule{Alert: "High", Expr: GTc(g, 100), For: 3 * time.Minute, Severity: tbops.StatusWarning}
+	brief := Rule{Alert: "HighBriefly", Expr: GTc(g, 100), For: 90 * time.Second, Severity: tbops.StatusWarning}
+	now := Rule{Alert: "HighNow", Expr: GTc(g, 100), Severity: tbops.StatusCritical}
+	pend := Rule{Alert: "Pending", Expr: GTc(pending, 0), For: 5 * time.Minute, Severity: tbops.StatusWarning}
+	stalled := Rule{Alert: "Stalled", Expr: EQc(Increase(flat, 10*time.Minute), 0), For: 2 * time.Minute, Severity: tbops.StatusCritical}
+	emitting := Rule{Alert: "NotEmitting", Expr: EQc(Increase(Select("moved_total"), time.Minute), 0), For: 5 * time.Second, Severity: tbops.StatusCritical}
 	type want struct {
 		firing, known bool
 	}
 	fires, quiet, undecided := want{true, true}, want{false, true}, want{false, false}
 	cases := []struct {
-		r    AlertRule
+		r    Rule
 		at   time.Duration
 		want want
 	}{
@@ -198,7 +198,7 @@ func TestRuleFor(t *testing.T) {
 		{emitting, 3 * time.Minute, quiet},
 	}
 	d := newDifferential(t, coverageScenario())
-	var rules []AlertRule
+	var rules []Rule
 	seen := map[string]bool{}
 	for _, c := range cases {
 		st := d.rule(c.r, c.at)
@@ -216,7 +216,7 @@ func TestRuleFor(t *testing.T) {
 func TestRuleState(t *testing.T) {
 	sc := coverageScenario()
 	ctx := context.Background()
-	r := AlertRule{Alert: "Stalled", Expr: And(EQc(Increase(Select("flat_total"), 10*time.Minute), 0), GTc(Metric("pending"), 0), On("instance")),
+	r := Rule{Alert: "Stalled", Expr: And(EQc(Increase(Select("flat_total"), 10*time.Minute), 0), GTc(Metric("pending"), 0), On("instance")),
 		For: 2 * time.Minute, Severity: tbops.StatusCritical, Labels: map[string]string{"team": "ops"}}
 	at := at0(5 * time.Minute)
 	st, err := EvalRule(ctx, sc.source(at), r, at)
@@ -326,7 +326,7 @@ func TestEvalErrors(t *testing.T) {
 		assert.Contains(t, err.Error(), c.want)
 	}
 
-	_, err := EvalRule(ctx, src, AlertRule{Alert: "Collide", Severity: tbops.StatusWarning, Expr: Metric("x"), Labels: map[string]string{"i": "same"}}, src.now)
+	_, err := EvalRule(ctx, src, Rule{Alert: "Collide", Severity: tbops.StatusWarning, Expr: Metric("x"), Labels: map[string]string{"i": "same"}}, src.now)
 	assert.ErrorIs(t, err, ErrExecution)
 	assert.Contains(t, err.Error(), "same labelset after applying alert labels")
 
@@ -345,7 +345,7 @@ func TestEvalErrors(t *testing.T) {
 func TestFetchOnce(t *testing.T) {
 	sc := coverageScenario()
 	src := sc.source(at0(30 * time.Minute))
-	r := AlertRule{Alert: "X", Severity: tbops.StatusWarning, Expr: And(GTc(Rate(Select("moved_total"), 5*time.Minute), 0), Compare(Rate(Select("moved_total"), 5*time.Minute), GT, Rate(Select("moved_total"), time.Hour)), On("instance")),
+	r := Rule{Alert: "X", Severity: tbops.StatusWarning, Expr: And(GTc(Rate(Select("moved_total"), 5*time.Minute), 0), Compare(Rate(Select("moved_total"), 5*time.Minute), GT, Rate(Select("moved_total"), time.Hour)), On("instance")),
 		For: 150 * time.Second}
 	_, err := EvalRule(context.Background(), src, r, src.now)
 	require.NoError(t, err)
@@ -360,24 +360,24 @@ func TestFetchOnce(t *testing.T) {
 
 // TestRuleValidate names the field at fault.
 func TestRuleValidate(t *testing.T) {
-	ok := AlertRule{Alert: "Fine", Severity: tbops.StatusCritical, Expr: GTc(Metric("x"), 1), For: time.Minute, Labels: map[string]string{"team": "ops"}}
+	ok := Rule{Alert: "Fine", Severity: tbops.StatusCritical, Expr: GTc(Metric("x"), 1), For: time.Minute, Labels: map[string]string{"team": "ops"}}
 	require.NoError(t, ok.Validate())
 	for _, c := range []struct {
-		r    AlertRule
+		r    Rule
 		want string
 	}{
-		{AlertRule{Alert: "bad name", Severity: ok.Severity, Expr: ok.Expr}, "Alert"},
-		{AlertRule{Alert: "X", Expr: ok.Expr}, "Severity"},
-		{AlertRule{Alert: "X", Severity: tbops.StatusOK, Expr: ok.Expr}, "Severity"},
-		{AlertRule{Alert: "X", Severity: ok.Severity}, "Expr"},
-		{AlertRule{Alert: "X", Severity: ok.Severity, Expr: ok.Expr, For: -time.Second}, "For"},
-		{AlertRule{Alert: "X", Severity: ok.Severity, Expr: ok.Expr, Labels: map[string]string{"alertname": "y"}}, "Labels"},
+		{Rule{Alert: "bad name", Severity: ok.Severity, Expr: ok.Expr}, "Alert"},
+		{Rule{Alert: "X", Expr: ok.Expr}, "Severity"},
+		{Rule{Alert: "X", Severity: tbops.StatusOK, Expr: ok.Expr}, "Severity"},
+		{Rule{Alert: "X", Severity: ok.Severity}, "Expr"},
+		{Rule{Alert: "X", Severity: ok.Severity, Expr: ok.Expr, For: -time.Second}, "For"},
+		{Rule{Alert: "X", Severity: ok.Severity, Expr: ok.Expr, Labels: map[string]string{"alertname": "y"}}, "Labels"},
 	} {
 		err := c.r.Validate()
 		require.Error(t, err)
 		assert.ErrorIs(t, err, ErrBadQuery)
 		assert.Contains(t, err.Error(), c.want)
 	}
-	_, err := EvalRule(context.Background(), &memSource{}, AlertRule{Alert: "Long", Severity: ok.Severity, Expr: ok.Expr, For: 24 * time.Hour}, at0(0), WithEvalInterval(time.Second))
+	_, err := EvalRule(context.Background(), &memSource{}, Rule{Alert: "Long", Severity: ok.Severity, Expr: ok.Expr, For: 24 * time.Hour}, at0(0), WithEvalInterval(time.Second))
 	assert.ErrorIs(t, err, ErrBadQuery)
 }

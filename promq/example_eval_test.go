@@ -28,7 +28,7 @@ func ExampleEvalRule() {
 	defer src.Close()
 	ctx := context.Background()
 
-	rule := promq.AlertRule{
+	rule := promq.Rule{
 		Alert:    "TreasuryBacklogCritical",
 		Expr:     promq.GTc(promq.Metric("treasury_disbursement_backlog"), 100),
 		For:      6 * time.Minute,

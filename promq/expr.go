@@ -17,7 +17,7 @@ import (
 // PromQL that Prometheus parses back to the same expression (parentheses only
 // where precedence needs them). Build one with the constructors (Metric, Num,
 // Rate, SumWithout, Compare, And, …); a misuse such as comparing two numbers is
-// reported by Eval, EvalRule and AlertRule.Validate, never by a panic.
+// reported by Eval, EvalRule and Rule.Validate, never by a panic.
 type Expr interface {
 	String() string
 	// promqlNode seals the set: only this package's node types are expressions.

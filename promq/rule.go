@@ -12,10 +12,10 @@ import (
 	"github.com/theblock/tbops"
 )
 
-// AlertRule is one alerting rule, defined once: `tbops rules` prints its PromQL
+// Rule is one alerting rule, defined once: `tbops rules` prints its PromQL
 // and EvalRule evaluates the same expression, so a report and Prometheus cannot
 // disagree about it.
-type AlertRule struct {
+type Rule struct {
 	// Alert is the alert name, CamelCase as Prometheus conventions have it.
 	Alert string
 	// Expr is the condition; the alert is active while it returns series.
@@ -38,11 +38,11 @@ type AlertRule struct {
 }
 
 // PromQL is the rule's expression as Prometheus reads it.
-func (r AlertRule) PromQL() string { return str(r.Expr) }
+func (r Rule) PromQL() string { return str(r.Expr) }
 
 // Validate reports what Prometheus would refuse in the rule, and a Severity
 // other than warning or critical, naming the field.
-func (r AlertRule) Validate() error {
+func (r Rule) Validate() error {
 	if !metricNameRE.MatchString(r.Alert) {
 		return fmt.Errorf("rule %q: Alert: %w: not a valid alert name", r.Alert, ErrBadQuery)
 	}
@@ -81,7 +81,7 @@ type AlertSeries struct {
 // RuleState is a rule evaluated now, three-valued: firing, not firing, or
 // unknown when the samples do not decide.
 type RuleState struct {
-	Rule AlertRule
+	Rule Rule
 	// Firing is true when an alert certainly fires; meaningful when Known.
 	Firing bool
 	// Known is false when the samples decide neither way: a window or the
@@ -145,7 +145,7 @@ func (s RuleState) ReportAlert() tbops.Alert {
 // one is known not to. Every selector is fetched once, over its range, the 5m
 // lookback and the `for`. promtool aligns its grid on time 0, so with now on
 // that grid (a multiple of the interval) the two agree.
-func EvalRule(ctx context.Context, src Source, r AlertRule, now time.Time, opts ...EvalOption) (RuleState, error) {
+func EvalRule(ctx context.Context, src Source, r Rule, now time.Time, opts ...EvalOption) (RuleState, error) {
 	cfg := newEvalConfig(opts)
 	if err := r.Validate(); err != nil {
 		return RuleState{}, err
@@ -172,7 +172,7 @@ func EvalRule(ctx context.Context, src Source, r AlertRule, now time.Time, opts 
 
 // ruleGrid fetches what the rule needs and evaluates it on the grid: now and
 // every interval back, as far as For rounded up to the grid.
-func ruleGrid(ctx context.Context, src Source, r AlertRule, now time.Time, interval time.Duration) (*dataset, *grid, error) {
+func ruleGrid(ctx context.Context, src Source, r Rule, now time.Time, interval time.Duration) (*dataset, *grid, error) {
 	steps := int64((r.For + interval - 1) / interval)
 	if steps >= maxGridPoints {
 		return nil, nil, fmt.Errorf("rule %s: %w: for %s on a %s grid is more than %d evaluations: use a longer interval",
@@ -202,7 +202,7 @@ type alertTrack struct {
 	observed bool // returned at every point by the concrete evaluation
 }
 
-func (d *dataset) evalGrid(r AlertRule, now, steps, interval int64) (*grid, error) {
+func (d *dataset) evalGrid(r Rule, now, steps, interval int64) (*grid, error) {
 	g := &grid{}
 	byKey := map[model.Fingerprint]*alertTrack{}
 	for k := int64(0); k <= steps; k++ {
@@ -248,7 +248,7 @@ type alertState struct {
 
 // alertLabels maps a vector to its alerts' label sets; for the concrete pass
 // it refuses, as Prometheus, two series that become one alert.
-func alertLabels(vec []elem, r AlertRule) (map[model.Fingerprint]alertState, error) {
+func alertLabels(vec []elem, r Rule) (map[model.Fingerprint]alertState, error) {
 	out := make(map[model.Fingerprint]alertState, len(vec))
 	for _, x := range vec {
 		ls := make(model.LabelSet, len(x.metric)+len(r.Labels))
