@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/energy"
 	"github.com/theblock/tbops/governor"
+	"github.com/theblock/tbops/promq"
 	"github.com/theblock/tbops/receipts"
 	tbruntime "github.com/theblock/tbops/runtime"
 	"github.com/theblock/tbops/treasury"
@@ -61,12 +63,44 @@ warning rules create tickets (the severity label). Check it with:
 	return cmd
 }
 
-// allRules gathers every package's exported rules.
-func allRules() []tbops.Rule {
-	var out []tbops.Rule
-	for _, rs := range [][]tbops.Rule{treasury.Rules(), energy.Rules(), receipts.Rules(), governor.Rules(), tbruntime.Rules()} {
-		out = append(out, rs...)
+// rule is what the rules file needs of one package rule.
+type rule struct {
+	Alert, Expr, Summary, Runbook, SLO string
+	For                                time.Duration
+	Severity                           tbops.Status
+	Labels                             map[string]string
+}
+
+// fromPromq is a rule defined as a promq.Rule: its PromQL is the expression
+// Diagnose evaluates.
+func fromPromq(rs []promq.Rule) []rule {
+	out := make([]rule, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, rule{Alert: r.Alert, Expr: r.PromQL(), Summary: r.Summary, Runbook: r.Runbook, SLO: r.SLO,
+			For: r.For, Severity: r.Severity, Labels: r.Labels})
 	}
+	return out
+}
+
+// fromLegacy is a rule still defined as a PromQL string (tbops.Rule), until its
+// package moves to promq.Rule.
+func fromLegacy(rs []tbops.Rule) []rule {
+	out := make([]rule, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, rule{Alert: r.Alert, Expr: r.Expr, Summary: r.Summary, Runbook: r.Runbook, SLO: r.SLO,
+			For: r.For, Severity: r.Severity})
+	}
+	return out
+}
+
+// allRules gathers every package's exported rules, one package a line.
+func allRules() []rule {
+	var out []rule
+	out = append(out, fromLegacy(treasury.Rules())...)
+	out = append(out, fromLegacy(energy.Rules())...)
+	out = append(out, fromLegacy(receipts.Rules())...)
+	out = append(out, fromLegacy(governor.Rules())...)
+	out = append(out, fromLegacy(tbruntime.Rules())...)
 	return out
 }
 
@@ -90,8 +124,8 @@ type ruleEntry struct {
 // buildRuleFile groups rules into a Prometheus rules file, one group per runbook
 // in a stable order. Duplicate alert names within a group are an error:
 // Prometheus would accept them, but they would be indistinguishable on a pager.
-func buildRuleFile(rules []tbops.Rule, base string) (ruleFile, error) {
-	byRunbook := map[string][]tbops.Rule{}
+func buildRuleFile(rules []rule, base string) (ruleFile, error) {
+	byRunbook := map[string][]rule{}
 	for _, r := range rules {
 		byRunbook[r.Runbook] = append(byRunbook[r.Runbook], r)
 	}
@@ -120,6 +154,9 @@ func buildRuleFile(rules []tbops.Rule, base string) (ruleFile, error) {
 					"summary":     r.Summary,
 					"runbook_url": strings.TrimRight(base, "#") + runbookAnchor(rb, r.SLO),
 				},
+			}
+			for k, v := range r.Labels {
+				e.Labels[k] = v
 			}
 			if r.SLO != "" {
 				e.Labels["slo"] = r.SLO
