@@ -92,4 +92,4 @@ func FuzzLimiterBound(f *testing.F) {
 	})
 }
 
-func subWindowNanos(windowSecs int) int64 { return int64(windowSecs) * 1e9 / subWindows }
+func subWindowNanos(windowSecs int) int64 { return int64(windowSecs) * 1e9 / quantaPerWindow }
