@@ -81,7 +81,6 @@ type Decision struct {
 // Allowed reports whether the message was allowed.
 func (d Decision) Allowed() bool { return d.Limit == LimitNone }
 
-
 // The limiter's constants; the package documentation explains the algorithm.
 const (
 	// quantaPerWindow is k: each limit's usage is kept as full quanta of
@@ -313,7 +312,7 @@ type shard struct {
 // homes are the two buckets a key may live in.
 func (s *shard) homes(key uint64) (int, int) {
 	nb := uint64(len(s.table))
-	return int(uint64(uint32(key)) * nb >> 32), int((key*0x9e3779b97f4a7c15)>>32*nb>>32)
+	return int(uint64(uint32(key)) * nb >> 32), int((key * 0x9e3779b97f4a7c15) >> 32 * nb >> 32)
 }
 
 func (s *shard) slotAt(i int) *slot { return &s.table[i>>1][i&1] }
