@@ -4,16 +4,20 @@ package bench
 // a mutex map of golang.org/x/time/rate limiters, throttled/v2's GCRA over its
 // memstore, sethvargo/go-limiter's memorystore (requests only, wall clock) and
 // gcraRef, a two-int64 sharded-map GCRA. Each benchmark runs every contender
-// as a sub-benchmark (impl=...), so one run measures them all back to back;
-// interleave by running the test binary several times:
+// as a sub-benchmark (impl=...), one after the other; running the test binary
+// several times interleaves them, and benchstat takes medians per contender.
+// Besides ns/op each reports cpu-ns/op, the process's CPU time per decision,
+// which leaves out time spent waiting for a core on a shared machine.
 //
-//	cd bench && go test -c -o /tmp/p2pbench . &&
-//	for i in $(seq 8); do /tmp/p2pbench -test.run '^$' -test.bench P2P -test.benchmem -test.cpu 1,2; done > /tmp/p2p.txt &&
-//	go run golang.org/x/perf/cmd/benchstat@latest -col /impl /tmp/p2p.txt
+//	cd bench && go test -c -o /tmp/p2pbench . && for i in $(seq 6); do
+//	  /tmp/p2pbench -test.run '^$' -test.bench 'P2P[^M]' -test.benchmem -test.cpu 1,2 -test.benchtime 1s
+//	  /tmp/p2pbench -test.run '^$' -test.bench P2PMemory -test.benchtime 3x
+//	done > /tmp/p2p.txt && go run golang.org/x/perf/cmd/benchstat@latest -col /impl /tmp/p2p.txt
 
 import (
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,6 +71,21 @@ func hotConfig() p2p.Config {
 
 const unlimited = 1 << 40 // sethvargo's tokens where every message must pass
 
+// cpuNanos is the process's CPU time (user + system, all threads). Reported
+// per decision beside ns/op, it leaves out the time the benchmark waited for
+// a core, which on a shared machine can be most of the wall time.
+func cpuNanos() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+func reportCPU(b *testing.B, since int64, ops int64) {
+	b.ReportMetric(float64(cpuNanos()-since)/float64(ops), "cpu-ns/op")
+}
+
 // expect fails the benchmark when the scenario did not take the path it is
 // named after (allowed or refused), so a figure always means what its row says.
 func expect(b *testing.B, allowed, total int64, wantAllowed bool) {
@@ -86,12 +105,14 @@ func BenchmarkP2PHotPeer(b *testing.B) {
 			a := c.make()
 			var allowed, n int64
 			b.ReportAllocs()
+			cpu := cpuNanos()
 			for b.Loop() {
 				if a.Allow(42, 512, p2pT0.Add(time.Duration(n)*25*time.Microsecond)) {
 					allowed++
 				}
 				n++
 			}
+			reportCPU(b, cpu, n)
 			expect(b, allowed, n, true)
 		})
 	}
@@ -105,12 +126,14 @@ func BenchmarkP2PHotPeerRefused(b *testing.B) {
 			a := c.make()
 			var allowed, n int64
 			b.ReportAllocs()
+			cpu := cpuNanos()
 			for b.Loop() {
 				if a.Allow(42, 512, p2pT0.Add(time.Duration(n)*100)) {
 					allowed++
 				}
 				n++
 			}
+			reportCPU(b, cpu, n)
 			if n > 10_000 { // short calibration runs are mostly the initial burst
 				expect(b, allowed, n, false)
 			}
@@ -127,6 +150,7 @@ func BenchmarkP2PParallelHotPeers(b *testing.B) {
 			var next, refused atomic.Int64
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := cpuNanos()
 			b.RunParallel(func(pb *testing.PB) {
 				peer := uint64(next.Add(1))
 				var i int64
@@ -137,6 +161,7 @@ func BenchmarkP2PParallelHotPeers(b *testing.B) {
 					}
 				}
 			})
+			reportCPU(b, cpu, int64(b.N))
 			expect(b, -refused.Load(), 0, true)
 		})
 	}
@@ -166,12 +191,14 @@ func BenchmarkP2P100kPeers(b *testing.B) {
 			warm(a)
 			var allowed, n int64
 			b.ReportAllocs()
+			cpu := cpuNanos()
 			for b.Loop() {
 				if a.Allow(ids[n%p2pPeers], 512, p2pT0.Add(time.Duration(n)*time.Microsecond)) {
 					allowed++
 				}
 				n++
 			}
+			reportCPU(b, cpu, n)
 			expect(b, allowed, n, true)
 		})
 	}
@@ -187,6 +214,7 @@ func BenchmarkP2PParallel100kPeers(b *testing.B) {
 			var start, refused atomic.Int64
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := cpuNanos()
 			b.RunParallel(func(pb *testing.PB) {
 				i := start.Add(p2pPeers / 4)
 				for pb.Next() {
@@ -196,6 +224,7 @@ func BenchmarkP2PParallel100kPeers(b *testing.B) {
 					}
 				}
 			})
+			reportCPU(b, cpu, int64(b.N))
 			expect(b, -refused.Load(), 0, true)
 		})
 	}
