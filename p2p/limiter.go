@@ -99,7 +99,7 @@ const (
 	passTicks = 1 << 13
 
 	minBuckets = 8
-	maxKicks   = 32 // cuckoo displacements before an insert grows the table
+	maxKicks   = 256 // cuckoo displacements before an insert grows the table
 )
 
 // The meta word of a slot.
@@ -242,7 +242,10 @@ func (u *usage) credit(q uint64, ns, last int64, c *shardCfg) uint64 {
 // is left, the partial one goes when the peer has been idle for a window.
 func (u *usage) retryAfter(lc limitCfg, need uint64, ns, last int64, c *shardCfg) time.Duration {
 	from := ns // the start of the stretch in which quantum i is the oldest
-	newest := u.at(u.n-1, last) * c.tick
+	var newest int64
+	if u.n > 0 {
+		newest = u.at(u.n-1, last) * c.tick
+	}
 	for i := range u.n {
 		si := u.at(i, last) * c.tick
 		over := int64((u.n-i)*lc.q+u.open+need) - int64(lc.max)
@@ -306,7 +309,7 @@ type shard struct {
 	// that peer, any eviction and any config change.
 	fKey, fNeed  uint64
 	fReq, fUntil int64
-	_            [48]byte // keep neighbouring shards' hot fields off this cache line
+	_            [56]byte // 256 bytes in all: neighbouring shards share no cache line
 }
 
 // homes are the two buckets a key may live in.
@@ -393,9 +396,9 @@ func (s *shard) place(sl slot) (slot, bool) {
 	return sl, false
 }
 
-// rebuild re-places the peers into a new table about 70 % full (at least
-// minNb buckets), dropping idle ones; afterwards every peer has just been
-// looked at, so a new sweep pass starts.
+// rebuild re-places the peers into a new table 75 % full (at least minNb
+// buckets), dropping idle ones; afterwards every peer has just been looked
+// at, so a new sweep pass starts.
 func (s *shard) rebuild(minNb int) {
 	live := 0
 	for i := range 2 * len(s.table) {
@@ -403,7 +406,7 @@ func (s *shard) rebuild(minNb int) {
 			live++
 		}
 	}
-	old, nb := s.table, max(minNb, live*5/7+1, minBuckets)
+	old, nb := s.table, max(minNb, live*2/3+1, minBuckets)
 	for !s.refill(old, nb) {
 		nb = nb*6/5 + 1
 	}
@@ -487,12 +490,12 @@ func (s *shard) advance(ns int64) int64 {
 	s.lastNs = ns
 	if tk := s.cfg.tick; ns > s.now*tk {
 		t := s.cfg.tickOf(ns)
-		if t-s.now > ticksPerWindow {
-			s.now = t
-			s.clear() // everyone was idle for more than a window
-		}
+		allIdle := t-s.now > ticksPerWindow
 		s.now = t
-		if t-s.passAt >= passTicks {
+		switch {
+		case allIdle:
+			s.clear() // everyone was idle for more than a window
+		case t-s.passAt >= passTicks:
 			s.sweepAll(t) // finish a pass that low traffic left unfinished
 		}
 	}

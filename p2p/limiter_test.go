@@ -282,10 +282,35 @@ func TestLimiterAccuracyAgainstExactLog(t *testing.T) {
 				assert.LessOrEqual(t, float64(cnt), 1.125*float64(c.req), "requests in a window")
 				assert.LessOrEqual(t, float64(byt), 1.125*float64(c.byt), "bytes in a window")
 				exact, exactBytes := exactAdmitted(evs, w, c.req, c.byt)
+				assert.GreaterOrEqual(t, float64(len(adm)), 0.85*float64(exact), "admits most of what the exact log does")
 				t.Logf("seed %d: offered %d, admitted %d msgs %d B (exact log %d msgs %d B), max in a window %d/%d req, %d/%d B",
 					seed, len(evs), len(adm), sumSize(adm), exact, exactBytes, cnt, c.req, byt, c.byt)
 			}
 		})
+	}
+}
+
+// TestLimiterRandomLoadAgainstExactLog: on random traffic the limiter admits
+// nearly what an exact sliding log admits at and below the limit, and errs
+// towards refusing under overload (the figures in the package documentation).
+func TestLimiterRandomLoadAgainstExactLog(t *testing.T) {
+	w := int64(time.Second)
+	for _, c := range []struct {
+		limit   int
+		load    float64 // offered rate, in limits per window
+		atLeast float64 // admitted, as a fraction of the exact log's
+	}{
+		{100, 0.9, 0.995}, {100, 1, 0.99}, {100, 3, 0.93},
+		{800, 0.9, 0.999}, {800, 1, 0.995}, {800, 3, 0.995},
+	} {
+		rng := rand.New(rand.NewPCG(0, 7))
+		n := int(float64(c.limit) * c.load * 60)
+		evs := randomTraffic(rng, w, n, int64(float64(w)/(float64(c.limit)*c.load)), 100)
+		got := len(offer(newTestLimiter(t, 1, c.limit, 1<<30), 1, evs))
+		exact, _ := exactAdmitted(evs, w, c.limit, 1<<30)
+		t.Logf("L=%d at %.1f×: %d offered, refused %d (exact log %d): %.2f%% of the exact log",
+			c.limit, c.load, n, n-got, n-exact, 100*float64(got)/float64(exact))
+		assert.GreaterOrEqual(t, float64(got), c.atLeast*float64(exact), "L=%d at %.1f×", c.limit, c.load)
 	}
 }
 
@@ -533,6 +558,7 @@ func TestShardIndexModel(t *testing.T) {
 func TestSlotLayout(t *testing.T) {
 	assert.Equal(t, uintptr(32), unsafe.Sizeof(slot{}))
 	assert.Equal(t, uintptr(64), unsafe.Sizeof(bucket{}))
+	assert.Zero(t, unsafe.Sizeof(shard{})%64, "shards do not share cache lines")
 	l := newTestLimiter(t, 1, 100, 1<<20)
 	for i := range 50_000 {
 		l.Allow(PeerID(i), 1, t0)
