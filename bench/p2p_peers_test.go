@@ -117,7 +117,11 @@ func newThrottled(cfg p2p.Config, keys peerKeys) p2pAllower {
 }
 
 func (t *throttledGCRA) Allow(peer uint64, size int, now time.Time) bool {
-	t.clock.Store(now.UnixNano())
+	// The store has one clock for every caller: keep it monotonic (a late
+	// caller is decided at the newest time, as p2p.Limiter does), or a
+	// goroutine that lags would turn other peers' time back.
+	for ns, old := now.UnixNano(), t.clock.Load(); ns > old && !t.clock.CompareAndSwap(old, ns); old = t.clock.Load() {
+	}
 	key := t.keys.of(peer)
 	limited, _, err := t.req.RateLimitCtx(context.Background(), key, 1)
 	if err != nil || limited {

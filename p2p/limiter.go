@@ -138,13 +138,11 @@ type peer struct {
 	req, bytes usage
 }
 
-func decode(sl *slot, now int64) peer {
+func (p *peer) decode(sl *slot, now int64) {
 	m := sl.meta
-	return peer{
-		last:  now - int64((uint64(now)-m)&lastMask),
-		req:   usage{sl.req, m >> reqNShift & 15, m >> reqOpenShift & reqOpenMask},
-		bytes: usage{sl.bytes, m >> bytesNShift, m >> bytesOpenShift & bytesOpenMask},
-	}
+	p.last = now - int64((uint64(now)-m)&lastMask)
+	p.req = usage{sl.req, m >> reqNShift & 15, m >> reqOpenShift & reqOpenMask}
+	p.bytes = usage{sl.bytes, m >> bytesNShift, m >> bytesOpenShift & bytesOpenMask}
 }
 
 func (p *peer) encode(sl *slot) {
@@ -287,8 +285,9 @@ type Stats struct {
 }
 
 // shard is one lock's worth of peers: a cuckoo hash table of slots (two
-// choices of bucket per peer, two slots per bucket), sized to stay between
-// about 0.35 and 0.85 full, and swept incrementally for idle peers.
+// choices of bucket per peer, two slots per bucket) kept between a quarter
+// and 85 % full (75 % after a rebuild), and swept incrementally for idle
+// peers.
 type shard struct {
 	mu      sync.Mutex
 	cfg     shardCfg
@@ -387,9 +386,9 @@ func (s *shard) place(sl slot) (slot, bool) {
 		s.rng = s.rng*6364136223846793005 + 1442695040888963407
 		r := &s.table[b][s.rng>>63]
 		sl, *r = *r, sl
-		s.fUntil = 0
 		if s.idle(&sl, s.now) {
 			s.n--
+			s.fUntil = 0 // the cached refusal may have been this peer's
 			return slot{}, true
 		}
 	}
@@ -600,16 +599,16 @@ func (l *Limiter) allowNanos(id uint64, size int, ns int64) Decision {
 	return d
 }
 
-// state returns the peer's usage at tick now: its decoded slot with expired
+// load sets p to the peer's usage at tick now: its decoded slot with expired
 // quanta dropped, or a fresh state.
-func (s *shard) state(sl *slot, now int64) peer {
-	if sl == nil || s.idle(sl, now) {
-		return peer{last: now}
+func (p *peer) load(sl *slot, now int64) {
+	if sl == nil || (uint64(now)-sl.meta)&lastMask > ticksPerWindow {
+		*p = peer{last: now}
+		return
 	}
-	p := decode(sl, now)
+	p.decode(sl, now)
 	p.req.expire(p.last, now)
 	p.bytes.expire(p.last, now)
-	return p
 }
 
 func (s *shard) allow(key uint64, size int, ns int64) Decision {
@@ -632,7 +631,8 @@ func (s *shard) allow(key uint64, size int, ns int64) Decision {
 	}
 
 	sl := s.find(key)
-	p := s.state(sl, s.now)
+	var p peer
+	p.load(sl, s.now)
 	okReq := p.req.admits(c.req, 1, ns, p.last, c)
 	okBytes := p.bytes.admits(c.bytes, need, ns, p.last, c)
 	if okReq && okBytes {
@@ -728,7 +728,8 @@ func (s *shard) reconfigure(sc shardCfg) {
 			s.remove(sl)
 			continue
 		}
-		p := s.state(sl, oldNow)
+		var p peer
+		p.load(sl, oldNow)
 		last := conv(p.last)
 		np := peer{last: last}
 		np.req = p.req.recut(old.req, sc.req, p.last, last, s.now, conv)

@@ -81,7 +81,8 @@ func limitsAt(l *Limiter, id, need uint64, ns int64) (okReq, okBytes bool) {
 	key := l.hash(id)
 	s := &l.shards[key>>l.shift]
 	c := &s.cfg
-	p := s.state(s.find(key), c.tickOf(ns))
+	var p peer
+	p.load(s.find(key), c.tickOf(ns))
 	return p.req.admits(c.req, 1, ns, p.last, c), p.bytes.admits(c.bytes, need, ns, p.last, c)
 }
 
