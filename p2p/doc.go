@@ -109,9 +109,11 @@
 //
 // Memory is bounded by the peers admitted within about the last window: a
 // peer not admitted for longer than a window (and a tick) holds nothing that
-// still counts, so evicting it loses nothing. Each decision looks at one slot
-// of its shard (an incremental sweep) and evicts its peer if idle; peers moved
-// by a cuckoo walk or a rebuild are looked at too. A sweep pass that low
+// still counts, so evicting it loses nothing. Each time its clock reaches a
+// new tick, a shard looks at 16 more slots (an incremental sweep, off the
+// per-decision path) and evicts their peers if idle; peers moved by a cuckoo
+// walk or a rebuild are looked at too, and a rebuild drops every idle peer,
+// so a table only grows for live peers. A sweep pass that low
 // traffic leaves unfinished is finished after 2^13 ticks (about 33 windows),
 // so a last-admission tick never gets 2^15 ticks old and always reads back
 // exactly; a shard whose clock jumps by more than a window forgets all its

@@ -203,11 +203,14 @@ func (u *usage) add(lc limitCfg, need uint64, now int64) {
 	}
 }
 
+// fits is the admission test far from the limit: the counted usage alone
+// fits (inlined into Allow, no division).
+func (u *usage) fits(lc limitCfg, need uint64) bool { return u.n*lc.q+u.open+need <= lc.max }
+
 // admits is the admission test at ns: the counted usage minus the credit for
 // the part of the oldest quantum that has probably left the window.
 func (u *usage) admits(lc limitCfg, need uint64, ns, last int64, c *shardCfg) bool {
-	high := u.n*lc.q + u.open + need
-	return high <= lc.max || high <= lc.max+u.credit(lc.q, ns, last, c)
+	return u.n*lc.q+u.open+need <= lc.max+u.credit(lc.q, ns, last, c)
 }
 
 // credit estimates how much of the oldest quantum is older than the window
@@ -446,7 +449,7 @@ func (s *shard) shrink() {
 }
 
 // sweepStep looks at one slot and evicts its peer if idle: the incremental
-// sweep that bounds memory without ever scanning a whole table at once.
+// sweep that gives memory back without ever scanning a whole table at once.
 func (s *shard) sweepStep() {
 	if s.cursor >= 2*len(s.table) {
 		s.cursor, s.passAt = 0, s.now
@@ -457,6 +460,11 @@ func (s *shard) sweepStep() {
 	}
 	s.cursor++
 }
+
+// sweepPerTick is how many slots the sweep looks at each time a shard's clock
+// reaches a new tick: off the per-decision path, and a table of n slots is
+// swept every n/16 ticks of traffic.
+const sweepPerTick = 16
 
 // sweepAll evicts every idle peer and starts a new pass; it returns how many
 // it evicted.
@@ -496,6 +504,10 @@ func (s *shard) advance(ns int64) int64 {
 			s.clear() // everyone was idle for more than a window
 		case t-s.passAt >= passTicks:
 			s.sweepAll(t) // finish a pass that low traffic left unfinished
+		default:
+			for range sweepPerTick {
+				s.sweepStep()
+			}
 		}
 	}
 	return ns
@@ -619,7 +631,6 @@ func (s *shard) allow(key uint64, size int, ns int64) Decision {
 		return Decision{Limit: LimitSize}
 	}
 	ns = s.advance(ns)
-	s.sweepStep()
 
 	if ns < s.fUntil && key == s.fKey && need == s.fNeed {
 		lim := LimitBytes
@@ -633,8 +644,8 @@ func (s *shard) allow(key uint64, size int, ns int64) Decision {
 	sl := s.find(key)
 	var p peer
 	p.load(sl, s.now)
-	okReq := p.req.admits(c.req, 1, ns, p.last, c)
-	okBytes := p.bytes.admits(c.bytes, need, ns, p.last, c)
+	okReq := p.req.fits(c.req, 1) || p.req.admits(c.req, 1, ns, p.last, c)
+	okBytes := p.bytes.fits(c.bytes, need) || p.bytes.admits(c.bytes, need, ns, p.last, c)
 	if okReq && okBytes {
 		p.req.add(c.req, 1, s.now)
 		p.bytes.add(c.bytes, need, s.now)
@@ -782,10 +793,10 @@ func (u *usage) recut(from, to limitCfg, oldLast, newLast, now int64, conv func(
 }
 
 // Prune evicts, shard by shard, every peer idle for more than a window at now
-// (no admission since), and returns how many it evicted. Allow already evicts
-// incrementally (it looks at one slot per decision); Prune is for giving
-// memory back after a burst of peers when traffic has gone quiet. Evicting an
-// idle peer loses nothing: all of its usage has left the window.
+// (no admission since), and returns how many it evicted. Allow already
+// evicts incrementally (a few slots each time a shard's clock ticks); Prune is
+// for giving memory back after a burst of peers when traffic has gone quiet.
+// Evicting an idle peer loses nothing: all of its usage has left the window.
 func (l *Limiter) Prune(now time.Time) int {
 	ns := max(now.UnixNano(), 0)
 	evicted := 0

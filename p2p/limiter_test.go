@@ -461,11 +461,12 @@ func TestLimiterEvictsIdlePeers(t *testing.T) {
 	assert.Equal(t, n+1, l.Stats().Peers)
 
 	// Idle for more than a window: the active peers' decisions, which land in
-	// every shard, sweep them out.
+	// every shard, sweep them out as the shards' clocks move on.
 	later = later.Add(10 * time.Millisecond)
 	for i := range 3 * n {
-		l.Allow(PeerID(n+2+i%64), 0, later)
+		l.Allow(PeerID(n+2+i%64), 0, later.Add(time.Duration(i)*40*time.Microsecond))
 	}
+	later = later.Add(time.Duration(3*n) * 40 * time.Microsecond)
 	assert.LessOrEqual(t, l.Stats().Peers, 64+n/10, "most idle peers evicted incrementally")
 	assert.Less(t, tableSlots(l), slotsBefore/8, "table shrank")
 	assert.GreaterOrEqual(t, l.Prune(later.Add(3*time.Second)), 64)
