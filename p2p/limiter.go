@@ -342,8 +342,9 @@ func (s *shard) find(key uint64) *slot {
 }
 
 // idle reports whether the peer in sl has not been admitted for more than a
-// window: all its quanta have expired, so forgetting it loses nothing.
-func (s *shard) idle(sl *slot, now int64) bool {
+// window at tick now: all its usage has expired, so forgetting it loses
+// nothing.
+func idle(sl *slot, now int64) bool {
 	return (uint64(now)-sl.meta)&lastMask > ticksPerWindow
 }
 
@@ -389,7 +390,7 @@ func (s *shard) place(sl slot) (slot, bool) {
 		s.rng = s.rng*6364136223846793005 + 1442695040888963407
 		r := &s.table[b][s.rng>>63]
 		sl, *r = *r, sl
-		if s.idle(&sl, s.now) {
+		if idle(&sl, s.now) {
 			s.n--
 			s.fUntil = 0 // the cached refusal may have been this peer's
 			return slot{}, true
@@ -404,7 +405,7 @@ func (s *shard) place(sl slot) (slot, bool) {
 func (s *shard) rebuild(minNb int) {
 	live := 0
 	for i := range 2 * len(s.table) {
-		if sl := s.slotAt(i); sl.meta&usedBit != 0 && !s.idle(sl, s.now) {
+		if sl := s.slotAt(i); sl.meta&usedBit != 0 && !idle(sl, s.now) {
 			live++
 		}
 	}
@@ -422,7 +423,7 @@ func (s *shard) refill(old []bucket, nb int) bool {
 	for i := range old {
 		for j := range old[i] {
 			sl := &old[i][j]
-			if sl.meta&usedBit == 0 || s.idle(sl, s.now) {
+			if sl.meta&usedBit == 0 || idle(sl, s.now) {
 				continue
 			}
 			if _, ok := s.place(*sl); !ok {
@@ -454,7 +455,7 @@ func (s *shard) sweepStep() {
 	if s.cursor >= 2*len(s.table) {
 		s.cursor, s.passAt = 0, s.now
 	}
-	if sl := s.slotAt(s.cursor); sl.meta&usedBit != 0 && s.idle(sl, s.now) {
+	if sl := s.slotAt(s.cursor); sl.meta&usedBit != 0 && idle(sl, s.now) {
 		s.remove(sl)
 		s.shrink()
 	}
@@ -471,7 +472,7 @@ const sweepPerTick = 16
 func (s *shard) sweepAll(now int64) int {
 	evicted := 0
 	for i := range 2 * len(s.table) {
-		if sl := s.slotAt(i); sl.meta&usedBit != 0 && s.idle(sl, now) {
+		if sl := s.slotAt(i); sl.meta&usedBit != 0 && idle(sl, now) {
 			s.remove(sl)
 			evicted++
 		}
@@ -614,7 +615,7 @@ func (l *Limiter) allowNanos(id uint64, size int, ns int64) Decision {
 // load sets p to the peer's usage at tick now: its decoded slot with expired
 // quanta dropped, or a fresh state.
 func (p *peer) load(sl *slot, now int64) {
-	if sl == nil || (uint64(now)-sl.meta)&lastMask > ticksPerWindow {
+	if sl == nil || idle(sl, now) {
 		*p = peer{last: now}
 		return
 	}
@@ -735,7 +736,7 @@ func (s *shard) reconfigure(sc shardCfg) {
 		if sl.meta&usedBit == 0 {
 			continue
 		}
-		if s.idle(sl, oldNow) {
+		if idle(sl, oldNow) {
 			s.remove(sl)
 			continue
 		}
