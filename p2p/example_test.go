@@ -10,7 +10,7 @@ import (
 )
 
 // Three requests per one-second window: the fourth is refused, with the time
-// until it would pass.
+// until it would pass (when the first has left the window).
 func ExampleLimiter() {
 	cfg := p2p.DefaultConfig()
 	cfg.MaxPerSec = 3
@@ -34,7 +34,7 @@ func ExampleLimiter() {
 	// allowed
 	// allowed
 	// allowed
-	// refused by requests limit, retry in 1.122s
+	// refused by requests limit, retry in 997.000001ms
 	// size
 }
 

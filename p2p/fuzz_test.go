@@ -78,7 +78,7 @@ func FuzzLimiterBound(f *testing.F) {
 		ns := t0.UnixNano()
 		var adm []event
 		for i := 0; i+1 < len(traffic); i += 2 {
-			// gap: 0..255 × 1/64 of a sub-window; size: 0..255 × 16 bytes
+			// gap: 0..255 × 1/64 of an eighth of the window; size: 0..255 × 16 bytes
 			ns += int64(traffic[i]) * int64(subWindowNanos(1)) / 64
 			size := int(traffic[i+1]) * 16
 			if l.allowNanos(1, size, ns).Allowed() {
@@ -92,4 +92,4 @@ func FuzzLimiterBound(f *testing.F) {
 	})
 }
 
-func subWindowNanos(windowSecs int) int64 { return int64(windowSecs) * 1e9 / subWindows }
+func subWindowNanos(windowSecs int) int64 { return int64(windowSecs) * 1e9 / quantaPerWindow }

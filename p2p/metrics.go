@@ -29,7 +29,7 @@ func (l *Limiter) Collector() prometheus.Collector {
 			"P2P messages refused by the per-peer rate limiter, by the limit that refused them (requests, bytes, or size: one message larger than the byte limit).",
 			[]string{"limit"}, nil),
 		allowed: prometheus.NewDesc(MetricRateAllowed, "P2P messages allowed by the per-peer rate limiter.", nil, nil),
-		pps:     prometheus.NewDesc(MetricRatePeers, "Peers the p2p rate limiter holds state for (active within about two windows).", nil, nil),
+		pps:     prometheus.NewDesc(MetricRatePeers, "Peers the p2p rate limiter holds state for (admitted within about the last window).", nil, nil),
 	}
 }
 
