@@ -247,6 +247,8 @@ func TestRuleState(t *testing.T) {
 	assert.Equal(t, st.Needed, st.Observed)
 	assert.Empty(t, st.Warnings)
 	assert.True(t, st.ReportAlert().Firing)
+	assert.JSONEq(t, `{"firing":[{"instance":"a","team":"ops"}]}`, string(st.ReportAlert().Detail),
+		"the report names each firing alert's labels, as Alertmanager would get them")
 
 	// The condition: left-hand side, direction and threshold.
 	x, y := Metric("x"), Metric("y")

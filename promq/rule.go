@@ -134,7 +134,23 @@ func (s RuleState) ReportAlert() tbops.Alert {
 	if _, _, c := condition(s.Rule.Expr); c != nil {
 		a.Threshold = tbops.Num(*c)
 	}
+	if firing := s.firingLabels(); len(firing) > 0 {
+		a.Detail = tbops.RawOf(map[string]any{"firing": firing})
+	}
 	return a
+}
+
+// firingLabels are the labels of each alert that certainly fires, as an
+// Alertmanager would receive them (without alertname), sorted.
+func (s RuleState) firingLabels() []model.LabelSet {
+	var out []model.LabelSet
+	for _, a := range s.Alerts {
+		if a.Known && a.Firing {
+			out = append(out, a.Labels)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+	return out
 }
 
 // EvalRule evaluates the rule at now as Prometheus' rule manager would have on a
