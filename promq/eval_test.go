@@ -237,7 +237,8 @@ func TestRuleState(t *testing.T) {
 	assert.Equal(t, r.PromQL(), st.Evidence[0].Query)
 	assert.Equal(t, "increase(flat_total[10m])", st.Evidence[1].Query)
 	assert.Equal(t, tbops.Alert{Name: "Stalled", Severity: tbops.StatusCritical, Expr: r.PromQL(), ForSeconds: 120, Status: tbops.StatusUnknown,
-		Value: tbops.Num(0), Threshold: tbops.Num(0), Evidence: st.Evidence}, st.ReportAlert())
+		Value: tbops.Num(0), Threshold: tbops.Num(0), Evidence: st.Evidence,
+		Detail: tbops.RawOf(map[string]float64{"needed_seconds": 720, "observed_seconds": 300})}, st.ReportAlert())
 
 	at = at0(12 * time.Minute)
 	st, err = EvalRule(ctx, sc.source(at), r, at)

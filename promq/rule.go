@@ -134,8 +134,16 @@ func (s RuleState) ReportAlert() tbops.Alert {
 	if _, _, c := condition(s.Rule.Expr); c != nil {
 		a.Threshold = tbops.Num(*c)
 	}
-	if firing := s.firingLabels(); len(firing) > 0 {
+	switch firing := s.firingLabels(); {
+	case len(firing) > 0:
 		a.Detail = tbops.RawOf(map[string]any{"firing": firing})
+	case !s.Known:
+		// What was seen and what would decide it, as numbers a script can read.
+		d := map[string]any{"observed_seconds": s.Observed.Seconds(), "needed_seconds": s.Needed.Seconds()}
+		if len(s.NoData) > 0 {
+			d["no_data"] = s.NoData
+		}
+		a.Detail = tbops.RawOf(d)
 	}
 	return a
 }
