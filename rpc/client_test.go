@@ -771,8 +771,11 @@ func TestWithRetriesCountsAttempts(t *testing.T) {
 	assert.Equal(t, int32(2), n.Load(), "WithRetries(2) is two requests in all")
 	_, err = NewClient(srv.URL, WithRetries(0))
 	assert.ErrorContains(t, err, "WithRetries(0): want at least 1 attempt")
-	at := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
-	c, err = NewClient(srv.URL, WithClock(func() time.Time { return at }))
+	at := time.Date(2020, 1, 1, 3, 0, 0, 0, time.UTC)
+	c, err = NewClient(srv.URL, WithClock(func() time.Time { return at }), WithRetries(1))
 	require.NoError(t, err)
 	assert.Equal(t, at, c.Now())
+	err = c.Read(context.Background(), "node.status", nil, nil)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "a fake clock in the past does not time the call out: %v", err)
+	assert.ErrorIs(t, err, ErrUnavailable, "the 503 itself")
 }
