@@ -84,6 +84,7 @@ type diagnosis struct {
 	r   tbops.Report
 }
 
+// rpcEvidence is what a call of method gave: v, or the error.
 func (d *diagnosis) rpcEvidence(method string, v any, err error) tbops.Evidence {
 	if err != nil {
 		v = err.Error()
@@ -113,13 +114,7 @@ func (d *diagnosis) reachability(ctx context.Context, stErr, csErr error) {
 		}
 		sym.Summary, sym.Firing, sym.Status, sym.Detail = "node does not answer JSON-RPC", true, tbops.StatusCritical, tbops.RawOf(detail)
 	}
-	sym.Evidence = []tbops.Evidence{d.rpcEvidence(MethodStatus, nil, stErr), d.rpcEvidence(MethodConsensusStatus, nil, csErr)}
-	if stErr == nil {
-		sym.Evidence[0].Value = tbops.RawOf("answered")
-	}
-	if csErr == nil {
-		sym.Evidence[1].Value = tbops.RawOf("answered")
-	}
+	sym.Evidence = []tbops.Evidence{d.rpcEvidence(MethodStatus, "answered", stErr), d.rpcEvidence(MethodConsensusStatus, "answered", csErr)}
 	d.r.Symptoms = append(d.r.Symptoms, sym)
 }
 

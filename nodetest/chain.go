@@ -107,14 +107,10 @@ func nodeMetrics(sc *Scenario, el float64) []Metric {
 	return []Metric{Counter("block_height_total", nil, float64(c.Height), c.BlocksPerSecond)}
 }
 
-// notServed is the -32601 a node answers for a method it does not have.
-func notServed(method string) *rpc.Error {
-	return &rpc.Error{Code: rpc.CodeMethodNotFound, Message: "method not found: " + method}
-}
-
-// chainView runs f on the chain state at the node's height now; a node that
-// is not (or is) the reference node answers -32601 instead when reference
-// says the method is (or is not) the reference node's.
+// chainView answers method from the chain state at the node's height now, if
+// the method is the reference node's (reference) and the node is one, or the
+// contract's and the node is not; otherwise -32601, as a node answers a method
+// it does not have.
 func (n *Node) chainView(method string, reference bool, f func(c *ChainState, height int64) any) (any, error) {
 	var out any
 	n.view(func(s *Scenario, now time.Time) {
@@ -123,7 +119,7 @@ func (n *Node) chainView(method string, reference bool, f func(c *ChainState, he
 		}
 	})
 	if out == nil {
-		return nil, notServed(method)
+		return nil, &rpc.Error{Code: rpc.CodeMethodNotFound, Message: "method not found: " + method}
 	}
 	return out, nil
 }
