@@ -14,6 +14,7 @@ import (
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/energy"
 	"github.com/theblock/tbops/governor"
+	"github.com/theblock/tbops/node"
 	"github.com/theblock/tbops/promq"
 	"github.com/theblock/tbops/receipts"
 	tbruntime "github.com/theblock/tbops/runtime"
@@ -101,6 +102,7 @@ func allRules() []rule {
 	out = append(out, fromLegacy(receipts.Rules())...)
 	out = append(out, fromLegacy(governor.Rules())...)
 	out = append(out, fromLegacy(tbruntime.Rules())...)
+	out = append(out, fromPromq(node.Rules())...)
 	return out
 }
 
@@ -195,6 +197,8 @@ func runbookAnchor(runbook, slo string) string {
 		return "#economics-autopilot-gate"
 	case "runtime-reactor":
 		return "#runtime-reactor"
+	case "node-health":
+		return "#receipts-flatlining" // its step 4 checks block height and progression
 	}
 	return "#" + runbook // treasury-stuck, energy-stalled, receipts-flatlining are the sections' own anchors
 }

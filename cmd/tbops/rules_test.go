@@ -145,6 +145,9 @@ var wantRules = map[string]wantRule{
 	"RuntimeReadWithoutReadyGrowing":  {"runtime-reactor", "warning", "10m", "", "#runtime-reactor"},
 	"RuntimeWriteWithoutReadyGrowing": {"runtime-reactor", "warning", "10m", "", "#runtime-reactor"},
 	"ConfigReloadFailing":             {"runtime-reactor", "warning", "", "", "#runtime-reactor"},
+	// Node health: the height moves (Receipts Flatlining step 4, "block progression").
+	"NodeHeightNotProgressing":      {"node-health", "critical", "", "", "#receipts-flatlining"},
+	"NodeHeightGaugeNotProgressing": {"node-health", "critical", "", "", "#receipts-flatlining"},
 }
 
 // runbookAlertLines is every line of the runbook's "Alert Thresholds" blocks,
@@ -213,7 +216,7 @@ func TestRulesStructure(t *testing.T) {
 	for _, g := range f.Groups {
 		names = append(names, g.Name)
 	}
-	assert.Equal(t, []string{"tbops-energy-stalled", "tbops-governor-audit", "tbops-receipts-flatlining",
+	assert.Equal(t, []string{"tbops-energy-stalled", "tbops-governor-audit", "tbops-node-health", "tbops-receipts-flatlining",
 		"tbops-runtime-reactor", "tbops-treasury-stuck"}, names)
 
 	// Exactly the listed alerts, each in its runbook's group.

@@ -27,6 +27,7 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 		"healthy":                                   {},
 		"node-syncing":                              {"node-health": {"warning", []string{"syncing", "consensus-unhealthy"}}},
 		"chain-stalled":                             {"node-health": {"critical", []string{"consensus-unhealthy"}}, "receipts-flatlining": {"critical", []string{"chain-stalled", "emission-flat"}}},
+		"node-reference":                            {"node-health": {"unknown", nil}, "receipts-flatlining": {"unknown", nil}},
 		"treasury-dependency-rolled-back":           {"treasury-stuck": {"warning", []string{"stale-disbursements"}}},
 		"treasury-data-corruption":                  {"treasury-stuck": {"warning", []string{"inconsistent-records"}}},
 		"treasury-insufficient-funds":               {"treasury-stuck": {"critical", []string{"executor-error"}}},
