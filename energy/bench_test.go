@@ -45,7 +45,7 @@ func (b *bodyReader) Close() error { return nil }
 // (with eviction at MaxClients) + auth reject + error written. ServeHTTP is
 // called directly with a recorder-like writer, in parallel on GOMAXPROCS.
 func BenchmarkGuardRejectDistinctClients(b *testing.B) {
-	g := NewGuard(GuardOptions{Token: "secret", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	g := benchGuard(b, GuardOptions{Token: "secret"})
 	h := g.Middleware(nopHandler{})
 	const clients = 1_000_000
 	addrs := make([]string, clients)
@@ -84,7 +84,7 @@ func BenchmarkGuardRejectDistinctClients(b *testing.B) {
 
 // BenchmarkGuardRejectRateLimited: one hot client over its limit (-33010, 429).
 func BenchmarkGuardRejectRateLimited(b *testing.B) {
-	g := NewGuard(GuardOptions{RPS: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	g := benchGuard(b, GuardOptions{RPS: 1})
 	h := g.Middleware(nopHandler{})
 	g.Allow(netip.MustParseAddr("10.1.2.3"))
 	errForwarded.Store(0)
@@ -103,6 +103,15 @@ func BenchmarkGuardRejectRateLimited(b *testing.B) {
 	if errForwarded.Load() > int64(b.Elapsed().Seconds())+2 { // one admission per second is allowed
 		b.Fatal("rejected requests were forwarded")
 	}
+}
+
+func benchGuard(b *testing.B, o GuardOptions) *Guard {
+	o.Logger = slog.New(slog.DiscardHandler)
+	g, err := NewGuard(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return g
 }
 
 type discardWriter struct{ h http.Header }
