@@ -3,6 +3,7 @@ package energy
 import (
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -192,9 +193,32 @@ func BenchmarkVerifyBatch(b *testing.B) {
 	}
 }
 
+// BenchmarkScanEnvelope is the walk the guard makes over every body before the
+// limit and the token: a small request, and one whose method comes after 1 MiB
+// of parameters (the longest body the guard takes by default), each beside
+// json.Valid on the same bytes.
 func BenchmarkScanEnvelope(b *testing.B) {
-	body := []byte(`{"jsonrpc":"2.0","id":1,"params":{"a":[1,2,3],"b":"` + strings.Repeat("x", 200) + `"},"method":"node.status"}`)
-	for i := 0; i < b.N; i++ {
-		scanEnvelope(body)
+	for name, body := range map[string][]byte{
+		"small": []byte(`{"jsonrpc":"2.0","id":1,"params":{"a":[1,2,3],"b":"` + strings.Repeat("x", 200) + `"},"method":"node.status"}`),
+		"1MiB":  []byte(`{"jsonrpc":"2.0","id":1,"params":{"a":[` + strings.Repeat(`{"k":"v\\"},`, (DefaultMaxBody-100)/13) + `0]},"method":"energy.market"}`),
+	} {
+		b.Run(name+"/scan", func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if env := scanEnvelope(body); env.err != nil {
+					b.Fatal(env.err)
+				}
+			}
+		})
+		// The peer: encoding/json's own validation pass, which every
+		// json.Unmarshal (the node's decode) makes first.
+		b.Run(name+"/json.Valid", func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if !json.Valid(body) {
+					b.Fatal("invalid")
+				}
+			}
+		})
 	}
 }

@@ -101,10 +101,8 @@ func (o GuardServerOptions) validate() error {
 // A GuardServer is an http.Handler (without the connection bounds, which
 // belong to Serve).
 type GuardServer struct {
-	guard    *Guard
 	upstream *url.URL
 	o        GuardServerOptions
-	log      *slog.Logger
 	handler  http.Handler
 	open     atomic.Int64
 }
@@ -130,7 +128,7 @@ func NewGuardServer(g *Guard, upstream string, o GuardServerOptions) (*GuardServ
 	if o.AfterFunc == nil {
 		o.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 	}
-	s := &GuardServer{guard: g, upstream: u, o: o, log: o.Logger}
+	s := &GuardServer{upstream: u, o: o}
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	proxy.Transport = &http.Transport{
 		Proxy:                 nil, // never an HTTP_PROXY from the environment
@@ -176,7 +174,7 @@ func (s *GuardServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // done; then it stops accepting, lets requests in flight finish (for up to 5 s)
 // and returns nil. It closes ln. Call it once.
 func (s *GuardServer) Serve(ctx context.Context, ln net.Listener) error {
-	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	errLog := slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn)
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: s.o.HeaderTimeout,
@@ -218,14 +216,14 @@ func (s *GuardServer) upstreamFailed(w http.ResponseWriter, r *http.Request, err
 	var ne net.Error
 	switch {
 	case errors.Is(r.Context().Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		s.log.Warn("energy guard: the node did not answer in time", "upstream", tbops.RedactURL(s.upstream.String()),
+		s.o.Logger.Warn("energy guard: the node did not answer in time", "upstream", tbops.RedactURL(s.upstream.String()),
 			"timeout", s.o.UpstreamTimeout.String())
 		rpc.WriteError(w, id, &rpc.Error{Code: rpc.CodeInternal,
 			Message: "the node did not answer within " + s.o.UpstreamTimeout.String()}, http.StatusGatewayTimeout)
 	case r.Context().Err() != nil:
 		// The client went away: nobody to answer.
 	default:
-		s.log.Warn("energy guard: the node is unreachable", "upstream", tbops.RedactURL(s.upstream.String()),
+		s.o.Logger.Warn("energy guard: the node is unreachable", "upstream", tbops.RedactURL(s.upstream.String()),
 			"err", tbops.RedactText(err.Error()))
 		rpc.WriteError(w, id, &rpc.Error{Code: rpc.CodeInternal, Message: "the node is unreachable"}, http.StatusBadGateway)
 	}

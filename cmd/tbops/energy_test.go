@@ -235,18 +235,18 @@ func TestEnergyGuardLongBodyBypass(t *testing.T) {
 		require.NotContains(t, body, "providers")
 	}
 	assert.Empty(t, n.Calls("energy.market"), "the node never saw the ambiguous body")
-	admitted := 0
-	for i := 0; i < 60; i++ {
-		if _, body := postRPC(t, url, `{"jsonrpc":"2.0","id":1,`+pad+`"method":"energy.market","params":{}}`, "s3cret"); strings.Contains(body, "providers") {
-			admitted++
-		}
-	}
-	assert.Equal(t, 50, admitted, "a long body with one energy method is limited like any other")
+	// One method after the same padding is guarded like any other (the limit on
+	// such bodies is tested with a fake clock in package energy).
+	long := `{"jsonrpc":"2.0","id":1,` + pad + `"method":"energy.market","params":{}}`
+	_, body := postRPC(t, url, long, "")
+	assert.Contains(t, body, "-33009")
+	_, body = postRPC(t, url, long, "s3cret")
+	assert.Contains(t, body, "providers")
 
 	sc := nodetest.Healthy(time.Now())
 	sc.Energy.Guard = &nodetest.EnergyGuard{Token: "s3cret", RPS: 50}
 	sim := nodetest.Start(t, nodetest.WithScenario(sc))
-	_, body := postRPC(t, sim.URL(), bypass, "")
+	_, body = postRPC(t, sim.URL(), bypass, "")
 	assert.Contains(t, body, "-32600", "the simulated node's own guard")
 	assert.NotContains(t, body, "providers")
 }
