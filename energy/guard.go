@@ -471,29 +471,29 @@ func scanEnvelope(b []byte) envelope {
 		if !ok {
 			return parseErr("unterminated key")
 		}
-		rawKey := b[i:ke]
-		if !utf8.Valid(rawKey) {
+		key := b[i:ke]
+		if !utf8.Valid(key) {
 			env.err = &rpc.Error{Code: rpc.CodeInvalidRequest, Message: "a key is not valid UTF-8"}
 			return env
 		}
-		key, ok := unquote(rawKey)
+		field, ok := envelopeField(key)
 		if !ok {
-			return parseErr("invalid key " + strconv.Quote(string(rawKey)))
+			return parseErr("invalid key " + string(key))
 		}
 		i = skipWS(b, ke)
 		if i >= len(b) || b[i] != ':' {
-			return parseErr("want ':' after key " + strconv.Quote(key))
+			return parseErr("want ':' after key " + string(key))
 		}
 		i = skipWS(b, i+1)
 		ve, ok := skipValue(b, i)
 		if !ok {
-			return parseErr("truncated value of " + strconv.Quote(key))
+			return parseErr("truncated value of " + string(key))
 		}
-		switch {
-		case strings.EqualFold(key, "method"):
+		switch field {
+		case "method":
 			methods++
 			env.method, methodErr = methodValue(b[i:ve])
-		case strings.EqualFold(key, "id"):
+		case "id":
 			env.id = validID(b[i:ve])
 		}
 		i = skipWS(b, ve)
@@ -523,6 +523,27 @@ func scanEnvelope(b []byte) envelope {
 		env.err = methodErr
 	}
 	return env
+}
+
+// envelopeField says which field the quoted key q names as encoding/json
+// matches keys to fields (case-insensitively, with Unicode folding, after
+// unescaping): "method", "id", or "" for any other; ok is false when q is not a
+// valid string. Keys without escapes are matched without allocating.
+func envelopeField(q []byte) (field string, ok bool) {
+	name := q[1 : len(q)-1]
+	if bytes.IndexByte(q, '\\') >= 0 {
+		s, ok := unquote(q)
+		if !ok {
+			return "", false
+		}
+		name = []byte(s)
+	}
+	for _, f := range [...]string{"method", "id"} {
+		if bytes.EqualFold(name, []byte(f)) {
+			return f, true
+		}
+	}
+	return "", true
 }
 
 // methodValue decodes the raw method value: a string of valid UTF-8 (the node
