@@ -30,7 +30,8 @@
 //     twice in any letter case (encoding/json matches keys case-insensitively
 //     with Unicode folding and keeps the last), a non-string or invalid-UTF-8
 //     method, and invalid JSON (checked after the limit and the token). Requests
-//     without a body pass. The id is echoed only when it is a valid string,
+//     without a body pass; an Upgrade header (WebSocket, h2c) is dropped, so no
+//     call travels over a protocol the guard cannot see. The id is echoed only when it is a valid string,
 //     number or null (else null). Rejections: -33009 with HTTP 200; -33010 with
 //     HTTP 429, Retry-After (whole seconds, rounded up) and
 //     error.data.retry_after_ms. The limiter's accuracy bound is documented in

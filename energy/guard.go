@@ -125,8 +125,9 @@ func GuardOptionsFromEnv(getenv func(string) string) (GuardOptions, error) {
 // as encoding/json matches them — whose value is a string of valid UTF-8: so
 // batches, non-objects, duplicate or case-variant method keys, invalid UTF-8
 // and invalid JSON never reach the node. Requests without a body (GET /metrics)
-// pass untouched; protocol upgrades (WebSocket), whose calls the guard could
-// not see, are refused.
+// pass untouched. A request for a protocol upgrade (WebSocket, h2c) goes on
+// without its Upgrade header: calls over a switched protocol would be out of
+// the guard's sight.
 //
 // Order: the rate limit is checked first, then the token, so token guessing is
 // rate limited too (every energy request, authorised or not, counts against its
@@ -286,10 +287,10 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request) (fwd *http.Request
 		}
 	}()
 	if r.Header.Get("Upgrade") != "" {
-		// Calls inside an upgraded connection (a WebSocket) would be out of sight.
-		rpc.WriteError(w, nil, &rpc.Error{Code: rpc.CodeInvalidRequest,
-			Message: "protocol upgrades are not forwarded: send JSON-RPC as HTTP POST"}, http.StatusOK)
-		return nil
+		// Calls over a switched protocol (WebSocket, h2c) would be out of the
+		// guard's sight: the request goes on as plain HTTP.
+		r = r.Clone(r.Context())
+		r.Header.Del("Upgrade")
 	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return r // nothing for the node to execute (GET /metrics and the like)

@@ -253,14 +253,24 @@ func TestGuardMethodScan(t *testing.T) {
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", strings.NewReader(marketReq)))
 	assert.Contains(t, rec.Body.String(), "-33009")
-	// A WebSocket would carry calls the guard never sees.
-	ws := httptest.NewRequest(http.MethodGet, "/", nil)
-	ws.Header.Set("Connection", "Upgrade")
-	ws.Header.Set("Upgrade", "websocket")
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, ws)
-	assert.Contains(t, rec.Body.String(), "-32600")
 	assert.Equal(t, len(passes)+1, up.count())
+}
+
+// A WebSocket or h2c upgrade would carry calls the guard never sees: the
+// request reaches the node as plain HTTP.
+func TestGuardStripsProtocolUpgrades(t *testing.T) {
+	g, err := energy.NewGuard(energy.GuardOptions{Logger: quietLogger()})
+	require.NoError(t, err)
+	var seen []string
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = append(seen, r.Header.Get("Upgrade")) }))
+	for _, up := range []string{"websocket", "h2c"} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(marketReq))
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", up)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		assert.Equal(t, up, req.Header.Get("Upgrade"), "the caller's request is not changed")
+	}
+	assert.Equal(t, []string{"", ""}, seen)
 }
 
 // Issue #14 item 1: a non-energy method, 64 KiB of whitespace, then an energy
