@@ -33,6 +33,9 @@ const (
 	DefaultMaxClients = 100_000
 	// DefaultMaxBody caps a request body, as the node caps it (1 MiB).
 	DefaultMaxBody = rpc.DefaultMaxRequestBytes
+	// DefaultMaxBuffered caps the request bytes the guard holds at once, over
+	// every request it is reading or forwarding (64 MiB).
+	DefaultMaxBuffered = 64 << 20
 	// GuardedPrefix is the method prefix the guard applies to.
 	GuardedPrefix = "energy."
 )
@@ -62,6 +65,11 @@ type GuardOptions struct {
 	// MaxBody caps the request body the guard reads and decides on
 	// (DefaultMaxBody when 0); a longer body is refused with -32600.
 	MaxBody int64
+	// MaxBuffered caps the request bytes held at once over all requests
+	// (DefaultMaxBuffered when 0), so memory stays bounded however many
+	// connections send large bodies: past it a request is answered -32001
+	// (HTTP 503, Retry-After 1) without being read further.
+	MaxBuffered int64
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// Logger receives the auth-off warning (slog.Default when nil).
@@ -89,6 +97,7 @@ func (o GuardOptions) validate() error {
 	refuseNegative(&errs, "TrustedProxyHops", o.TrustedProxyHops)
 	refuseNegative(&errs, "MaxClients", o.MaxClients)
 	refuseNegative(&errs, "MaxBody", o.MaxBody)
+	refuseNegative(&errs, "MaxBuffered", o.MaxBuffered)
 	return errors.Join(errs...)
 }
 
@@ -138,9 +147,12 @@ type Guard struct {
 	slotLen int64
 	hops    int
 	maxBody int64
-	now     func() time.Time
-	log     *slog.Logger
-	lim     *limiter
+	// maxBuffered caps buffered, the request bytes held now over all requests.
+	maxBuffered int64
+	buffered    atomic.Int64
+	now         func() time.Time
+	log         *slog.Logger
+	lim         *limiter
 
 	rejected     *prometheus.CounterVec
 	limitGauge   prometheus.GaugeFunc
@@ -173,13 +185,16 @@ func NewGuard(o GuardOptions) (*Guard, error) {
 	if o.MaxBody == 0 {
 		o.MaxBody = DefaultMaxBody
 	}
+	if o.MaxBuffered == 0 {
+		o.MaxBuffered = DefaultMaxBuffered
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	g := &Guard{slotLen: max(int64(o.Window)/windowSlots, 1), hops: o.TrustedProxyHops, maxBody: o.MaxBody,
+	g := &Guard{slotLen: max(int64(o.Window)/windowSlots, 1), hops: o.TrustedProxyHops, maxBody: o.MaxBody, maxBuffered: o.MaxBuffered,
 		now: o.Now, log: o.Logger, lim: newLimiter(o.MaxClients)}
 	g.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "energy_rpc_rejected_total",
 		Help: "Energy RPC requests rejected by the guard, by reason."}, []string{"reason"})
@@ -269,16 +284,19 @@ func (g *Guard) Allow(client netip.Addr) (bool, time.Duration) {
 // copy of the request whose body is exactly the bytes the guard decided on.
 func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if fwd := g.serve(w, r); fwd != nil {
+		fwd, held := g.serve(w, r)
+		defer g.buffered.Add(-held) // the body is held until next is done with it
+		if fwd != nil {
 			next.ServeHTTP(w, fwd)
 		}
 	})
 }
 
 // serve decides one request: it returns the request to forward, or nil after
-// answering it. It never panics: a panic in the decision rejects the request
+// answering it, and the body bytes it holds against MaxBuffered (the caller
+// releases them). It never panics: a panic in the decision rejects the request
 // (fail closed).
-func (g *Guard) serve(w http.ResponseWriter, r *http.Request) (fwd *http.Request) {
+func (g *Guard) serve(w http.ResponseWriter, r *http.Request) (fwd *http.Request, held int64) {
 	defer func() {
 		if p := recover(); p != nil {
 			fwd = nil
@@ -293,42 +311,71 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request) (fwd *http.Request
 		r.Header.Del("Upgrade")
 	}
 	if r.Body == nil || r.Body == http.NoBody {
-		return r // nothing for the node to execute (GET /metrics and the like)
+		return r, 0 // nothing for the node to execute (GET /metrics and the like)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.maxBody))
+	br := &budgetReader{r: http.MaxBytesReader(w, r.Body, g.maxBody), g: g}
+	body, err := io.ReadAll(br)
+	held = br.held
 	env := scanEnvelope(body)
 	if err != nil {
 		g.refuseBody(w, env.id, err)
-		return nil
+		return nil, held
 	}
 	if env.err != nil {
 		rpc.WriteError(w, env.id, env.err, http.StatusOK)
-		return nil
+		return nil, held
 	}
 	if strings.HasPrefix(env.method, GuardedPrefix) && !g.admit(w, r, env.id) {
-		return nil
+		return nil, held
 	}
 	// Validated only now, after the limit and the token: the node gets a body it
 	// parses exactly as the scan did.
 	if !json.Valid(body) {
 		rpc.WriteError(w, env.id, &rpc.Error{Code: rpc.CodeParseError, Message: "parse error: the request is not valid JSON"}, http.StatusOK)
-		return nil
+		return nil, held
 	}
 	fwd = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, env.id))
 	fwd.Body, fwd.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	fwd.TransferEncoding, fwd.Trailer = nil, nil
-	return fwd
+	return fwd, held
 }
 
 // requestIDKey carries the forwarded request's id (nil when not a valid id),
 // so an upstream failure can be answered with it.
 type requestIDKey struct{}
 
+// errOverBudget is a body refused because the guard holds MaxBuffered bytes.
+var errOverBudget = errors.New("the guard holds its maximum of request bytes")
+
+// budgetReader reserves every byte it reads against the guard's MaxBuffered;
+// held is what it reserved, released by the caller when the body is dropped.
+type budgetReader struct {
+	r    io.Reader
+	g    *Guard
+	held int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.held += int64(n)
+		if b.g.buffered.Add(int64(n)) > b.g.maxBuffered {
+			return n, errOverBudget
+		}
+	}
+	return n, err
+}
+
 // refuseBody answers a body that could not be read whole.
 func (g *Guard) refuseBody(w http.ResponseWriter, id json.RawMessage, err error) {
 	var mbe *http.MaxBytesError
 	var ne net.Error
 	switch {
+	case errors.Is(err, errOverBudget):
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Connection", "close")
+		rpc.WriteError(w, id, &rpc.Error{Code: rpc.CodeRateLimited, Message: "the energy guard is busy (too many request bytes in flight); retry shortly",
+			Data: json.RawMessage(`{"retry_after_ms":1000}`)}, http.StatusServiceUnavailable)
 	case errors.As(err, &mbe):
 		rpc.WriteError(w, id, &rpc.Error{Code: rpc.CodeInvalidRequest,
 			Message: fmt.Sprintf("request body over %d bytes (the guard's limit)", mbe.Limit)}, http.StatusOK)

@@ -469,3 +469,49 @@ func TestGuardConcurrentReload(t *testing.T) {
 	assert.Equal(t, 20, g.RPS(), "an invalid reload changes nothing")
 	assert.True(t, g.AuthEnabled())
 }
+
+// Memory stays bounded however many clients send large bodies: the guard holds
+// at most MaxBuffered request bytes at once, and refuses past that with a
+// retryable -32001 (HTTP 503) until what it holds is done.
+func TestGuardBoundsBufferedBytes(t *testing.T) {
+	g, err := energy.NewGuard(energy.GuardOptions{MaxBuffered: 1000, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+	}))
+	body := func(n int) string {
+		return `{"jsonrpc":"2.0","id":7,"method":"node.status","params":{"pad":"` + strings.Repeat("x", n) + `"}}`
+	}
+	first := make(chan *httptest.ResponseRecorder)
+	go func() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body(800))))
+		first <- rec
+	}()
+	<-entered // the first request's 860 bytes are held while the node answers
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body(400))))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+	var resp struct {
+		ID    json.RawMessage `json:"id"`
+		Error struct {
+			Code int `json:"code"`
+		} `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &resp), rec.Body.String())
+	assert.Equal(t, -32001, resp.Error.Code)
+
+	close(release)
+	assert.Equal(t, http.StatusOK, (<-first).Code)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body(400))))
+	assert.Equal(t, http.StatusOK, rec.Code, "released once the first request was done: %s", rec.Body.String())
+
+	_, err = energy.NewGuard(energy.GuardOptions{MaxBuffered: -1})
+	assert.ErrorContains(t, err, "MaxBuffered")
+}

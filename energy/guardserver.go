@@ -60,8 +60,8 @@ type GuardServerOptions struct {
 	UpstreamTimeout time.Duration
 	// MaxConns caps the client connections open at once (DefaultMaxConns);
 	// further connections wait in the kernel's accept queue. Each one may hold
-	// an upstream connection and up to the guard's MaxBody of buffered body, so
-	// keep 2·MaxConns under the process's file limit.
+	// an upstream connection, so keep 2·MaxConns under the process's file
+	// limit; the bodies they send are bounded in all by the guard's MaxBuffered.
 	MaxConns int
 	// MetricsPath, when set, serves the guard's metrics there instead of
 	// forwarding the path: energy_rpc_rejected_total, energy_rpc_rate_limit_rps

@@ -475,7 +475,7 @@ func verifyHint(reason string) string {
 func (a *app) energyGuardCmd() *cobra.Command {
 	var listen, upstream, envFile string
 	var hops, maxClients, rps int
-	var maxBody int64
+	var maxBody, maxBuffered int64
 	var so energy.GuardServerOptions
 	cmd := &cobra.Command{Use: "guard --listen ADDR --upstream URL", Short: "Run the energy RPC guard as a reverse proxy in front of a node",
 		Long: `guard puts energy.Guard in front of a node: energy.* JSON-RPC calls need the bearer
@@ -499,6 +499,7 @@ is not a valid string, number or null):
   -33010 rate limited            HTTP 429, Retry-After, error.data.retry_after_ms
   -32600 / -32700 bad request    HTTP 200 (also a body over --max-body)
   -32600 body not in time        HTTP 408, connection closed
+  -32001 guard busy              HTTP 503, Retry-After (over --max-buffered bytes held)
   -32603 node unreachable        HTTP 502
   -32603 node not in time        HTTP 504
 
@@ -510,7 +511,7 @@ a file with a bad value changes nothing and is logged.`,
 			if upstream == "" {
 				return &exitError{code: 3, err: errors.New("--upstream URL is required (the node's RPC URL)")}
 			}
-			if err := checkGuardFlags(cmd, rps, hops, maxClients, maxBody, so); err != nil {
+			if err := checkGuardFlags(cmd, rps, hops, maxClients, maxBody, maxBuffered, so); err != nil {
 				return &exitError{code: 3, err: err}
 			}
 			getenv := a.getenv
@@ -537,7 +538,7 @@ a file with a bad value changes nothing and is logged.`,
 				o.RPS = rps
 			}
 			logger := slog.New(slog.NewTextHandler(a.stderr, nil))
-			o.TrustedProxyHops, o.MaxClients, o.MaxBody, o.Logger = hops, maxClients, maxBody, logger
+			o.TrustedProxyHops, o.MaxClients, o.MaxBody, o.MaxBuffered, o.Logger = hops, maxClients, maxBody, maxBuffered, logger
 			g, err := energy.NewGuard(o)
 			if err != nil {
 				return &exitError{code: 3, err: err}
@@ -580,6 +581,7 @@ a file with a bad value changes nothing and is logged.`,
 	f.IntVar(&hops, "trusted-proxy-hops", 0, "take the client IP from this X-Forwarded-For hop (from the right); 0 = the connection's address")
 	f.IntVar(&maxClients, "max-clients", energy.DefaultMaxClients, "clients tracked at most (memory bound)")
 	f.Int64Var(&maxBody, "max-body", energy.DefaultMaxBody, "request body limit in bytes (-32600 beyond)")
+	f.Int64Var(&maxBuffered, "max-buffered", energy.DefaultMaxBuffered, "request bytes held at once over all connections (-32001, HTTP 503 beyond): bounds memory")
 	f.DurationVar(&so.HeaderTimeout, "header-timeout", energy.DefaultHeaderTimeout, "time a client has to send its request headers")
 	f.DurationVar(&so.BodyTimeout, "body-timeout", energy.DefaultBodyTimeout, "time a client has to send its request body, after the headers")
 	f.DurationVar(&so.IdleTimeout, "idle-timeout", energy.DefaultIdleTimeout, "close a keep-alive connection idle this long")
@@ -591,7 +593,7 @@ a file with a bad value changes nothing and is logged.`,
 
 // checkGuardFlags refuses the values the guard would not take, naming the flag
 // (a zero in the library means "the default", which a flag should not hide).
-func checkGuardFlags(cmd *cobra.Command, rps, hops, maxClients int, maxBody int64, so energy.GuardServerOptions) error {
+func checkGuardFlags(cmd *cobra.Command, rps, hops, maxClients int, maxBody, maxBuffered int64, so energy.GuardServerOptions) error {
 	for _, c := range []struct {
 		flag string
 		bad  bool
@@ -601,6 +603,7 @@ func checkGuardFlags(cmd *cobra.Command, rps, hops, maxClients int, maxBody int6
 		{"trusted-proxy-hops", hops < 0, "0 or more"},
 		{"max-clients", maxClients <= 0, "a positive number"},
 		{"max-body", maxBody <= 0, "a positive number of bytes"},
+		{"max-buffered", maxBuffered <= 0, "a positive number of bytes"},
 		{"max-conns", so.MaxConns <= 0, "a positive number"},
 		{"header-timeout", so.HeaderTimeout <= 0, "a positive duration such as 5s"},
 		{"body-timeout", so.BodyTimeout <= 0, "a positive duration such as 10s"},
