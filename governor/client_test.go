@@ -15,13 +15,14 @@ import (
 
 	"github.com/theblock/tbops/governor"
 	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/rpc"
 )
 
 func startSim(t *testing.T, scenario string) (*nodetest.Node, *governor.Client) {
 	t.Helper()
 	clk := nodetest.NewFakeClock(time.Unix(1_780_000_000, 0))
 	n := nodetest.Start(t, nodetest.WithClock(clk.Now), nodetest.WithScenarioName(scenario))
-	c, err := governor.NewClient(n.URL(), governor.WithTimeout(2*time.Second))
+	c, err := governor.NewClient(n.URL(), rpc.WithTimeout(2*time.Second))
 	require.NoError(t, err)
 	return n, c
 }

@@ -148,11 +148,18 @@ func TestGovernorRollback(t *testing.T) {
 	assert.Equal(t, 3, code)
 	assert.Contains(t, errOut, `--gate "nope"`)
 
+	// The exit intent is pending now: a second --apply does not send another.
+	code, out, errOut = runCLI(t, env, "governor", "rollback", "--reason", "bad sample", "--apply")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "not submitted again: exit intent economics-exit-")
+	assert.Len(t, n.Calls("governor.submit_intent"), 1, "never replayed")
+
+	n, env = govSim(t, "healthy")
 	n.SetFault(nodetest.Fault{Method: "governor.submit_intent", ErrorCode: -32603, ErrorMessage: "boom"})
 	code, _, errOut = runCLI(t, env, "governor", "rollback", "--apply")
 	assert.Equal(t, 3, code)
 	assert.Contains(t, errOut, "nothing was retried")
-	assert.Len(t, n.Calls("governor.submit_intent"), 2)
+	assert.Len(t, n.Calls("governor.submit_intent"), 1)
 }
 
 func TestDoctorGovernorScenarios(t *testing.T) {
