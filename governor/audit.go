@@ -167,12 +167,14 @@ type auditor struct {
 	// Metrics, read before the node (readMetrics).
 	metrics scrapeView
 
-	status    Status
-	statusErr error
-	intents   []Intent
-	intentsQ  string
+	status     Status
+	statusErr  error
+	intents    []Intent
+	intentsQ   string
+	intentsErr error
 
 	// Dir mode: the index built while verifying.
+	dirErr   error // the directory could not be read (to the end)
 	files    []FileResult
 	byEpoch  map[uint64]FileResult
 	byIntent map[string]uint64
@@ -229,10 +231,9 @@ func (a *auditor) readNode() tbops.Evidence {
 		statusEv.Value = tbops.RawOf(map[string]any{"last_economics_snapshot_hash": nullIfEmpty(a.status.LastEconomicsSnapshotHash),
 			"economics_autopilot": a.status.EconomicsAutopilot, "enabled": a.status.Enabled, "shadow_only": a.status.ShadowOnly, "epoch": a.status.Epoch})
 	}
-	var ierr error
-	a.intents, a.intentsQ, ierr = a.c.intents(a.ctx, "")
-	if ierr != nil {
-		a.r.Warnf("%s: %v", a.intentsQ, ierr)
+	a.intents, a.intentsQ, a.intentsErr = a.c.intents(a.ctx, "")
+	if a.intentsErr != nil {
+		a.r.Warnf("%s: %v", a.intentsQ, a.intentsErr)
 	}
 	if a.statusErr == nil {
 		seen := map[string]bool{}
@@ -265,6 +266,7 @@ func (a *auditor) verifyDir() {
 		}
 		return nil
 	})
+	a.dirErr = err
 	dirEv := a.ev(tbops.SourceFile, a.opts.Dir, sum)
 	if err != nil {
 		a.r.Warnf("decisions directory %s: %v", a.opts.Dir, err)
@@ -274,9 +276,7 @@ func (a *auditor) verifyDir() {
 	findings := []string{fmt.Sprintf("%s: %d entries, %d ok, %d failed, %d signed, %d unsigned",
 		a.opts.Dir, sum.Files, sum.OK, sum.Failed, sum.Signed, sum.Unsigned)}
 
-	invalid := tbops.Symptom{ID: SymDecisionFilesInvalid, Summary: "decision files that are misnamed, unreadable or not valid decisions", Status: tbops.StatusOK, Value: tbops.Num(0)}
-	sig := tbops.Symptom{ID: SymSignatureInvalid, Summary: "decision-file signatures (.sig) that do not verify", Status: tbops.StatusOK, Value: tbops.Num(0)}
-	missing := tbops.Symptom{ID: SymSignatureMissing, Summary: "decision files without a .sig sidecar (signatures required)", Status: tbops.StatusOK, Value: tbops.Num(0)}
+	invalid, sig, missing := fileProblems{}, fileProblems{}, fileProblems{}
 	var unsigned []string
 	for _, f := range a.files {
 		for _, p := range f.Problems {
@@ -285,42 +285,36 @@ func (a *auditor) verifyDir() {
 			case ProblemHashMismatch:
 				// reported by checkStoredHashes
 			case ProblemSignatureInvalid, ProblemSidecarInvalid:
-				sig.Evidence = append(sig.Evidence, e)
+				sig.add(f.Path, p, e)
 			case ProblemSignatureMissing:
 				unsigned = append(unsigned, f.Name)
 				if a.opts.Verify.RequireSignatures {
-					missing.Evidence = append(missing.Evidence, e)
+					missing.add(f.Path, p, e)
 				}
 			default:
-				invalid.Evidence = append(invalid.Evidence, e)
+				invalid.add(f.Path, p, e)
 			}
 		}
 	}
-	if err != nil {
-		invalid.Status, invalid.Value = tbops.StatusUnknown, nil
-		invalid.Evidence = append(invalid.Evidence, dirEv)
-	}
-	fire := func(s *tbops.Symptom, sev tbops.Status) {
-		if len(s.Evidence) > 0 {
-			files := map[string]bool{}
-			for _, e := range s.Evidence {
-				files[e.Query] = true
-			}
-			s.Firing, s.Status, s.Value = true, sev, tbops.Num(len(files))
-			s.Summary = fmt.Sprintf("%d %s", len(files), strings.TrimPrefix(s.Summary, "decision-file "))
+	// A directory that could not be read leaves what was not found unknown.
+	fire := func(id, summary string, sev tbops.Status, bad fileProblems) {
+		s := tbops.Symptom{ID: id, Summary: summary, Status: tbops.StatusOK, Value: tbops.Num(0), Evidence: []tbops.Evidence{dirEv}}
+		switch {
+		case len(bad.byFile) > 0:
+			s.Firing, s.Status, s.Value, s.Detail, s.Evidence = true, sev, tbops.Num(len(bad.byFile)), tbops.RawOf(bad.byFile), bad.evidence
+			s.Summary = fmt.Sprintf("%d %s", len(bad.byFile), strings.TrimPrefix(summary, "decision-file "))
+		case err != nil:
+			s.Status, s.Value = tbops.StatusUnknown, nil
 		}
-		if len(s.Evidence) == 0 {
-			s.Evidence = []tbops.Evidence{dirEv}
-		}
-		a.r.Symptoms = append(a.r.Symptoms, *s)
+		a.r.Symptoms = append(a.r.Symptoms, s)
 	}
-	fire(&invalid, tbops.StatusWarning)
-	fire(&sig, tbops.StatusCritical)
-	if sig.Firing {
+	fire(SymDecisionFilesInvalid, "decision files that are misnamed, unreadable or not valid decisions", tbops.StatusWarning, invalid)
+	fire(SymSignatureInvalid, "decision-file signatures (.sig) that do not verify", tbops.StatusCritical, sig)
+	if len(sig.byFile) > 0 {
 		a.mismatch = true
 	}
 	if a.opts.Verify.RequireSignatures {
-		fire(&missing, tbops.StatusWarning)
+		fire(SymSignatureMissing, "decision files without a .sig sidecar (signatures required)", tbops.StatusWarning, missing)
 	} else if len(unsigned) > 0 {
 		findings = append(findings, fmt.Sprintf("%d files have no .sig sidecar (signatures are optional unless required): %s",
 			len(unsigned), truncList(unsigned, 5)))
@@ -331,6 +325,20 @@ func (a *auditor) verifyDir() {
 		}
 	}
 	a.r.Steps = append(a.r.Steps, tbops.Step{ID: "decision-files", Title: "Decision files (" + DecisionsSubdir + ")", Findings: findings, Evidence: []tbops.Evidence{dirEv}})
+}
+
+// fileProblems are one symptom's problems: each file's, and their evidence.
+type fileProblems struct {
+	byFile   map[string][]Problem
+	evidence []tbops.Evidence
+}
+
+func (f *fileProblems) add(path string, p Problem, e tbops.Evidence) {
+	if f.byFile == nil {
+		f.byFile = map[string][]Problem{}
+	}
+	f.byFile[path] = append(f.byFile[path], p)
+	f.evidence = append(f.evidence, e)
 }
 
 func hasProblem(r FileResult, kind string) bool {
@@ -487,6 +495,7 @@ func (a *auditor) checkIntents() {
 	miss := tbops.Symptom{ID: SymIntentDecisionMissing, Summary: "every intent has a decision and a snapshot_hash", Status: tbops.StatusOK, Value: tbops.Num(0)}
 	var findings []string
 	var mismatches, missing []map[string]any
+	unchecked := a.intentsErr != nil || (len(a.intents) == 0 && a.statusErr != nil) // not every intent was read
 	at := a.now().UTC()
 	for _, in := range a.intents {
 		q := fmt.Sprintf("%s intent %s (gate %s, epoch %d) .snapshot_hash", a.intentsQ, in.ID, in.Gate, in.Epoch)
@@ -495,6 +504,9 @@ func (a *auditor) checkIntents() {
 		case in.SnapshotHash == "":
 			missing = append(missing, map[string]any{"intent": in.ID, "problem": "no snapshot_hash"})
 			miss.Evidence = append(miss.Evidence, a.ev(tbops.SourceRPC, q, nil))
+		case !ok && !a.knownMissing(ref):
+			unchecked = true
+			a.r.Warnf("intent %s: its decision %s could not be read, so it was not checked: %v", in.ID, ref.where, ref.err)
 		case !ok:
 			missing = append(missing, map[string]any{"intent": in.ID, "decision": ref.where, "problem": errString(ref.err)})
 			miss.Evidence = append(miss.Evidence, a.ev(tbops.SourceRPC, q, in.SnapshotHash), ref.evidence(at))
@@ -516,8 +528,10 @@ func (a *auditor) checkIntents() {
 		miss.Firing, miss.Status, miss.Value, miss.Detail = true, tbops.StatusWarning, tbops.Num(len(missing)), tbops.RawOf(missing)
 		miss.Summary = fmt.Sprintf("%d intents have no decision or no snapshot_hash", len(missing))
 	}
-	if a.intentsQ != "" && len(a.intents) == 0 && a.statusErr != nil {
-		mis.Status, miss.Status = tbops.StatusUnknown, tbops.StatusUnknown
+	for _, s := range []*tbops.Symptom{&mis, &miss} {
+		if unchecked && !s.Firing {
+			s.Status, s.Value = tbops.StatusUnknown, nil
+		}
 	}
 	base := a.ev(tbops.SourceRPC, a.intentsQ, len(a.intents))
 	if len(mis.Evidence) == 0 {
@@ -531,6 +545,15 @@ func (a *auditor) checkIntents() {
 	}
 	a.r.Symptoms = append(a.r.Symptoms, mis, miss)
 	a.r.Steps = append(a.r.Steps, tbops.Step{ID: "intents", Title: "Intents' snapshot_hash against their decisions", Findings: findings, Evidence: []tbops.Evidence{base}})
+}
+
+// knownMissing says a decision that was not found is known not to exist: the
+// directory was read to the end, or the node answered "not found".
+func (a *auditor) knownMissing(ref decisionRef) bool {
+	if a.opts.Dir != "" {
+		return a.dirErr == nil
+	}
+	return errors.Is(ref.err, ErrNotFound)
 }
 
 func errString(err error) string {
@@ -585,6 +608,9 @@ func (a *auditor) checkStoredHashes() {
 	} else {
 		s.Value = tbops.Num(checked)
 		s.Evidence = []tbops.Evidence{a.ev(sourceOf(a.opts.Dir), "decisions carrying snapshot_hash", checked)}
+		if a.dirErr != nil {
+			s.Status, s.Value = tbops.StatusUnknown, nil
+		}
 	}
 	a.r.Symptoms = append(a.r.Symptoms, s)
 }
