@@ -182,7 +182,8 @@ func ExecuteRollback(ctx context.Context, c *Client, p RollbackPlan) (RollbackPl
 
 // exitOutcome is what the play's node step did.
 type exitOutcome struct {
-	// sent says the write went out, whatever came back: it is never sent again.
+	// sent says the write was attempted, so it may have reached the node
+	// whatever came back: it is never sent again.
 	sent   bool
 	intent *Intent
 	result string

@@ -100,7 +100,7 @@ func (a *auditor) latestDecision() (Decision, error) {
 		return d, err
 	}
 	if h, err := d.Hash(); err != nil || h != a.latest.hash {
-		return d, fmt.Errorf("the file changed while it was audited (it hashed to %s)", a.latest.hash)
+		return d, fmt.Errorf("the file changed while it was audited (it hashed to %s when verified)", a.latest.hash)
 	}
 	return d, nil
 }
@@ -113,11 +113,11 @@ type mirror struct {
 	field  string   // the sample field it mirrors
 	got    *float64 // nil: no data
 	want   float64
-	// epoch is the epoch the value was observed in, at least (known false:
-	// not known); when says so for a warning.
-	epoch uint64
-	known bool
-	when  string
+	// epoch is the epoch the value was observed in, at least, when
+	// epochKnown; when says so for a warning.
+	epoch      uint64
+	epochKnown bool
+	when       string
 }
 
 // gaugeMirrors are the economics_* gauges against the sample.
@@ -142,7 +142,7 @@ func (a *auditor) gaugeMirrors(s EconomicsSample) []mirror {
 			what = promq.Select(metric, "market", market).String()
 		}
 		return mirror{what: what, source: a.src.Name(), field: field, got: at(metric, market), want: want,
-			epoch: a.metrics.epoch, known: a.metrics.epochKnown, when: a.scrapeEpochText()}
+			epoch: a.metrics.epoch, epochKnown: a.metrics.epochKnown, when: a.scrapeEpochText()}
 	}
 	out := []mirror{
 		gauge(MetricEpochTxCount, "", "epoch_tx_count", s.EpochTxCount),
@@ -168,7 +168,7 @@ func (a *auditor) statusMirrors(s EconomicsSample) []mirror {
 	var out []mirror
 	add := func(what, field string, got, want float64) {
 		out = append(out, mirror{what: "governor.status ." + what, source: "governor.status", field: field, got: &got, want: want,
-			epoch: a.status.Epoch, known: true, when: fmt.Sprintf("epoch %d", a.status.Epoch)})
+			epoch: a.status.Epoch, epochKnown: true, when: fmt.Sprintf("epoch %d", a.status.Epoch)})
 	}
 	tg := a.status.TelemetryGaugesPPM
 	for _, m := range s.Markets() {
@@ -239,7 +239,8 @@ func (a *auditor) checkGauges() {
 		}
 	}
 	var drifts []drift
-	var findings, missing []string
+	var findings []string
+	missing := []string{}
 	compared, undecided := 0, 0
 	for _, m := range mirrors {
 		switch {
@@ -247,7 +248,7 @@ func (a *auditor) checkGauges() {
 			missing = append(missing, m.what)
 		case sameValue(*m.got, m.want):
 			compared++
-		case m.known && epoch < m.epoch:
+		case m.epochKnown && epoch < m.epoch:
 			compared++
 			drifts = append(drifts, drift{Gauge: m.what, GaugeSource: m.source, GaugeValue: *m.got, Field: m.field, FieldSource: where, FieldValue: m.want})
 			if m.source == "governor.status" {
@@ -268,7 +269,7 @@ func (a *auditor) checkGauges() {
 		a.mismatch = true
 	case a.src == nil || len(missing) > 0 || undecided > 0:
 		s.Status = tbops.StatusUnknown
-		s.Detail = tbops.RawOf(map[string]any{"compared": compared, "missing": orEmpty(missing), "undecided": undecided})
+		s.Detail = tbops.RawOf(map[string]any{"compared": compared, "missing": missing, "undecided": undecided})
 	default:
 		s.Status, s.Value, s.Detail = tbops.StatusOK, tbops.Num(0), tbops.RawOf(map[string]int{"compared": compared})
 	}
@@ -279,13 +280,6 @@ func (a *auditor) checkGauges() {
 		findings = append(findings, "no data: "+strings.Join(missing, ", "))
 	}
 	a.r.Steps = append(a.r.Steps, tbops.Step{ID: "telemetry-gauges", Title: "Telemetry gauges against the decision sample", Findings: findings, Evidence: []tbops.Evidence{a.sampleSrc}})
-}
-
-func orEmpty(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // adStep compares ad_gate_streak_windows per tier with the ad gates' enter
