@@ -26,6 +26,13 @@ func startSim(t *testing.T, scenario string) (*nodetest.Node, *governor.Client) 
 	return n, c
 }
 
+func TestNewClientRefusesBadOptions(t *testing.T) {
+	_, err := governor.NewClient("http://127.0.0.1:1/", rpc.WithRetries(0))
+	assert.ErrorContains(t, err, "WithRetries(0)")
+	_, err = governor.NewClient("127.0.0.1:3030")
+	assert.ErrorContains(t, err, "want an http:// or https:// URL")
+}
+
 func TestClientStatusShapes(t *testing.T) {
 	ctx := context.Background()
 	for _, sc := range []string{"healthy", "governor-reference"} {
@@ -109,10 +116,14 @@ func TestSubmitIntentIsNotRetried(t *testing.T) {
 	n.SetFault(nodetest.Fault{Method: "governor.submit_intent", ErrorCode: -32001, ErrorMessage: "rate limited", HTTPStatus: 429})
 	_, err := c.SubmitIntent(ctx, "economics", "test")
 	require.ErrorIs(t, err, governor.ErrRateLimited)
+	var callErr *rpc.CallError
+	require.True(t, errors.As(err, &callErr), "the transport's error, with method and URL")
+	assert.Equal(t, "governor.submit_intent", callErr.Method)
 	assert.Len(t, n.Calls("governor.submit_intent"), 1, "a write is sent once")
 	n.SetFault(nodetest.Fault{Method: "governor.submit_intent"})
 	_, err = c.SubmitIntent(ctx, "", "x")
 	assert.ErrorContains(t, err, "gate is required")
+	assert.ErrorIs(t, err, governor.ErrInvalidParams)
 	_, err = c.SubmitIntent(ctx, "economics", " ")
 	assert.ErrorContains(t, err, "reason is required")
 	_, err = c.SubmitIntent(ctx, "nope", "x")

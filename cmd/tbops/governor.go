@@ -316,7 +316,9 @@ bad signature), 3 unknown.`,
 				return &exitError{code: 3, err: err}
 			}
 			if apply {
-				if r, err = rb.Apply(ctx, r); err != nil {
+				if p, _ := r.Path("rollback"); !p.Matched {
+					fmt.Fprintln(a.stderr, "tbops: --apply: the rollback play did not match; nothing was submitted")
+				} else if r, err = rb.Apply(ctx, r); err != nil {
 					r.Warnf("apply: %v (nothing was retried; run tbops governor status before trying again)", err)
 				}
 			}

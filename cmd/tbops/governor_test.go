@@ -139,6 +139,7 @@ func TestGovernorAuditApply(t *testing.T) {
 	n, env := govSim(t, "healthy")
 	code, _, errOut := runCLI(t, env, "governor", "audit", "--apply")
 	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "the rollback play did not match; nothing was submitted")
 	assert.Empty(t, n.Calls("governor.submit_intent"))
 
 	n, env = govSim(t, "governor-hash-mismatch")
