@@ -41,7 +41,9 @@ func (r *Runbook) Diagnose(ctx context.Context) (tbops.Report, error) {
 // governor.status. The environment steps are done on the governor's host and
 // stay plans. Nothing is sent again: not an action already done (DryRun
 // false), and not when the node already has an exit intent of the gate
-// pending or the gate is inactive. The report returned is plan with each
+// pending or the gate is inactive; an exit that was sent and failed is marked
+// done with its error, since it may have reached the node. The report
+// returned is plan with each
 // action's outcome; plan itself is not changed. A plan about another node or
 // runbook is refused.
 func (r *Runbook) Apply(ctx context.Context, plan tbops.Report) (tbops.Report, error) {
