@@ -53,6 +53,7 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 		"governor-shadow-mode":                      {},
 		"governor-hash-mismatch":                    {"governor-audit": {"critical", []string{"status-hash-mismatch", "intent-hash-mismatch"}}},
 		"governor-gauge-drift":                      {"governor-audit": {"warning", []string{"gauge-drift"}}},
+		"governor-telemetry-missing":                {"governor-audit": {"unknown", nil}},
 		"runtime-missed-wakeups":                    {"runtime-reactor": {"warning", []string{"read-without-ready-growing", "write-without-ready-growing"}}},
 		"runtime-reload-errors":                     {"runtime-reactor": {"warning", []string{"config-reload-errors"}}},
 	}
