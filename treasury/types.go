@@ -453,17 +453,26 @@ func statusFields(obj map[string]json.RawMessage, st *Status) error {
 	return nil
 }
 
-// Executor is the executor snapshot inside gov.treasury.balance. Null or absent
-// times are 0.
+// Executor is the executor snapshot inside gov.treasury.balance. Every field
+// is nil when the node sent null or nothing (missing is null, never 0); times
+// are Unix seconds.
 type Executor struct {
 	LastError      *string `json:"last_error"`
-	LastErrorAt    int64   `json:"last_error_at"`
-	LastSuccessAt  int64   `json:"last_success_at"`
-	LastTickAt     int64   `json:"last_tick_at"`
-	PendingMatured int64   `json:"pending_matured"`
-	StagedIntents  int64   `json:"staged_intents"`
+	LastErrorAt    *int64  `json:"last_error_at"`
+	LastSuccessAt  *int64  `json:"last_success_at"`
+	LastTickAt     *int64  `json:"last_tick_at"`
+	PendingMatured *int64  `json:"pending_matured"`
+	StagedIntents  *int64  `json:"staged_intents"`
 	LeaseHolder    *string `json:"lease_holder"`
-	LeaseExpiresAt int64   `json:"lease_expires_at"`
+	LeaseExpiresAt *int64  `json:"lease_expires_at"`
+}
+
+// Matured returns pending_matured, 0 when the node did not say.
+func (e Executor) Matured() int64 {
+	if e.PendingMatured == nil {
+		return 0
+	}
+	return *e.PendingMatured
 }
 
 // Error returns last_error, "" when null.
