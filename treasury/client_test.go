@@ -186,6 +186,28 @@ func FuzzDecodeDisbursement(f *testing.F) {
 	})
 }
 
+// FuzzDecodeBalance: any balance answer decodes or is a RecordError naming
+// the field; what decodes re-encodes (nulls as null) and decodes the same.
+func FuzzDecodeBalance(f *testing.F) {
+	for _, s := range []string{
+		`{"balance":9500000000000,"executor":{"last_error":null,"last_error_at":null,"last_success_at":1,"last_tick_at":1,"pending_matured":2,"staged_intents":1,"lease_holder":"node_a","lease_expires_at":9}}`,
+		`{"balance_ct":9.5e6,"executor":{"last_success_at":1}}`, `{"balance":"12"}`, `{"balance":1,"executor":{"pending_matured":"x"}}`, `[]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var b treasury.Balance
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return // a RecordError, or invalid JSON that json refuses before us
+		}
+		out, err := json.Marshal(b)
+		require.NoError(t, err)
+		var again treasury.Balance
+		require.NoError(t, json.Unmarshal(out, &again), "%s", out)
+		require.Equal(t, b, again)
+	})
+}
+
 func FuzzMatchLogLine(f *testing.F) {
 	for _, s := range []string{"ERROR treasury_executor: x", "WARN DisbursementError", "INFO treasury_executor", "", "ERRORtreasury_executo"} {
 		f.Add([]byte(s))

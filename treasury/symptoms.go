@@ -38,7 +38,7 @@ func (d *diagnosis) backlogSymptom() tbops.Symptom {
 	switch {
 	case held > BacklogWarning:
 		s.Value, s.Firing, s.Status = tbops.Num(q), true, tbops.StatusWarning
-		s.Detail = tbops.RawOf(fmt.Sprintf("%d disbursements have been queued since before the %s window", held, BacklogWarningFor))
+		s.Detail = tbops.RawOf(fmt.Sprintf("%d disbursements have been queued since before the last 2 epochs", held))
 	case st.Worst == nil && q <= BacklogWarning:
 		s.Value, s.Status = tbops.Num(q), tbops.StatusOK
 		s.Detail = tbops.RawOf(fmt.Sprintf("no %s gauge: %d disbursements queued now", MetricBacklog, q))
@@ -127,7 +127,7 @@ func (d *diagnosis) inconsistentSymptom() tbops.Symptom {
 // unknown stays unknown).
 func (d *diagnosis) noTransitions() tbops.Symptom {
 	g := d.g
-	s := tbops.Symptom{ID: SymptomNoTransitions, Summary: "no state transitions in 10m while disbursements are queued (value: seconds since the last)",
+	s := tbops.Symptom{ID: SymptomNoTransitions, Summary: "no state transitions in 10m while disbursements are queued",
 		Threshold: tbops.Num(NoProgressWindow.Seconds())}
 	last, what := d.lastChange()
 	s.Evidence = append(s.Evidence, d.rpcEv(MethodDisbursements+` {"status":"queued"} | length`, len(d.queued)),

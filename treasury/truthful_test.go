@@ -280,7 +280,7 @@ func TestStuckExecutorOnAShortLook(t *testing.T) {
 	b := symptom(t, r, treasury.SymptomBacklog)
 	assert.True(t, b.Firing, "%+v", b)
 	assert.Equal(t, 85.0, *b.Value)
-	assert.Contains(t, string(b.Detail), "85 disbursements have been queued since before the 4m0s window")
+	assert.Contains(t, string(b.Detail), "85 disbursements have been queued since before the last 2 epochs")
 
 	for _, name := range []string{treasury.AlertNoProgress, treasury.AlertBacklogWarning} {
 		a := alert(t, r, name)

@@ -115,6 +115,7 @@ type RecordError struct {
 	Err   error
 }
 
+// Error names the record, the field and what was wrong with it.
 func (e *RecordError) Error() string {
 	id := ""
 	if e.ID != 0 {
@@ -465,14 +466,6 @@ type Executor struct {
 	StagedIntents  *int64  `json:"staged_intents"`
 	LeaseHolder    *string `json:"lease_holder"`
 	LeaseExpiresAt *int64  `json:"lease_expires_at"`
-}
-
-// Matured returns pending_matured, 0 when the node did not say.
-func (e Executor) Matured() int64 {
-	if e.PendingMatured == nil {
-		return 0
-	}
-	return *e.PendingMatured
 }
 
 // Error returns last_error, "" when null.

@@ -245,6 +245,9 @@ func (a *app) treasuryShowCmd() *cobra.Command {
 				}
 				return rpcErr(err)
 			}
+			if a.output == "json" {
+				return a.printJSON(d) // the record itself, so the runbook's jq paths work
+			}
 			deps := map[string]string{}
 			for _, dep := range d.Proposal.Deps {
 				x, err := c.Disbursement(cmd.Context(), dep)
@@ -256,9 +259,6 @@ func (a *app) treasuryShowCmd() *cobra.Command {
 				default:
 					deps[strconv.FormatUint(dep, 10)] = "unknown: " + err.Error()
 				}
-			}
-			if a.output == "json" {
-				return a.printJSON(d) // the record itself, so the runbook's jq paths work
 			}
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "id\t%d\n", d.ID)
