@@ -140,13 +140,22 @@ func TestDecodeReferenceShapes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, treasury.StateRolledBack, d.Status.State)
 	assert.Equal(t, "veto", d.Status.Reason)
-	assert.Equal(t, int64(200), d.Status.ChangedAt)
+	require.NotNil(t, d.Status.ChangedAt)
+	assert.Equal(t, int64(200), *d.Status.ChangedAt)
 	assert.Equal(t, tbops.Amount(1_500_000), d.Amount)
 	assert.Equal(t, []uint64{7, 8}, d.Proposal.Deps)
 
 	d, err = treasury.DecodeDisbursement([]byte(`{"id":4,"amount":12,"status":{"Queued":{"queued_at":50}}}`))
 	require.NoError(t, err)
 	assert.Equal(t, treasury.StateQueued, d.Status.State)
+
+	// A variant without a timestamp: changed_at is null, never 0.
+	v, err := treasury.DecodeDisbursement([]byte(`{"deps":[],"disbursement":{"id":5,"amount_ct":1,"created_at":100,"status":{"Timelocked":{"ready_epoch":9}}}}`))
+	require.NoError(t, err)
+	assert.Nil(t, v.Status.ChangedAt)
+	out, err := json.Marshal(v)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), `"changed_at":null`)
 	assert.Equal(t, tbops.AmountFromBLOCK(12), d.Amount, "a tagged status marks a reference record: whole BLOCK")
 
 	d, err = treasury.DecodeDisbursement([]byte(`{"id":4,"amount":12,"status":{"state":"queued","changed_at":5},"proposal":{"title":"t","deps":[1]}}`))

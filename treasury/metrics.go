@@ -99,11 +99,11 @@ func (d *diagnosis) readMetrics(ctx context.Context, src promq.Source) error {
 }
 
 // warnMetrics adds an evaluation's warnings, but not that the optional p95
-// gauge is missing: most nodes export only the histogram, and the lag's
-// evidence says which one it came from.
+// gauge is missing (with or without the source's scope matchers): most nodes
+// export only the histogram, and the lag's detail says which one was used.
 func (d *diagnosis) warnMetrics(ws []string) {
 	for _, w := range ws {
-		if w != "no data for "+MetricLagP95 {
+		if !strings.HasPrefix(w, "no data for "+MetricLagP95) {
 			d.warn(w)
 		}
 	}

@@ -46,7 +46,7 @@ func Inconsistencies(ds []Disbursement, dups []uint64) []Inconsistency {
 		if x.UpdatedAt != 0 && x.CreatedAt != 0 && x.UpdatedAt < x.CreatedAt {
 			out = append(out, Inconsistency{x.ID, "updated_at before created_at"})
 		}
-		if st.ChangedAt != 0 && x.CreatedAt != 0 && st.ChangedAt < x.CreatedAt {
+		if at := st.changed(); at != 0 && x.CreatedAt != 0 && at < x.CreatedAt {
 			out = append(out, Inconsistency{x.ID, "status changed_at before created_at"})
 		}
 		if x.Amount <= 0 {

@@ -29,7 +29,7 @@ func (d *diagnosis) backlogSymptom() tbops.Symptom {
 	since := d.now.Add(-BacklogWarningFor).Unix()
 	held := 0
 	for _, x := range d.queued {
-		if x.Status.ChangedAt != 0 && x.Status.ChangedAt <= since {
+		if at := x.Status.changed(); at != 0 && at <= since {
 			held++
 		}
 	}
@@ -161,7 +161,7 @@ func (d *diagnosis) lastChange() (int64, string) {
 	var last int64
 	what := ""
 	for _, x := range d.g.ds {
-		if t := max(x.UpdatedAt, x.Status.ChangedAt); t > last {
+		if t := max(x.UpdatedAt, x.Status.changed()); t > last {
 			last, what = t, fmt.Sprintf("disbursement %d (%s)", x.ID, x.Status.State)
 		}
 	}
