@@ -179,6 +179,12 @@ func TestDiagnoseMethodNotFound(t *testing.T) {
 	assert.Equal(t, tbops.StatusUnknown, r.Status)
 	assert.Equal(t, tbops.StatusUnknown, symptom(t, r, treasury.SymptomExecutorError).Status)
 	assert.Equal(t, tbops.StatusUnknown, symptom(t, r, treasury.SymptomStale).Status)
+	// Without the records, the no-progress rule decides no-transitions: 11
+	// minutes of history show finalizations.
+	nt := symptom(t, r, treasury.SymptomNoTransitions)
+	assert.Equal(t, tbops.StatusOK, nt.Status, "%+v", nt)
+	assert.Nil(t, nt.Value)
+	assert.Equal(t, tbops.StatusOK, alert(t, r, treasury.AlertNoProgress).Status)
 	found := false
 	for _, w := range r.Warnings {
 		if strings.Contains(w, "-32601") && strings.Contains(w, treasury.MethodBalance) {

@@ -129,21 +129,24 @@ func (d *diagnosis) noTransitions() tbops.Symptom {
 	g := d.g
 	s := tbops.Symptom{ID: SymptomNoTransitions, Summary: "no state transitions in 10m while disbursements are queued",
 		Threshold: tbops.Num(NoProgressWindow.Seconds())}
+	if g.listOK() {
+		s.Evidence = append(s.Evidence, d.rpcEv(MethodDisbursements+` {"status":"queued"} | length`, len(d.queued)))
+	} else {
+		s.Evidence = append(s.Evidence, d.rpcEv(MethodDisbursements, errString(g.listErr)))
+	}
 	last, what := d.lastChange()
-	s.Evidence = append(s.Evidence, d.rpcEv(MethodDisbursements+` {"status":"queued"} | length`, len(d.queued)),
-		d.rpcEv(MethodDisbursements+" | max(updated_at, status.changed_at), "+MethodBalance+" | .executor.last_success_at", unixUTC(last)))
+	s.Evidence = append(s.Evidence, d.rpcEv(MethodDisbursements+" | max(updated_at, status.changed_at), "+MethodBalance+" | .executor.last_success_at", unixUTC(last)))
 	age := d.now.Sub(time.Unix(last, 0))
 	if last != 0 {
 		s.Value = tbops.Num(age.Round(time.Second).Seconds())
 		s.Detail = tbops.RawOf(fmt.Sprintf("last change %s: %s", ago(d.now, last), what))
 	}
-	complete := g.complete() && g.balanceErr == nil && g.balance.Executor != nil
 	switch {
 	case g.complete() && len(d.queued) == 0:
 		s.Status, s.Detail = tbops.StatusOK, tbops.RawOf("no disbursement is queued: nothing needs to move")
 	case last != 0 && age <= NoProgressWindow:
 		s.Status = tbops.StatusOK
-	case complete:
+	case g.complete() && g.balanceErr == nil && g.balance.Executor != nil:
 		s.Firing, s.Status = true, tbops.StatusCritical
 	default:
 		st := d.m.rules[AlertNoProgress]
