@@ -97,7 +97,7 @@ func fromLegacy(rs []tbops.Rule) []rule {
 // allRules gathers every package's exported rules, one package a line.
 func allRules() []rule {
 	var out []rule
-	out = append(out, fromLegacy(treasury.Rules())...)
+	out = append(out, fromPromq(treasury.Rules())...)
 	out = append(out, fromLegacy(energy.Rules())...)
 	out = append(out, fromLegacy(receipts.Rules())...)
 	out = append(out, fromPromq(governor.Rules())...)
