@@ -42,7 +42,7 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 		"energy-oracle-latency":                     {"energy-stalled": {"warning", []string{"oracle-latency-high"}}},
 		"energy-signature-failures":                 {"energy-stalled": {"critical", []string{"signature-failures"}}},
 		"energy-timestamp-skew":                     {"energy-stalled": {"critical", []string{"readings-not-settling"}}},
-		"energy-reputation-degraded":                {"energy-stalled": {"warning", []string{"dispute-backlog-increasing"}}},
+		"energy-reputation-degraded":                {"energy-stalled": {"critical", []string{"dispute-backlog-increasing"}}},
 		"receipts-healthy":                          {},
 		"receipts-market-stalled":                   {"receipts-flatlining": {"critical", []string{"market-not-emitting"}}},
 		"receipts-validation-errors":                {"receipts-flatlining": {"critical", []string{"validation-errors-increasing"}}},
@@ -53,7 +53,7 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 		"governor-shadow-mode":                      {},
 		"governor-hash-mismatch":                    {"governor-audit": {"critical", []string{"status-hash-mismatch", "intent-hash-mismatch"}}},
 		"governor-gauge-drift":                      {"governor-audit": {"warning", []string{"gauge-drift"}}},
-		"governor-telemetry-missing":                {"governor-audit": {"unknown", nil}},
+		"governor-telemetry-missing":                {"governor-audit": {"warning", nil}},
 		"runtime-missed-wakeups":                    {"runtime-reactor": {"warning", []string{"read-without-ready-growing", "write-without-ready-growing"}}},
 		"runtime-reload-errors":                     {"runtime-reactor": {"warning", []string{"config-reload-errors"}}},
 	}
