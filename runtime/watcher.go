@@ -70,7 +70,6 @@ type watchConfig struct {
 	debounce time.Duration
 	settle   time.Duration
 	logger   *slog.Logger
-	counter  *prometheus.CounterVec
 	now      func() time.Time
 	subBuf   int
 	// events, when set, replaces fsnotify: tests send the events themselves.
@@ -134,12 +133,6 @@ func WithLogger(l *slog.Logger) WatchOption {
 	}
 }
 
-// WithReloadCounter makes the watcher count into cv (made by NewReloadCounter),
-// so several watchers share one config_reload_total.
-func WithReloadCounter(cv *prometheus.CounterVec) WatchOption {
-	return func(c *watchConfig) { c.counter = cv }
-}
-
 // WithClock injects the clock that stamps changes (default time.Now).
 func WithClock(now func() time.Time) WatchOption {
 	return func(c *watchConfig) {
@@ -147,18 +140,6 @@ func WithClock(now func() time.Time) WatchOption {
 			c.now = now
 		}
 	}
-}
-
-// NewReloadCounter makes the config_reload_total{result="ok"|"error"} counter
-// vector, both series present at zero. Register it with a prometheus.Registerer.
-func NewReloadCounter() *prometheus.CounterVec {
-	cv := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "config_reload_total",
-		Help: "Config reload attempts by result; a failed reload keeps the last good configuration.",
-	}, []string{"result"})
-	cv.WithLabelValues(ReloadOK)
-	cv.WithLabelValues(ReloadError)
-	return cv
 }
 
 // Watcher keeps a configuration loaded from a file current: it reloads the file
@@ -225,9 +206,6 @@ func NewWatcher[T any](path string, load func(path string) (T, error), opts ...W
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.counter == nil {
-		cfg.counter = NewReloadCounter()
-	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: config path %s: %w", path, err)
@@ -258,8 +236,23 @@ func (w *Watcher[T]) Path() string { return w.path }
 // returns a half-updated value. Treat the value as read-only: it is shared.
 func (w *Watcher[T]) Current() T { return *w.cur.Load() }
 
-// Collector is the config_reload_total counter vector, for registering.
-func (w *Watcher[T]) Collector() prometheus.Collector { return w.cfg.counter }
+// Collector exports config_reload_total{result="ok"|"error"}: this watcher's
+// reload attempts (the initial load is not one), both series from zero, with
+// constLabels on each (nil for none; use them to tell several watchers apart,
+// e.g. {"config": "node"}). Register it with a prometheus.Registerer; it reads
+// Reloads at each scrape.
+func (w *Watcher[T]) Collector(constLabels prometheus.Labels) prometheus.Collector {
+	return &countCollector{
+		desc: prometheus.NewDesc(MetricConfigReload,
+			"Config reload attempts by result; a failed reload keeps the last good configuration.",
+			[]string{"result"}, constLabels),
+		values: []string{ReloadOK, ReloadError},
+		counts: func() []uint64 {
+			ok, failed := w.Reloads()
+			return []uint64{ok, failed}
+		},
+	}
+}
 
 // Reloads returns how many reload attempts succeeded and failed (the initial
 // load is not counted).
@@ -582,14 +575,12 @@ func (w *Watcher[T]) attempt(s snapshot, via string) {
 	if err != nil {
 		ch.Result, ch.Err = ReloadError, err
 		w.errN.Add(1)
-		w.cfg.counter.WithLabelValues(ReloadError).Inc()
 		w.cfg.logger.Warn("config reload failed; keeping the last good configuration", "path", w.path, "err", err, "via", via)
 	} else {
 		w.cur.Store(&v)
 		w.goodEmpty = s.empty
 		ch.Result, ch.New = ReloadOK, v
 		w.okN.Add(1)
-		w.cfg.counter.WithLabelValues(ReloadOK).Inc()
 		w.cfg.logger.Info("config reloaded", "path", w.path, "via", via, "sha256", s.hash)
 	}
 	w.notify(ch)
