@@ -190,10 +190,6 @@ func (c ServerConfig) NewListener(inner net.Listener) *Listener {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Listener{inner: inner, cfg: c.tlsConfig(), timeout: c.timeout, logger: c.logger(), onErr: c.OnHandshakeError,
 		ctx: ctx, cancel: cancel, conns: make(chan net.Conn), errc: make(chan error)}
-	if c.HandshakeTimeoutFunc == nil {
-		fixed := c.timeout()
-		l.timeout = func() time.Duration { return fixed }
-	}
 	l.wg.Add(1)
 	go l.acceptLoop()
 	return l
@@ -204,7 +200,7 @@ func (c ServerConfig) NewListener(inner net.Listener) *Listener {
 type Listener struct {
 	inner   net.Listener
 	cfg     *tls.Config
-	timeout func() time.Duration
+	timeout func() time.Duration // the bound for a connection accepted now
 	logger  *slog.Logger
 	onErr   func(error)
 

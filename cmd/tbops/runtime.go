@@ -324,7 +324,7 @@ func (a *app) runtimeDiagnoseCmd() *cobra.Command {
 				t.src = src
 				defer closeSrc()
 			}
-			r, err := a.runtimeRunbookFor(t, a.configPath(config)).Diagnose(ctx)
+			r, err := a.runtimeRunbookWith(t, a.configPath(config)).Diagnose(ctx)
 			if err != nil {
 				return &exitError{code: 3, err: err}
 			}
@@ -335,11 +335,17 @@ func (a *app) runtimeDiagnoseCmd() *cobra.Command {
 	return cmd
 }
 
-// runtimeRunbookFor is the runtime-reactor runbook for one node, its knobs
-// loaded from path (doctor passes $TB_CONFIG: it has no --config) and the
-// environment. A config that does not load is a warning on the report (the
-// defaults are shown), not a failed diagnosis.
-func (a *app) runtimeRunbookFor(t *target, path string) tbops.Runbook {
+// runtimeRunbookFor is doctor's runtime-reactor runbook for one node: its
+// knobs come from $TB_CONFIG (doctor has no --config) and the environment.
+func (a *app) runtimeRunbookFor(t *target) tbops.Runbook {
+	return a.runtimeRunbookWith(t, a.getenv(configEnv))
+}
+
+// runtimeRunbookWith is the runtime-reactor runbook for one node, its knobs
+// loaded from the config file at path and the environment. A config that does
+// not load is a warning on the report (the defaults are shown), not a failed
+// diagnosis.
+func (a *app) runtimeRunbookWith(t *target, path string) tbops.Runbook {
 	cfg, sets, warns, err := runtime.LoadNodeConfig(path, a.getenv)
 	rb := runtime.NewRunbook(t.src, cfg.Knobs, runtime.ReactorOptions{Target: t.rpcURL, Now: t.now, Settings: sets, ConfigPath: path})
 	return tbops.Func(runtime.RunbookID, func(ctx context.Context) (tbops.Report, error) {
@@ -360,6 +366,6 @@ func (a *app) runtimeRunbookFor(t *target, path string) tbops.Runbook {
 // runtimeRunbook is doctor's runtime-reactor runbook.
 func (a *app) runtimeRunbook() *runbook {
 	return &runbook{id: runtime.RunbookID, usesMetrics: true, diagnose: func(ctx context.Context, t *target) (tbops.Report, error) {
-		return a.runtimeRunbookFor(t, a.getenv(configEnv)).Diagnose(ctx)
+		return a.runtimeRunbookFor(t).Diagnose(ctx)
 	}}
 }
