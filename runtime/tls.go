@@ -36,6 +36,8 @@ type HandshakeError struct {
 	Err error
 }
 
+// Error names the side, the peer and the bound, and for a timeout the knob
+// and variable that set it.
 func (e *HandshakeError) Error() string {
 	if e.TimedOut {
 		return fmt.Sprintf("%s: TLS handshake with %s timed out after %s (runtime.tls_handshake_timeout_ms, env TB_TLS_HANDSHAKE_TIMEOUT_MS)",

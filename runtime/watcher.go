@@ -61,8 +61,8 @@ type Change[T any] struct {
 	Hash string
 }
 
-// WatchOption configures NewWatcher.
-type WatchOption func(*watchConfig)
+// WatchOption configures NewWatcher; make one with the With… functions.
+type WatchOption struct{ apply func(*watchConfig) }
 
 type watchConfig struct {
 	poll     time.Duration
@@ -80,26 +80,26 @@ type watchConfig struct {
 // DefaultPollInterval). When file events are unavailable a change is seen
 // within one interval and applied once it has settled (WithSettle).
 func WithPollInterval(d time.Duration) WatchOption {
-	return func(c *watchConfig) {
+	return WatchOption{func(c *watchConfig) {
 		if d > 0 {
 			c.poll = d
 		}
-	}
+	}}
 }
 
 // WithPolling forces the polling fallback (no file events), as on platforms
 // without reliable ones.
-func WithPolling() WatchOption { return func(c *watchConfig) { c.forcePol = true } }
+func WithPolling() WatchOption { return WatchOption{func(c *watchConfig) { c.forcePol = true }} }
 
 // WithDebounce sets how long the watcher waits after the last file event of a
 // burst before reloading (default DefaultDebounce): an editor's save is several
 // events, and a half-written file must not be loaded.
 func WithDebounce(d time.Duration) WatchOption {
-	return func(c *watchConfig) {
+	return WatchOption{func(c *watchConfig) {
 		if d > 0 {
 			c.debounce = d
 		}
-	}
+	}}
 }
 
 // WithSettle sets how long a file written in place must stay unchanged before
@@ -110,36 +110,36 @@ func WithDebounce(d time.Duration) WatchOption {
 // it appears and is applied without settling; while polling, every change
 // settles, since polling cannot tell the two apart.
 func WithSettle(d time.Duration) WatchOption {
-	return func(c *watchConfig) {
+	return WatchOption{func(c *watchConfig) {
 		if d > 0 {
 			c.settle = d
 		}
-	}
+	}}
 }
 
 // withEvents makes the watcher take its file events from ch instead of
 // fsnotify, so tests can drive the event path on virtual time.
 func withEvents(ch chan fsnotify.Event) WatchOption {
-	return func(c *watchConfig) { c.events = ch }
+	return WatchOption{func(c *watchConfig) { c.events = ch }}
 }
 
 // WithLogger sets where the watcher logs reloads and the polling fallback
 // (default slog.Default()).
 func WithLogger(l *slog.Logger) WatchOption {
-	return func(c *watchConfig) {
+	return WatchOption{func(c *watchConfig) {
 		if l != nil {
 			c.logger = l
 		}
-	}
+	}}
 }
 
 // WithClock injects the clock that stamps changes (default time.Now).
 func WithClock(now func() time.Time) WatchOption {
-	return func(c *watchConfig) {
+	return WatchOption{func(c *watchConfig) {
 		if now != nil {
 			c.now = now
 		}
-	}
+	}}
 }
 
 // Watcher keeps a configuration loaded from a file current: it reloads the file
@@ -204,7 +204,9 @@ func NewWatcher[T any](path string, load func(path string) (T, error), opts ...W
 	cfg := watchConfig{poll: DefaultPollInterval, debounce: DefaultDebounce, settle: DefaultSettle,
 		logger: slog.Default(), now: time.Now, subBuf: 16}
 	for _, o := range opts {
-		o(&cfg)
+		if o.apply != nil {
+			o.apply(&cfg)
+		}
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {

@@ -25,11 +25,10 @@ const configEnv = "TB_CONFIG"
 // knobs and the p2p settings, each with where its value came from.
 type nodeConfig struct {
 	// Path is the config file, nil (null) when there is none.
-	Path     *string            `json:"config"`
-	Config   runtime.NodeConfig `json:"-"`
-	Runtime  []runtime.Setting  `json:"runtime"`
-	P2P      []runtime.Setting  `json:"p2p"`
-	Warnings []string           `json:"warnings"`
+	Path     *string           `json:"config"`
+	Runtime  []runtime.Setting `json:"runtime"`
+	P2P      []runtime.Setting `json:"p2p"`
+	Warnings []string          `json:"warnings"`
 }
 
 // settings is every setting, runtime first.
@@ -40,11 +39,11 @@ func (c nodeConfig) settings() []runtime.Setting {
 // loadNodeConfig loads the node config file (both parts, one loader) and the
 // environment; nothing is returned unless all of it loaded.
 func loadNodeConfig(path string, getenv func(string) string) (nodeConfig, error) {
-	cfg, sets, warns, err := runtime.LoadNodeConfig(path, getenv)
+	_, sets, warns, err := runtime.LoadNodeConfig(path, getenv)
 	if err != nil {
 		return nodeConfig{}, err
 	}
-	c := nodeConfig{Config: cfg, Runtime: []runtime.Setting{}, P2P: []runtime.Setting{}, Warnings: append([]string{}, warns...)}
+	c := nodeConfig{Runtime: []runtime.Setting{}, P2P: []runtime.Setting{}, Warnings: append([]string{}, warns...)}
 	if path != "" {
 		c.Path = &path
 	}

@@ -27,7 +27,8 @@ type Key struct {
 	Doc string
 }
 
-// Keys returns every key in a fixed order: the runtime knobs, then p2p's.
+// Keys returns every key in a fixed order: the runtime knobs, then p2p's. It
+// is an array, so that looking a key up allocates nothing.
 //
 // Ranges, runtime (milliseconds): reactor_idle_poll_ms 1..60000 (0 spins; more
 // than a minute between polls stalls a peer for minutes on a missed wakeup);
@@ -38,8 +39,8 @@ type Key struct {
 // requests and 1 KiB..1 GiB per window (the limiter's ceilings, far above any
 // real peer), a chain-sync period of 0 (off) or 10 ms..1 h (under 10 ms is a
 // busy loop).
-func Keys() []Key {
-	return []Key{
+func Keys() [8]Key {
+	return [8]Key{
 		{Key: "runtime.reactor_idle_poll_ms", Env: "TB_REACTOR_IDLE_POLL_MS", Unit: "ms", Default: 100, Min: 1, Max: 60_000,
 			Doc: "maximum sleep between reactor polls"},
 		{Key: "runtime.io_read_backoff_ms", Env: "TB_IO_READ_BACKOFF_MS", Unit: "ms", Default: 10, Min: 1, Max: 10_000,
