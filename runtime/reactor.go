@@ -260,11 +260,11 @@ func tuningAdvice(k Knobs) []string {
 }
 
 // notMatched says why a path's symptoms do not match: known not to fire, or
-// undecided for want of history.
-func notMatched(syms []tbops.Symptom, ok, undecided string) string {
+// undecided (too little history, or no data: the warnings say which).
+func notMatched(syms []tbops.Symptom, ok string) string {
 	for _, s := range syms {
 		if s.Status == tbops.StatusUnknown {
-			return undecided
+			return "undecided: " + s.ID + " is unknown (see the warnings)"
 		}
 	}
 	return ok
@@ -273,8 +273,7 @@ func notMatched(syms []tbops.Symptom, ok, undecided string) string {
 func wakeupPath(k Knobs, firing []string, syms []tbops.Symptom, opts ReactorOptions) tbops.Path {
 	p := tbops.Path{ID: "A", Title: "Missed IO wakeups: reactor/event-mapping issue"}
 	if len(firing) == 0 {
-		p.Why = notMatched(syms, "the missed-wakeup counters are not growing steadily",
-			"undecided: the history does not cover the rules' window and for (see the warnings)")
+		p.Why = notMatched(syms, "the missed-wakeup counters are not growing steadily")
 		return p
 	}
 	p.Matched = true
@@ -309,8 +308,7 @@ func wakeupPath(k Knobs, firing []string, syms []tbops.Symptom, opts ReactorOpti
 func reloadPath(sym tbops.Symptom, opts ReactorOptions) tbops.Path {
 	p := tbops.Path{ID: "B", Title: "Config reload failing: the running configuration is stale"}
 	if !sym.Firing {
-		p.Why = notMatched([]tbops.Symptom{sym}, "no failed config reloads in the last "+model.Duration(reloadWindow).String(),
-			"undecided: the history does not cover the rule's window (see the warnings)")
+		p.Why = notMatched([]tbops.Symptom{sym}, "no failed config reloads in the last "+model.Duration(reloadWindow).String())
 		return p
 	}
 	file := "FILE"
@@ -321,7 +319,7 @@ func reloadPath(sym tbops.Symptom, opts ReactorOptions) tbops.Path {
 	p.Why = `config_reload_total{result="error"} increased: the node rejected the file on disk and keeps its last good configuration`
 	p.Actions = []tbops.Action{
 		{Kind: "check", DryRun: true, Command: "tbops runtime knobs --config " + file,
-			Note: "shows the first bad key, its value and the allowed range (p2p_* keys too)"},
+			Note: "shows every bad key, its value and the allowed range (p2p_* keys too)"},
 		{Kind: "config", DryRun: true, Target: file, Note: "fix the file; the watcher reloads it without restart (up to one poll interval late where file events are unavailable)"},
 		{Kind: "wait", DryRun: true, Command: "tbops runtime watch --config " + file, Note: `confirm the next reload is ok and config_reload_total{result="ok"} increases`},
 	}
