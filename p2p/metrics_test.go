@@ -28,7 +28,7 @@ p2p_rate_allowed_total{listener="p2p"} 3
 p2p_rate_limited_total{limit="bytes",listener="p2p"} 1
 p2p_rate_limited_total{limit="requests",listener="p2p"} 1
 p2p_rate_limited_total{limit="size",listener="p2p"} 1
-# HELP p2p_rate_limiter_peers Peers the p2p rate limiter holds state for (active within about two windows).
+# HELP p2p_rate_limiter_peers Peers the p2p rate limiter holds state for (admitted within about the last window).
 # TYPE p2p_rate_limiter_peers gauge
 p2p_rate_limiter_peers{listener="p2p"} 2
 `)))

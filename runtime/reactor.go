@@ -153,8 +153,7 @@ func DiagnoseReactor(ctx context.Context, src promq.Source, knobs Knobs, opts Re
 		a := st.ReportAlert()
 		r.Alerts = append(r.Alerts, a)
 		r.Symptoms = append(r.Symptoms, tbops.Symptom{ID: c.symptom, Summary: c.summary, Firing: a.Firing, Status: a.Status,
-			Value: a.Value, Threshold: a.Threshold, Evidence: a.Evidence,
-			Detail: tbops.RawOf(coverage{ObservedSeconds: st.Observed.Seconds(), NeededSeconds: st.Needed.Seconds()})})
+			Value: a.Value, Threshold: a.Threshold, Detail: a.Detail, Evidence: a.Evidence})
 		if c.symptom == SymptomReloadErrors {
 			reload = append(reload, finding(st, a))
 			continue
@@ -173,12 +172,6 @@ func DiagnoseReactor(ctx context.Context, src promq.Source, knobs Knobs, opts Re
 	r.Paths = append(r.Paths, wakeupPath(knobs, wakeupFiring, r.Symptoms[:2], opts), reloadPath(r.Symptoms[2], opts))
 	r.Finalize()
 	return r, nil
-}
-
-// coverage is a symptom's detail: how much history its rule had and needed.
-type coverage struct {
-	ObservedSeconds float64 `json:"observed_seconds"`
-	NeededSeconds   float64 `json:"needed_seconds"`
 }
 
 // evaluate is the rule's state at now. A source that cannot answer leaves the

@@ -106,9 +106,9 @@ func TestShortObservationIsUnknownNotAPage(t *testing.T) {
 	assert.Empty(t, r.Matched())
 	assert.Contains(t, r.Warnings, "runtime_read_without_ready_total: only 1s of the 15m window observed: "+promq.HistoryHint)
 	assert.Contains(t, r.Warnings, `config_reload_total{result="error"}: only 1s of the 15m window observed: `+promq.HistoryHint)
-	var cov coverage
+	var cov map[string]float64
 	require.NoError(t, symptom(t, r, SymptomReadWithoutReady).Detail.Decode(&cov))
-	assert.Equal(t, coverage{ObservedSeconds: 1, NeededSeconds: 900}, cov)
+	assert.Equal(t, map[string]float64{"observed_seconds": 1, "needed_seconds": 900}, cov, "numbers a script can read")
 	assert.Contains(t, path(t, r, "A").Why, "undecided")
 }
 
@@ -185,7 +185,7 @@ func TestAlertsAreTheRulesEvaluated(t *testing.T) {
 				want := st.ReportAlert()
 				assert.Equal(t, want, r.Alerts[i], "%s after %s", rule.Alert, span)
 				s := r.Symptoms[i]
-				assert.Equal(t, []any{want.Status, want.Firing, want.Value, want.Evidence}, []any{s.Status, s.Firing, s.Value, s.Evidence},
+				assert.Equal(t, []any{want.Status, want.Firing, want.Value, want.Detail, want.Evidence}, []any{s.Status, s.Firing, s.Value, s.Detail, s.Evidence},
 					"symptom %s is %s's evaluation", s.ID, rule.Alert)
 			}
 		}
