@@ -101,7 +101,7 @@ func allRules() []rule {
 	out = append(out, fromLegacy(energy.Rules())...)
 	out = append(out, fromLegacy(receipts.Rules())...)
 	out = append(out, fromPromq(governor.Rules())...)
-	out = append(out, fromLegacy(tbruntime.Rules())...)
+	out = append(out, fromPromq(tbruntime.Rules())...)
 	out = append(out, fromPromq(node.Rules())...)
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/internal/reportcheck"
 	"github.com/theblock/tbops/nodetest"
 )
@@ -86,9 +87,7 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 				for _, f := range v.firing {
 					assert.Contains(t, firing, f, "%s on %s", r.Runbook, name)
 				}
-				if exit[v.status] > exit[worst] {
-					worst = v.status
-				}
+				worst = string(tbops.Worst(tbops.Status(worst), tbops.Status(v.status)))
 			}
 			for _, rb := range runbooks {
 				assert.True(t, got[rb], "runbook %s missing from doctor's reports", rb)
