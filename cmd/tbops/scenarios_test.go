@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/internal/reportcheck"
 	"github.com/theblock/tbops/nodetest"
 )
@@ -17,6 +18,12 @@ type verdict struct {
 	status string
 	firing []string
 }
+
+// shortWindowUnknown are the runbooks a one-second doctor cannot decide on a
+// healthy node: receipts' validation success and min-payment rate are 5m
+// windows, unknown (never ok from a guess) until Prometheus or tbops serve has
+// the history.
+var shortWindowUnknown = map[string]bool{"receipts-flatlining": true}
 
 // TestDoctorScenarioMatrix runs doctor on every simulated scenario, the way an
 // operator would (scrape source, no Prometheus), and checks each runbook's
@@ -44,8 +51,10 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 		"energy-timestamp-skew":                     {"energy-stalled": {"critical", []string{"readings-not-settling"}}},
 		"energy-reputation-degraded":                {"energy-stalled": {"warning", []string{"dispute-backlog-increasing"}}},
 		"receipts-healthy":                          {},
+		"receipts-low-volume":                       {},
+		"receipts-explorer-lag":                     {"receipts-flatlining": {"warning", []string{"explorer-not-updating"}}},
 		"receipts-market-stalled":                   {"receipts-flatlining": {"critical", []string{"market-not-emitting"}}},
-		"receipts-validation-errors":                {"receipts-flatlining": {"critical", []string{"validation-errors-increasing"}}},
+		"receipts-validation-errors":                {"receipts-flatlining": {"unknown", nil}}, // a 5m success ratio is not decided by one second
 		"receipts-chain-stalled":                    {"node-health": {"critical", []string{"consensus-unhealthy"}}, "receipts-flatlining": {"critical", []string{"chain-stalled"}}},
 		"receipts-min-payment-spike":                {"receipts-flatlining": {"warning", []string{"min-payment-rejections"}}},
 		"governor-healthy":                          {},
@@ -76,6 +85,9 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 				v, broken := verdicts[r.Runbook]
 				if !broken {
 					v = verdict{status: "ok"}
+					if shortWindowUnknown[r.Runbook] {
+						v.status = "unknown"
+					}
 				}
 				assert.Equal(t, v.status, string(r.Status), "%s on %s; warnings %v", r.Runbook, name, r.Warnings)
 				var firing []string
@@ -85,9 +97,7 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 				for _, f := range v.firing {
 					assert.Contains(t, firing, f, "%s on %s", r.Runbook, name)
 				}
-				if exit[v.status] > exit[worst] {
-					worst = v.status
-				}
+				worst = string(tbops.Worst(tbops.Status(worst), tbops.Status(v.status)))
 			}
 			for _, rb := range runbooks {
 				assert.True(t, got[rb], "runbook %s missing from doctor's reports", rb)
