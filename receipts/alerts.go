@@ -1,14 +1,14 @@
 package receipts
 
 import (
-	"sort"
-
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/promq"
 )
 
 // alerts is the Alerts block: each rule of Rules() as promq.EvalRule decided
-// it on the source, nothing evaluated by hand.
+// it on the source, nothing evaluated by hand. Its detail names the labels of
+// each firing alert (the market among them), or what was observed of what the
+// rule needs.
 func (d *diagnosis) alerts() {
 	for _, res := range d.rules {
 		if !res.ok {
@@ -16,26 +16,8 @@ func (d *diagnosis) alerts() {
 		} else if !res.state.Known {
 			d.warnAll(res.state.Warnings)
 		}
-		a := res.state.ReportAlert()
-		if m := res.rule.Labels["market"]; m != "" {
-			a.Detail = tbops.RawOf(map[string]string{"market": m})
-		} else if ms := firingMarkets(res.state); len(ms) > 0 {
-			a.Detail = tbops.RawOf(ms)
-		}
-		d.r.Alerts = append(d.r.Alerts, a)
+		d.r.Alerts = append(d.r.Alerts, res.state.ReportAlert())
 	}
-}
-
-// firingMarkets are the markets of a rule's alerts that certainly fire.
-func firingMarkets(st promq.RuleState) []string {
-	var out []string
-	for _, a := range st.Alerts {
-		if m := string(a.Labels["market"]); m != "" && a.Known && a.Firing {
-			out = append(out, m)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // slos evaluates the Receipts SLO table: each row from the symptom or the rule

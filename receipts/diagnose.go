@@ -85,8 +85,8 @@ const (
 
 // Options configures a Runbook. The zero value is usable.
 type Options struct {
-	// Now is the clock (default time.Now): the report's time, and the instant
-	// the metrics are evaluated at.
+	// Now is the clock (default: the client's, rpc.WithClock, else time.Now):
+	// the report's time, and the instant the metrics are evaluated at.
 	Now func() time.Time
 	// Markets to check (default all four).
 	Markets []Market
@@ -165,7 +165,11 @@ func (rb *Runbook) options() (Options, error) {
 	if rb.c == nil {
 		return Options{}, errors.New("receipts: the runbook has no client")
 	}
-	return rb.opts.withDefaults()
+	o := rb.opts
+	if o.Now == nil {
+		o.Now = rb.c.now
+	}
+	return o.withDefaults()
 }
 
 // Diagnose runs the Receipts Flatlining runbook. It only reads; Apply carries
@@ -302,12 +306,15 @@ func (d *diagnosis) rpcWarn(method string, err error, consequence string) {
 	d.warn("%s failed: %v; %s", method, err, consequence)
 }
 
+// noSource is the warning of a diagnosis without a metrics source.
+const noSource = "no metrics source: the metric checks and alerts are unknown"
+
 // eval evaluates an expression on the source now. ok is false, with a
 // warning, when there is no source or the evaluation failed; coverage warnings
 // are the caller's to give when they explain an unknown verdict.
 func (d *diagnosis) eval(e promq.Expr) (promq.Evaluation, bool) {
 	if d.src == nil {
-		d.warn("no metrics source: the metric checks and alerts are unknown")
+		d.warn(noSource)
 		return promq.Evaluation{}, false
 	}
 	ev, err := promq.Eval(d.ctx, d.src, e, d.now)
@@ -387,7 +394,7 @@ func (d *diagnosis) evalRules() {
 	for _, rule := range Rules() {
 		res := ruleResult{rule: rule}
 		if d.src == nil {
-			d.warn("no metrics source: the metric checks and alerts are unknown")
+			d.warn(noSource)
 		} else if st, err := promq.EvalRule(d.ctx, d.src, rule, d.now); err != nil {
 			d.warn("alert %s not evaluated: %v", rule.Alert, err)
 		} else {
@@ -474,7 +481,7 @@ func (d *diagnosis) stepEmission() {
 func (d *diagnosis) marketNotEmitting() tbops.Symptom {
 	sym := tbops.Symptom{ID: SymptomMarketNotEmitting, Summary: "one or more markets (storage, compute, energy, ad) not emitting",
 		Threshold: tbops.Num(StallBlocks)}
-	byRule := d.rule(AlertMarketNotEmitting)
+	byRule, usedRule := d.rule(AlertMarketNotEmitting), false
 	var unknown, why []string
 	for _, mk := range d.markets {
 		if mk.stats != nil {
@@ -482,6 +489,7 @@ func (d *diagnosis) marketNotEmitting() tbops.Symptom {
 				map[string]any{"last_emitted_height": mk.stats.LastEmittedHeight, "emitted_total": mk.stats.EmittedTotal, "blocks_since": mk.blocksSince}))
 		}
 		if !mk.stalled.known {
+			usedRule = true
 			mk.stalled = marketNotEmittingByRule(byRule, mk.m)
 			if isYes(mk.stalled) {
 				mk.why = fmt.Sprintf("%s: %s fires", mk.m, AlertMarketNotEmitting)
@@ -498,7 +506,7 @@ func (d *diagnosis) marketNotEmitting() tbops.Symptom {
 	if d.status != nil {
 		sym.Evidence = append(sym.Evidence, d.rpcEvidence("node.status", map[string]any{"current_block_height": d.status.CurrentBlockHeight}))
 	}
-	if byRule.ok {
+	if usedRule && byRule.ok {
 		sym.Evidence = append(sym.Evidence, byRule.state.Evidence...)
 	}
 	switch {

@@ -23,9 +23,15 @@ import (
 
 var t0 = time.Unix(1_765_000_000, 0)
 
-// history is enough for every window and `for` of the runbook: the 1h
-// baseline of the min-payment spike rule plus its 5m for, and a minute more.
-const history = 66 * time.Minute
+// Histories a metrics source is given: decided covers every symptom's window
+// (5m, and a minute); validated the validation-success rule's 5m and 10m for;
+// history every window and `for` of the runbook (the min-payment spike rule's
+// 1h baseline and 5m for) and a minute more.
+const (
+	decided   = 6 * time.Minute
+	validated = 16 * time.Minute
+	history   = 66 * time.Minute
+)
 
 // Interface checks: the Runbook is what doctor, serve and third parties iterate.
 var (
@@ -42,11 +48,11 @@ type fixture struct {
 
 // start runs a simulated node on a fake clock with a metrics source that has
 // scraped it once; observe and advance give it history.
-func start(t *testing.T, scenario string, opts ...nodetest.Option) *fixture {
+func start(t testing.TB, scenario string, opts ...nodetest.Option) *fixture {
 	t.Helper()
 	clk := nodetest.NewFakeClock(t0)
 	n := nodetest.Start(t, append([]nodetest.Option{nodetest.WithClock(clk.Now), nodetest.WithScenarioName(scenario)}, opts...)...)
-	c, err := receipts.NewClient(n.URL())
+	c, err := receipts.NewClient(n.URL(), rpc.WithClock(clk.Now))
 	require.NoError(t, err)
 	src, err := nodetest.NewSource(context.Background(), n, clk, 0)
 	require.NoError(t, err)
@@ -55,28 +61,28 @@ func start(t *testing.T, scenario string, opts ...nodetest.Option) *fixture {
 }
 
 // short is doctor's observation: a second scrape a second after the first.
-func short(t *testing.T, scenario string, opts ...nodetest.Option) *fixture {
+func short(t testing.TB, scenario string, opts ...nodetest.Option) *fixture {
 	t.Helper()
 	f := start(t, scenario, opts...)
 	f.advance(t, time.Second)
 	return f
 }
 
-// long has observed every window the runbook needs.
-func long(t *testing.T, scenario string, opts ...nodetest.Option) *fixture {
+// observed has scraped the node for d.
+func observed(t *testing.T, scenario string, d time.Duration, opts ...nodetest.Option) *fixture {
 	t.Helper()
 	f := start(t, scenario, opts...)
-	f.advance(t, history)
+	f.advance(t, d)
 	return f
 }
 
-func (f *fixture) advance(t *testing.T, d time.Duration) {
+func (f *fixture) advance(t testing.TB, d time.Duration) {
 	t.Helper()
 	require.NoError(t, f.src.Advance(context.Background(), d))
 }
 
+// runbook reads the fake clock through the client (rpc.WithClock).
 func (f *fixture) runbook(o receipts.Options) *receipts.Runbook {
-	o.Now = f.clk.Now
 	return receipts.NewRunbook(f.c, f.src, o)
 }
 
@@ -199,7 +205,7 @@ func TestHealthyWithHistoryIsDecidedOK(t *testing.T) {
 	for _, sc := range healthyScenarios {
 		t.Run(sc, func(t *testing.T) {
 			t.Parallel()
-			f := long(t, sc)
+			f := observed(t, sc, history)
 			r := f.diagnose(t, receipts.Options{SLO: true, ExplorerURL: f.node.ExplorerURL()})
 			assert.Equal(t, tbops.StatusOK, r.Status, "warnings: %v", r.Warnings)
 			for _, s := range r.Symptoms {
@@ -265,7 +271,7 @@ func TestLowVolumeMarketIsDecidedInBlocks(t *testing.T) {
 		"the alert is ok when the counter stepped in the observed second (it moved: no increase is known false), unknown when it was flat")
 
 	// With history the alert is decided: the market emits 20 receipts a minute.
-	f := long(t, "receipts-low-volume")
+	f := observed(t, "receipts-low-volume", decided)
 	r := f.diagnose(t, receipts.Options{ExplorerURL: f.node.ExplorerURL()})
 	assert.Equal(t, tbops.StatusOK, alert(t, r, receipts.AlertMarketNotEmitting).Status)
 	assert.Equal(t, tbops.StatusOK, r.Status, "warnings: %v", r.Warnings)
@@ -300,7 +306,7 @@ func TestMarketStalled(t *testing.T) {
 	a := alert(t, r, receipts.AlertMarketNotEmitting)
 	assert.True(t, a.Firing)
 	assert.Equal(t, tbops.StatusCritical, a.Status)
-	assert.JSONEq(t, `["compute"]`, string(a.Detail))
+	assert.JSONEq(t, `{"firing":[{"instance":"`+f.node.Addr()+`","market":"compute"}]}`, string(a.Detail))
 }
 
 // The block-exact 5-block check: a market stalled for 6 blocks fires although
@@ -335,7 +341,7 @@ func TestStallIsFiveBlocksBehindTheTip(t *testing.T) {
 // clock: the SLO row and the alert stay unknown (the node exports no
 // histogram) and the round trips appear only as a labelled step finding.
 func TestQueryLatencyIsTheNodesOwn(t *testing.T) {
-	f := long(t, "healthy")
+	f := observed(t, "healthy", decided)
 	c, err := receipts.NewClient(f.node.URL(), rpc.WithClock(slowClock(600*time.Millisecond)))
 	require.NoError(t, err)
 	r, err := receipts.NewRunbook(c, f.src, receipts.Options{Now: f.clk.Now, SLO: true, ExplorerURL: f.node.ExplorerURL()}).Diagnose(context.Background())
@@ -404,7 +410,7 @@ func TestValidationErrors(t *testing.T) {
 	assert.Contains(t, strings.Join(r.Warnings, "\n"), "only 1s of the 5m window observed")
 	assert.Empty(t, matchedIDs(r))
 
-	f = long(t, "receipts-validation-errors")
+	f = observed(t, "receipts-validation-errors", validated)
 	r = f.diagnose(t, receipts.Options{SLO: true})
 	assert.Equal(t, tbops.StatusCritical, r.Status)
 	s = symptom(t, r, receipts.SymptomValidationErrors)
@@ -420,7 +426,7 @@ func TestValidationErrors(t *testing.T) {
 }
 
 func TestApplyResetsAndRevalidatesOnce(t *testing.T) {
-	f := long(t, "receipts-validation-errors")
+	f := observed(t, "receipts-validation-errors", decided)
 	rb := f.runbook(receipts.Options{})
 	r, err := rb.Diagnose(context.Background())
 	require.NoError(t, err)
@@ -430,7 +436,7 @@ func TestApplyResetsAndRevalidatesOnce(t *testing.T) {
 	require.Len(t, f.node.Calls("receipts.reset_validation_state"), 1)
 	calls := f.node.Calls("receipts.validate")
 	require.Len(t, calls, 1)
-	tip := int64(1_200_000) + int64(history/time.Second)
+	tip := int64(1_200_000) + int64(decided/time.Second)
 	assert.JSONEq(t, fmt.Sprintf(`{"from_block":%d,"to_block":%d}`, tip-100, tip), string(calls[0]))
 	b, _ := applied.Path(receipts.PathValidationErrors)
 	var done []string
@@ -483,7 +489,7 @@ func TestApplyNothingToDo(t *testing.T) {
 }
 
 func TestApplyRefusesAnotherReport(t *testing.T) {
-	f := long(t, "receipts-validation-errors")
+	f := observed(t, "receipts-validation-errors", decided)
 	rb := f.runbook(receipts.Options{})
 	r, err := rb.Diagnose(context.Background())
 	require.NoError(t, err)
@@ -499,7 +505,7 @@ func TestApplyRefusesAnotherReport(t *testing.T) {
 }
 
 func TestApplyResetFailsStops(t *testing.T) {
-	f := long(t, "receipts-validation-errors")
+	f := observed(t, "receipts-validation-errors", decided)
 	rb := f.runbook(receipts.Options{})
 	r, err := rb.Diagnose(context.Background())
 	require.NoError(t, err)
@@ -540,7 +546,7 @@ func TestMinPaymentRejections(t *testing.T) {
 	assert.Nil(t, s.Value, "the rate itself is not known yet")
 	assert.Equal(t, []string{receipts.PathMinPayment}, matchedIDs(r))
 
-	f = long(t, "receipts-min-payment-spike")
+	f = observed(t, "receipts-min-payment-spike", history)
 	r = f.diagnose(t, receipts.Options{SLO: true, ExplorerURL: f.node.ExplorerURL()})
 	assert.Equal(t, tbops.StatusWarning, r.Status, "warnings %v", r.Warnings)
 	s = symptom(t, r, receipts.SymptomMinPayment)
@@ -601,7 +607,7 @@ func TestMinPaymentSpikeAlert(t *testing.T) {
 
 func TestNoMetricsSource(t *testing.T) {
 	f := short(t, "healthy")
-	r, err := receipts.NewRunbook(f.c, nil, receipts.Options{Now: f.clk.Now}).Diagnose(context.Background())
+	r, err := receipts.NewRunbook(f.c, nil, receipts.Options{}).Diagnose(context.Background())
 	require.NoError(t, err)
 	reportcheck.Valid(t, r)
 	// The RPC decides the emission symptoms; what only metrics show is unknown.
@@ -621,7 +627,7 @@ func TestNoMetricsSource(t *testing.T) {
 func TestNothingAnswers(t *testing.T) {
 	f := short(t, "healthy")
 	f.node.FailMethod("", rpc.CodeMethodNotFound, "method not found")
-	r, err := receipts.NewRunbook(f.c, nil, receipts.Options{Now: f.clk.Now}).Diagnose(context.Background())
+	r, err := receipts.NewRunbook(f.c, nil, receipts.Options{}).Diagnose(context.Background())
 	require.NoError(t, err)
 	reportcheck.Valid(t, r)
 	assert.Equal(t, tbops.StatusUnknown, r.Status, "never a false healthy")
@@ -676,8 +682,9 @@ func TestMarketWithoutSeries(t *testing.T) {
 		want := tbops.StatusOK // the market's series is there now: known not to fire
 		if strings.Contains(a.Expr, `"ad"`) {
 			want = tbops.StatusUnknown // its 5m for is not covered
+			assert.JSONEq(t, `{"observed_seconds":0,"needed_seconds":300}`, string(a.Detail))
 		}
-		assert.Equal(t, want, a.Status, "%s", a.Detail)
+		assert.Equal(t, want, a.Status, a.Expr)
 	}
 
 	f.advance(t, 6*time.Minute)
@@ -685,13 +692,18 @@ func TestMarketWithoutSeries(t *testing.T) {
 	got := map[string]tbops.Status{}
 	for _, a := range r.Alerts {
 		if a.Name == receipts.AlertMarketSeriesMissing {
-			var d map[string]string
-			require.NoError(t, a.Detail.Decode(&d))
-			got[d["market"]] = a.Status
-			assert.Contains(t, a.Expr, `receipt_emitted_total{market="`+d["market"]+`"}`)
+			_, m, _ := strings.Cut(a.Expr, `receipt_emitted_total{market="`)
+			got[strings.TrimSuffix(m, `"}`)] = a.Status
 		}
 	}
 	assert.Equal(t, map[string]tbops.Status{"storage": tbops.StatusOK, "compute": tbops.StatusOK, "energy": tbops.StatusOK, "ad": tbops.StatusWarning}, got)
+	ad := missing[3]
+	for _, a := range r.Alerts {
+		if a.Name == receipts.AlertMarketSeriesMissing && a.Firing {
+			ad = a
+		}
+	}
+	assert.JSONEq(t, `{"firing":[{"instance":"`+f.node.Addr()+`","market":"ad"}]}`, string(ad.Detail), "the rule's static market label")
 	// receipts.stats still says ad emits: the market is fine, its metric is not exported.
 	assert.Equal(t, tbops.StatusOK, symptom(t, r, receipts.SymptomMarketNotEmitting).Status)
 	assert.Equal(t, tbops.StatusWarning, r.Status)

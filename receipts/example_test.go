@@ -9,6 +9,7 @@ import (
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/receipts"
+	"github.com/theblock/tbops/rpc"
 )
 
 // A node or an explorer checks receipts as it ingests them.
@@ -63,11 +64,11 @@ func ExampleRunbook() {
 		panic(err)
 	}
 	defer src.Close()
-	c, err := receipts.NewClient(node.URL())
+	c, err := receipts.NewClient(node.URL(), rpc.WithClock(clk.Now)) // the runbook reads the client's clock
 	if err != nil {
 		panic(err)
 	}
-	rb := receipts.NewRunbook(c, src, receipts.Options{Now: clk.Now})
+	rb := receipts.NewRunbook(c, src, receipts.Options{})
 
 	var r tbops.Report
 	for _, wait := range []time.Duration{15 * time.Second, 3 * time.Minute} {

@@ -191,3 +191,22 @@ func TestDoctorReceiptsScenarios(t *testing.T) {
 		})
 	}
 }
+
+// An --explorer URL's password is never printed: not in the report, not in
+// an error, not with the doctor.
+func TestReceiptsExplorerURLIsRedacted(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t, nodetest.WithScenarioName("receipts-explorer-lag"))
+	secret := strings.Replace(n.ExplorerURL(), "http://", "http://ops:hunter2@", 1)
+	code, out, errOut := runCLI(t, nil, "receipts", "diagnose", "--rpc", n.URL(), "--explorer", secret, "-o", "json")
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, out, "GET http://ops:xxxxx@")
+	for _, args := range [][]string{
+		{"receipts", "diagnose", "--rpc", n.URL(), "--explorer", strings.Replace(secret, n.Addr(), "127.0.0.1:1", 1)},
+		{"receipts", "diagnose", "--rpc", n.URL(), "--explorer", "ftp://ops:hunter2@x/"},
+		{"doctor", "--rpc", n.URL(), "--explorer", secret, "-o", "json"},
+	} {
+		_, out, errOut := runCLI(t, nil, args...)
+		assert.NotContains(t, out+errOut, "hunter2", "%v", args)
+	}
+}
