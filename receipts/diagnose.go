@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
@@ -621,7 +622,7 @@ func (d *diagnosis) validationErrors(step *tbops.Step) tbops.Symptom {
 	crit := anySeries(ev.Series, func(s promq.Series) tri { return below(s, ValidationSuccessAlert) })
 	warn := anySeries(ev.Series, func(s promq.Series) tri { return below(s, ValidationSuccessTarget) })
 	switch {
-	case s != nil && s.Exact && s.Value != nil && *s.Value != *s.Value: // NaN: 0/0
+	case s != nil && s.Exact && s.Value != nil && math.IsNaN(*s.Value): // 0/0
 		sym.Status = tbops.StatusOK
 		step.Findings = append(step.Findings, "no receipts and no validation errors in the last 5m")
 	case isYes(crit):

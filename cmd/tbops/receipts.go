@@ -70,7 +70,7 @@ Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown or error.`,
 // metrics source. An Apply failure is printed with the report (its actions
 // say what happened) and exits 3.
 func (a *app) receiptsReport(ctx context.Context, t *target, srcErr error) error {
-	rb, err := a.receiptsRunbookOf(t, t.explorer)
+	rb, err := a.receiptsRunbookOf(t)
 	if err != nil {
 		return err
 	}
@@ -92,14 +92,14 @@ func (a *app) receiptsReport(ctx context.Context, t *target, srcErr error) error
 	return perr
 }
 
-// receiptsRunbookOf binds the receipts runbook to one target. explorer is the
-// explorer URL to check ("" for none: the explorer symptom is then unknown).
-func (a *app) receiptsRunbookOf(t *target, explorer string) (*receipts.Runbook, error) {
+// receiptsRunbookOf binds the receipts runbook to one target (t.explorer ""
+// leaves the explorer unchecked: unknown).
+func (a *app) receiptsRunbookOf(t *target) (*receipts.Runbook, error) {
 	c, err := a.receiptsClient(t.rpcURL)
 	if err != nil {
 		return nil, err
 	}
-	return receipts.NewRunbook(c, t.src, receipts.Options{Now: t.now, SLO: t.slo, ExplorerURL: explorer}), nil
+	return receipts.NewRunbook(c, t.src, receipts.Options{Now: t.now, SLO: t.slo, ExplorerURL: t.explorer}), nil
 }
 
 // receiptsRunbookFor is the receipts runbook doctor and serve run against t
@@ -107,7 +107,7 @@ func (a *app) receiptsRunbookOf(t *target, explorer string) (*receipts.Runbook, 
 // []tbops.Runbook. A target whose client cannot be built yields a runbook
 // whose Diagnose returns that error.
 func (a *app) receiptsRunbookFor(t *target) tbops.Runbook {
-	rb, err := a.receiptsRunbookOf(t, t.explorer)
+	rb, err := a.receiptsRunbookOf(t)
 	if err != nil {
 		return tbops.Func(receipts.RunbookID, func(context.Context) (tbops.Report, error) { return tbops.Report{}, err })
 	}
