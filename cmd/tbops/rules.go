@@ -99,7 +99,7 @@ func allRules() []rule {
 	var out []rule
 	out = append(out, fromPromq(treasury.Rules())...)
 	out = append(out, fromLegacy(energy.Rules())...)
-	out = append(out, fromLegacy(receipts.Rules())...)
+	out = append(out, fromPromq(receipts.Rules())...)
 	out = append(out, fromPromq(governor.Rules())...)
 	out = append(out, fromPromq(tbruntime.Rules())...)
 	out = append(out, fromPromq(node.Rules())...)
@@ -124,8 +124,10 @@ type ruleEntry struct {
 }
 
 // buildRuleFile groups rules into a Prometheus rules file, one group per runbook
-// in a stable order. Duplicate alert names within a group are an error:
-// Prometheus would accept them, but they would be indistinguishable on a pager.
+// in a stable order. Two rules with the same alert name and the same static
+// labels within a group are an error: Prometheus would accept them, but they
+// would be indistinguishable on a pager. One name with distinct static labels
+// (a rule per market) is one alert, restated.
 func buildRuleFile(rules []rule, base string) (ruleFile, error) {
 	byRunbook := map[string][]rule{}
 	for _, r := range rules {
@@ -141,10 +143,11 @@ func buildRuleFile(rules []rule, base string) (ruleFile, error) {
 		g := ruleGroup{Name: "tbops-" + rb}
 		seen := map[string]bool{}
 		for _, r := range byRunbook[rb] {
-			if seen[r.Alert] {
+			key := r.Alert + fmt.Sprint(r.Labels) // fmt prints maps sorted by key
+			if seen[key] {
 				return ruleFile{}, fmt.Errorf("rules: alert %s appears twice in runbook %s", r.Alert, rb)
 			}
-			seen[r.Alert] = true
+			seen[key] = true
 			if r.Severity != tbops.StatusCritical && r.Severity != tbops.StatusWarning {
 				return ruleFile{}, fmt.Errorf("rules: alert %s has severity %q, want critical or warning", r.Alert, r.Severity)
 			}

@@ -45,6 +45,8 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 		"energy-timestamp-skew":                     {"energy-stalled": {"critical", []string{"readings-not-settling"}}},
 		"energy-reputation-degraded":                {"energy-stalled": {"critical", []string{"dispute-backlog-increasing"}}},
 		"receipts-healthy":                          {},
+		"receipts-low-volume":                       {},
+		"receipts-explorer-lag":                     {"receipts-flatlining": {"warning", []string{"explorer-not-updating"}}},
 		"receipts-market-stalled":                   {"receipts-flatlining": {"critical", []string{"market-not-emitting"}}},
 		"receipts-validation-errors":                {"receipts-flatlining": {"critical", []string{"validation-errors-increasing"}}},
 		"receipts-chain-stalled":                    {"node-health": {"critical", []string{"consensus-unhealthy"}}, "receipts-flatlining": {"critical", []string{"chain-stalled"}}},
