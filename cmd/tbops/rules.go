@@ -14,6 +14,7 @@ import (
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/energy"
 	"github.com/theblock/tbops/governor"
+	"github.com/theblock/tbops/node"
 	"github.com/theblock/tbops/promq"
 	"github.com/theblock/tbops/receipts"
 	tbruntime "github.com/theblock/tbops/runtime"
@@ -96,11 +97,12 @@ func fromLegacy(rs []tbops.Rule) []rule {
 // allRules gathers every package's exported rules, one package a line.
 func allRules() []rule {
 	var out []rule
-	out = append(out, fromLegacy(treasury.Rules())...)
+	out = append(out, fromPromq(treasury.Rules())...)
 	out = append(out, fromLegacy(energy.Rules())...)
-	out = append(out, fromLegacy(receipts.Rules())...)
-	out = append(out, fromLegacy(governor.Rules())...)
-	out = append(out, fromLegacy(tbruntime.Rules())...)
+	out = append(out, fromPromq(receipts.Rules())...)
+	out = append(out, fromPromq(governor.Rules())...)
+	out = append(out, fromPromq(tbruntime.Rules())...)
+	out = append(out, fromPromq(node.Rules())...)
 	return out
 }
 
@@ -122,8 +124,10 @@ type ruleEntry struct {
 }
 
 // buildRuleFile groups rules into a Prometheus rules file, one group per runbook
-// in a stable order. Duplicate alert names within a group are an error:
-// Prometheus would accept them, but they would be indistinguishable on a pager.
+// in a stable order. Two rules with the same alert name and the same static
+// labels within a group are an error: Prometheus would accept them, but they
+// would be indistinguishable on a pager. One name with distinct static labels
+// (a rule per market) is one alert, restated.
 func buildRuleFile(rules []rule, base string) (ruleFile, error) {
 	byRunbook := map[string][]rule{}
 	for _, r := range rules {
@@ -139,10 +143,11 @@ func buildRuleFile(rules []rule, base string) (ruleFile, error) {
 		g := ruleGroup{Name: "tbops-" + rb}
 		seen := map[string]bool{}
 		for _, r := range byRunbook[rb] {
-			if seen[r.Alert] {
+			key := r.Alert + fmt.Sprint(r.Labels) // fmt prints maps sorted by key
+			if seen[key] {
 				return ruleFile{}, fmt.Errorf("rules: alert %s appears twice in runbook %s", r.Alert, rb)
 			}
-			seen[r.Alert] = true
+			seen[key] = true
 			if r.Severity != tbops.StatusCritical && r.Severity != tbops.StatusWarning {
 				return ruleFile{}, fmt.Errorf("rules: alert %s has severity %q, want critical or warning", r.Alert, r.Severity)
 			}
@@ -195,6 +200,8 @@ func runbookAnchor(runbook, slo string) string {
 		return "#economics-autopilot-gate"
 	case "runtime-reactor":
 		return "#runtime-reactor"
+	case "node-health":
+		return "#receipts-flatlining" // its step 4 checks block height and progression
 	}
 	return "#" + runbook // treasury-stuck, energy-stalled, receipts-flatlining are the sections' own anchors
 }
