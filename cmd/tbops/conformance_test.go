@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,9 +47,17 @@ func TestAlertsConformToPromtool(t *testing.T) {
 	byName := ruleAnnotations(t, rules)
 	rbs := newTestApp(nil).runbooks()
 	names := nodetest.Scenarios()
-	var tests []promtoolCase
-	for _, name := range names {
-		tests = append(tests, conformanceCase(t, name, rbs, byName))
+	tests := make([]promtoolCase, len(names))
+	t.Run("scenarios", func(t *testing.T) {
+		for i, name := range names {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel() // each scenario has its own node and clock
+				tests[i] = conformanceCase(t, name, rbs, byName)
+			})
+		}
+	})
+	if t.Failed() {
+		return
 	}
 	file := filepath.Join(dir, "conformance.yml")
 	raw, err := yaml.Marshal(map[string]any{"rule_files": []string{"tbops-rules.yml"}, "evaluation_interval": "1m", "tests": tests})
@@ -111,7 +120,7 @@ func conformanceCase(t *testing.T, scenario string, rbs []runbook, rules map[str
 	require.NoError(t, src.Advance(ctx, conformanceSpan), scenario)
 
 	tc := promtoolCase{Name: scenario, Interval: model.Duration(conformanceScrape).String(), Inputs: inputSeries(t, ctx, src)}
-	tgt := &target{rpcURL: n.URL(), metricsURL: n.MetricsURL(), src: src, now: clock.Now}
+	tgt := &target{rpcURL: n.URL(), metricsURL: n.MetricsURL(), src: src, now: clock.Now, slo: true, explorer: n.ExplorerURL()}
 	seen := map[string]bool{}
 	for _, rb := range rbs {
 		r, err := rb.diagnose(ctx, tgt)
@@ -162,12 +171,15 @@ func expectedAlert(t *testing.T, scenario string, a tbops.Alert, entry ruleEntry
 	require.NoError(t, json.Unmarshal(a.Detail, &detail), "%s: %s fires without detail.firing", scenario, a.Name)
 	require.NotEmpty(t, detail.Firing, "%s: %s fires for no series", scenario, a.Name)
 	for _, labels := range detail.Firing {
-		exp := promtoolExpected{Labels: map[string]string{}, Annotations: entry.Annotations}
+		exp := promtoolExpected{Labels: map[string]string{}, Annotations: map[string]string{}}
 		for k, v := range labels {
 			exp.Labels[k] = v
 		}
 		for k, v := range entry.Labels {
 			exp.Labels[k] = v
+		}
+		for k, v := range entry.Annotations {
+			exp.Annotations[k] = expandLabels(t, v, exp.Labels)
 		}
 		pa.Exp = append(pa.Exp, exp)
 	}
@@ -224,6 +236,21 @@ func seriesString(m model.Metric) string {
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// labelRef is the one template form the rules' annotations use.
+var labelRef = regexp.MustCompile(`\{\{\s*\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}`)
+
+// expandLabels expands {{ $labels.name }} as Prometheus does for an alert
+// with these labels; any other template is a failure of this test, which would
+// have to learn it.
+func expandLabels(t *testing.T, s string, labels map[string]string) string {
+	t.Helper()
+	out := labelRef.ReplaceAllStringFunc(s, func(m string) string { return labels[labelRef.FindStringSubmatch(m)[1]] })
+	if strings.Contains(out, "{{") {
+		t.Fatalf("annotation %q uses a template this test does not expand", s)
+	}
+	return out
 }
 
 func sortedKeys(m map[string]bool) []string {
