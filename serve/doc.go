@@ -100,10 +100,12 @@
 //
 // # Sharding
 //
-// InShard / Shard split a fleet across instances without coordination: node
-// belongs to shard I of N when FNV-1a-64(label) mod N = I. Give every
-// instance the same node list and its own --shard I/N; the Prometheus that
-// scrapes them all sees each node exactly once.
+// InShard / Shard split a fleet across instances without coordination: a node
+// belongs to shard I of N when Prometheus' hashmod of its label (MD5, last 8
+// bytes, mod N) is I. Give every instance the same node list and its own
+// --shard I/N; the Prometheus that scrapes them all sees each node exactly
+// once, and a hashmod relabel rule on the probe target sends each /probe to
+// the instance that serves it (README, "Running continuously").
 //
 // # Lifecycle
 //

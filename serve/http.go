@@ -134,9 +134,18 @@ func (s *Server) serveReports(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.Reports(node, runbook))
 }
 
-// historyResponse is /api/v1/history's body and `tbops history -o json`'s.
-type historyResponse struct {
+// Timeline is the JSON of /api/v1/history and of `tbops history -o json`:
+// transitions, oldest first ([] when none).
+type Timeline struct {
 	Transitions []Transition `json:"transitions"`
+}
+
+// NewTimeline wraps transitions for JSON, nil as [].
+func NewTimeline(ts []Transition) Timeline {
+	if ts == nil {
+		ts = []Transition{}
+	}
+	return Timeline{Transitions: ts}
 }
 
 func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
@@ -166,14 +175,7 @@ func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusInternalServerError, "reading the history: %v", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, historyResponse{Transitions: nonNilTransitions(ts)})
-}
-
-func nonNilTransitions(ts []Transition) []Transition {
-	if ts == nil {
-		return []Transition{}
-	}
-	return ts
+	writeJSON(w, http.StatusOK, NewTimeline(ts))
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {

@@ -1,8 +1,9 @@
 package serve
 
 import (
+	"crypto/md5"
+	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"net/url"
 	"strconv"
 	"strings"
@@ -77,17 +78,18 @@ func ParseShard(s string) (i, n int, err error) {
 	return i, n, nil
 }
 
-// InShard says whether node belongs to shard i of n: FNV-1a (64 bit) of its
-// Label, modulo n. The hash depends only on the label, so every instance of a
-// fleet given the same node list and a different I splits it without
-// coordination, and a node keeps its shard across restarts.
+// InShard says whether node belongs to shard i of n. The shard is
+// Prometheus' hashmod of the node's Label — the last 8 bytes of its MD5, big
+// endian, modulo n — so a Prometheus relabel rule `action: hashmod` on the
+// same URL routes a /probe to the instance that serves the node. It depends
+// only on the label: instances given the same node list and different shards
+// split it without coordination, and a node keeps its shard across restarts.
 func InShard(node Node, i, n int) bool {
 	if n <= 1 {
 		return true
 	}
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(node.Label()))
-	return h.Sum64()%uint64(n) == uint64(i)
+	sum := md5.Sum([]byte(node.Label()))
+	return binary.BigEndian.Uint64(sum[8:])%uint64(n) == uint64(i)
 }
 
 // Shard returns the nodes of shard i of n, in their order.

@@ -63,7 +63,8 @@ func TestShardsSplitAFleet(t *testing.T) {
 			assert.Equal(t, 1, c, "%s served %d times", u, c)
 		}
 	}
-	// Pinned: FNV-1a 64 of the label, modulo N. Credentials do not move a node.
+	// Pinned: Prometheus' hashmod of the label (checked against a real
+	// Prometheus in cmd/tbops). Credentials do not move a node.
 	assert.True(t, serve.InShard(serve.Node{URL: "http://node-a:3030/"}, 0, 2))
 	assert.True(t, serve.InShard(serve.Node{URL: "http://admin:pw@node-a:3030/"}, 0, 2))
 	assert.True(t, serve.InShard(serve.Node{URL: "http://node-b:3030/"}, 1, 2))
