@@ -19,9 +19,9 @@ import (
 // serveFlags are tbops serve's own flags.
 type serveFlags struct {
 	listen, nodesFile, state, shard, explorer string
-	interval, scrapeInterval, retention      time.Duration
-	workers                                  int
-	probeAny, slo                            bool
+	interval, scrapeInterval, retention       time.Duration
+	workers                                   int
+	probeAny, slo                             bool
 }
 
 func (a *app) serveCmd() *cobra.Command {
