@@ -72,8 +72,8 @@ func TestTwoShardsBehindARealPrometheus(t *testing.T) {
 	for expr, want := range map[string]float64{
 		`count(count by (node) (tbops_runbook_status{job="tbops-serve",runbook="` + versionRunbook + `"}))`: all,
 		`max(count by (node) (tbops_runbook_status{job="tbops-serve",runbook="` + versionRunbook + `"}))`:   1,
-		`count(up{job=~"tbops-probe-.*"} == 1)`: all,
-		`count(probe_success == 1)`:             all,
+		`count(up{job=~"tbops-probe-.*"} == 1)`:                                    all,
+		`count(probe_success == 1)`:                                                all,
 		`count(count by (instance) (tbops_runbook_status{job=~"tbops-probe-.*"}))`: all,
 	} {
 		p.WaitFor(t, time.Minute, expr, func(ctx context.Context) bool { return value(ctx, expr) == want })
