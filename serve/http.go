@@ -253,10 +253,9 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request) {
 // Prometheus says it gives up sooner.
 func (s *Server) probeTimeout(r *http.Request) time.Duration {
 	d := s.cfg.probeTimeout
-	if v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"); v != "" {
-		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs > 0 && secs < d.Seconds()+1 {
-			d = min(d, max(time.Duration(secs*float64(time.Second))-probeTimeoutOffset, probeTimeoutOffset))
-		}
+	secs, err := strconv.ParseFloat(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), 64)
+	if err == nil && secs > 0 && secs < d.Seconds() {
+		d = max(time.Duration(secs*float64(time.Second))-probeTimeoutOffset, probeTimeoutOffset)
 	}
 	return d
 }

@@ -3,6 +3,7 @@ package serve_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -98,6 +99,9 @@ func TestNewRefusesABadConfiguration(t *testing.T) {
 		"no workers":       {nodes: ok, rbs: rbs, opts: []serve.Option{serve.WithWorkers(0)}, want: "workers 0"},
 		"negative timeout": {nodes: ok, rbs: rbs, opts: []serve.Option{serve.WithRunTimeout(-1)}, want: "must not be negative"},
 		"zero retention":   {nodes: ok, rbs: rbs, opts: []serve.Option{serve.WithRetention(0)}, want: "retention"},
+		"one id twice": {nodes: ok, rbs: func(n serve.Node, src promq.Source) []tbops.Runbook {
+			return append(rbs(n, src), rbs(n, src)...)
+		}, want: `two runbooks of http://node-a.invalid:3030/ have the id "r"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := serve.New(context.Background(), c.nodes, c.rbs, c.opts...)
@@ -150,4 +154,16 @@ func TestScrapeFailureMarksTheNodeDown(t *testing.T) {
 	assert.Nil(t, err, "a node's failed scrape is the node's state, not Scrape's error")
 	up, _ = metricValue(t, s.metrics(t), serve.MetricNodeUp, nil)
 	assert.Equal(t, 0.0, up)
+}
+
+func TestServeReturnsTheListenersError(t *testing.T) {
+	srv, err := serve.New(context.Background(), []serve.Node{{URL: "http://node-a.invalid:3030/"}},
+		fixed("r", func(n serve.Node) tbops.Report { return report("r", n) }), serve.WithSource(noSource))
+	require.NoError(t, err)
+	defer srv.Close()
+	ln := listen(t)
+	require.NoError(t, ln.Close())
+	err = srv.Serve(context.Background(), ln)
+	assert.ErrorIs(t, err, net.ErrClosed, "a listener that cannot accept ends Serve with its error")
+	assert.Empty(t, serveGoroutines(), "and stops the loop it started")
 }

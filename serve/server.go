@@ -118,7 +118,15 @@ func (s *Server) newNodeState(n Node) (*nodeState, error) {
 	}
 	ns.src, ns.scrape = s.sourceFor(n)
 	ns.runbooks = s.runbooks(n, ns.src)
+	ids := map[string]bool{}
 	for _, rb := range ns.runbooks {
+		if ids[rb.ID()] {
+			if ns.scrape != nil {
+				ns.scrape.Close()
+			}
+			return nil, fmt.Errorf("%w: two runbooks of %s have the id %q", ErrInvalidConfig, ns.label, rb.ID())
+		}
+		ids[rb.ID()] = true
 		s.addColumn(rb.ID())
 	}
 	return ns, nil
@@ -181,13 +189,12 @@ func (s *Server) restore(ctx context.Context) error {
 	return nil
 }
 
-// restoredCell is the cell of a stored transition, nil when its node is not
-// configured here (another shard's, or removed).
+// restoredCell is the cell of a stored transition, nil when its node or its
+// runbook is not served here (another shard's node, a removed runbook).
 func (s *Server) restoredCell(t Transition) *cell {
-	if _, ok := s.byLabel[t.Node]; !ok {
+	if _, ok := s.byLabel[t.Node]; !ok || !s.hasColumn(t.Runbook) {
 		return nil
 	}
-	s.addColumn(t.Runbook)
 	return s.cellLocked(cellKey{t.Node, t.Runbook})
 }
 
@@ -284,33 +291,33 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hs := s.httpServer(runCtx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- s.Run(runCtx) }()
-	httpErr := make(chan error, 1)
-	go func() { httpErr <- hs.Serve(ln) }()
+	done := make(chan error, 2) // Run's result and the HTTP server's
+	go func() { done <- s.Run(runCtx) }()
+	go func() {
+		err := hs.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		done <- err
+	}()
 
 	var err error
+	pending := 2
 	select {
 	case <-ctx.Done():
-	case err = <-runErr:
-		runErr <- err
-	case err = <-httpErr:
-		httpErr <- err
+	case err = <-done: // one of them failed
+		pending--
 	}
 	cancel() // runs and probes (their requests' base context) stop now
 	sctx, stop := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer stop()
-	if serr := hs.Shutdown(sctx); serr != nil {
+	if hs.Shutdown(sctx) != nil {
 		_ = hs.Close()
 	}
-	if rerr := <-runErr; err == nil {
-		err = rerr
-	}
-	if herr := <-httpErr; err == nil && !errors.Is(herr, http.ErrServerClosed) {
-		err = herr
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
+	for ; pending > 0; pending-- {
+		if e := <-done; err == nil {
+			err = e
+		}
 	}
 	return err
 }

@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,17 +25,165 @@ import (
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/internal/reportcheck"
 	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/promq"
 	"github.com/theblock/tbops/serve"
 )
 
 // TestMain lets a test run this binary as tbops itself (TBOPS_TEST_MAIN=1),
-// to send it real signals.
+// to send it real signals, or as a fleet of simulated nodes
+// (TBOPS_TEST_FLEET=N), so a benchmark measures serve without them.
 func TestMain(m *testing.M) {
 	if os.Getenv("TBOPS_TEST_MAIN") == "1" {
 		main()
 		return
 	}
+	if n := os.Getenv("TBOPS_TEST_FLEET"); n != "" {
+		os.Exit(serveFleet(n))
+	}
 	os.Exit(m.Run())
+}
+
+// serveFleet runs n healthy simulated nodes, prints their RPC URLs one a line
+// and then an empty line, and serves them until stdin closes.
+func serveFleet(count string) int {
+	n, err := strconv.Atoi(count)
+	if err != nil || n < 1 {
+		fmt.Fprintf(os.Stderr, "TBOPS_TEST_FLEET=%q: want a count\n", count)
+		return 2
+	}
+	for i := 0; i < n; i++ {
+		node, err := nodetest.New()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer node.Close()
+		fmt.Println(node.URL())
+	}
+	fmt.Println()
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// startFleet runs serveFleet in a child process and returns the nodes' URLs.
+func startFleet(b *testing.B, n int) []string {
+	b.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "TBOPS_TEST_FLEET="+strconv.Itoa(n))
+	stdin, err := cmd.StdinPipe()
+	require.NoError(b, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(b, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(b, cmd.Start())
+	b.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+	})
+	var urls []string
+	for sc := bufio.NewScanner(stdout); sc.Scan() && sc.Text() != ""; {
+		urls = append(urls, sc.Text())
+	}
+	require.Len(b, urls, n)
+	return urls
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkServeFleet is serve's work for one interval over 200 simulated
+// nodes in another process (two scrapes of every node, every runbook on every
+// node), against its peer, one tbops doctor run over the same fleet, in the
+// same run. cpu-ms/op is this process's CPU time per op: ÷ 30 s is the share
+// of one core serve needs at the default interval.
+func BenchmarkServeFleet(b *testing.B) {
+	const nodes = 200
+	urls := startFleet(b, nodes)
+	ctx := context.Background()
+	a := &app{getenv: func(string) string { return "" }, stdout: io.Discard, stderr: io.Discard, timeout: 5 * time.Second}
+	hc, err := a.httpClient()
+	require.NoError(b, err)
+	report := func(b *testing.B, cpu time.Duration) {
+		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		b.ReportMetric(0, "ns/op") // wall time includes doctor's one-second scrape gap: not the figure
+	}
+	b.Run("serve-interval", func(b *testing.B) {
+		sn := make([]serve.Node, len(urls))
+		for i, u := range urls {
+			sn[i] = serve.Node{URL: u}
+		}
+		srv, err := serve.New(ctx, sn, a.serveRunbooks(false, ""), serve.WithScrapeClient(hc), serve.WithUpCheck(a.nodeUp))
+		require.NoError(b, err)
+		defer srv.Close()
+		require.NoError(b, srv.Scrape(ctx))
+		b.ResetTimer()
+		start := cpuTime(b)
+		for i := 0; i < b.N; i++ {
+			require.NoError(b, srv.Scrape(ctx))
+			require.NoError(b, srv.Scrape(ctx))
+			require.NoError(b, srv.RunOnce(ctx))
+		}
+		report(b, cpuTime(b)-start)
+	})
+	b.Run("doctor-fleet", func(b *testing.B) {
+		b.ResetTimer()
+		start := cpuTime(b)
+		for i := 0; i < b.N; i++ {
+			require.Len(b, a.diagnoseAll(ctx, urls, 64, false, ""), nodes*len(a.runbooks()))
+		}
+		report(b, cpuTime(b)-start)
+	})
+}
+
+// BenchmarkServeHistoryMemory fills serve's own history for 200 nodes (the
+// default 60 minutes: 242 samples a series) and reports the heap it holds per
+// node and per series.
+func BenchmarkServeHistoryMemory(b *testing.B) {
+	const nodes = 200
+	urls := startFleet(b, nodes)
+	ctx := context.Background()
+	_, body := benchGet(b, strings.TrimRight(urls[0], "/")+"/metrics")
+	vec, err := promq.ParseExposition([]byte(body), "text/plain", time.Now())
+	require.NoError(b, err)
+	series := len(vec) + 1 // and the synthetic up
+	sn := make([]serve.Node, len(urls))
+	for i, u := range urls {
+		sn[i] = serve.Node{URL: u}
+	}
+	none := func(serve.Node, promq.Source) []tbops.Runbook { return nil }
+	for i := 0; i < b.N; i++ {
+		before := heapInUse()
+		srv, err := serve.New(ctx, sn, none)
+		require.NoError(b, err)
+		for r := 0; r < int(serve.DefaultHistory/serve.DefaultScrapeInterval)+2; r++ {
+			require.NoError(b, srv.Scrape(ctx))
+		}
+		held := heapInUse() - before
+		b.ReportMetric(float64(held)/nodes/1024, "KiB/node")
+		b.ReportMetric(float64(held)/nodes/float64(series), "B/series")
+		b.ReportMetric(float64(series), "series/node")
+		srv.Close()
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+func benchGet(b *testing.B, url string) (int, string) {
+	resp, err := http.Get(url)
+	require.NoError(b, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(b, err)
+	return resp.StatusCode, string(body)
 }
 
 // freeAddr is a loopback address nothing listens on now.
