@@ -24,11 +24,12 @@
 // much they have observed until then ("only 7m of the 10m window observed").
 // The ring of each series holds WithHistory / scrape interval + 2 samples:
 // DefaultHistory is 60 minutes (the longest window a runbook asks about, 50m,
-// plus the longest "for", 10m), so 242 samples at 15 s. A sample is 16 bytes,
-// so a full ring is 3.9 KiB, plus the series' labels and bookkeeping (about
-// 0.4 KiB for a node's typical series): about 4.3 KiB per series and, for the
-// simulated node's 103 series, about 0.45 MiB per node once the hour is full
-// (BENCHMARKS.md has the measured figures). A node may export at most
+// plus the longest "for", 10m), so 242 samples at 15 s. A sample is 16 bytes
+// and the ring's slice grows to 256 of them (4 KiB); with the series' labels
+// and index entry, a full series measured 5.0 KiB (5 129 B), a simulated node
+// (103 series) 516 KiB, 200 nodes about 100 MiB (BenchmarkServeHistoryMemory
+// in cmd/tbops; BENCHMARKS.md). The samples scale with history / scrape
+// interval: a 30 s scrape interval halves them. A node may export at most
 // WithMaxSeriesPerNode series (default 10 000); a scrape that would exceed it
 // fails and says so. Series absent from 64 successive scrapes are forgotten.
 // The history lives in memory: after a restart it starts again, and windows

@@ -209,24 +209,35 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request) {
 
 	label, rbs, done, status, err := s.probeRunbooks(ctx, target)
 	defer done()
+	if err == nil {
+		rbs, err = s.pick(rbs, q.Get("runbook"))
+		status = http.StatusBadRequest
+	}
 	if err != nil {
 		http.Error(w, err.Error(), status)
 		return
 	}
-	if id := q.Get("runbook"); id != "" {
-		var picked []tbops.Runbook
-		for _, rb := range rbs {
-			if rb.ID() == id {
-				picked = append(picked, rb)
-			}
-		}
-		if len(picked) == 0 {
-			http.Error(w, fmt.Sprintf("no runbook %q (known: %s)", id, strings.Join(s.columns, ", ")), http.StatusBadRequest)
-			return
-		}
-		rbs = picked
-	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.probe(ctx, label, rbs))
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
 
+// pick narrows rbs to the runbook id ("" keeps them all).
+func (s *Server) pick(rbs []tbops.Runbook, id string) ([]tbops.Runbook, error) {
+	if id == "" {
+		return rbs, nil
+	}
+	for _, rb := range rbs {
+		if rb.ID() == id {
+			return []tbops.Runbook{rb}, nil
+		}
+	}
+	return nil, fmt.Errorf("no runbook %q (known: %s)", id, strings.Join(s.columns, ", "))
+}
+
+// probe runs the runbooks now and returns the answer: it succeeded when every
+// runbook made its report (whatever the verdict) before the deadline.
+func (s *Server) probe(ctx context.Context, label string, rbs []tbops.Runbook) *probeCollector {
 	start := time.Now()
 	var failed atomic.Bool
 	watched := make([]tbops.Runbook, len(rbs))
@@ -240,13 +251,10 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	reports := s.diagnose(ctx, label, watched)
-	pc := &probeCollector{verdict: newVerdictDescs(nil), node: label, runbooks: watched, reports: reports,
+	return &probeCollector{verdict: newVerdictDescs(nil), node: label, runbooks: watched, reports: reports,
 		success: !failed.Load() && ctx.Err() == nil, took: time.Since(start).Seconds(),
 		successDesc:  prometheus.NewDesc(MetricProbeSuccess, "Whether every runbook asked for ran (whatever its verdict).", nil, nil),
 		durationDesc: prometheus.NewDesc(MetricProbeDuration, "How long the probe took.", nil, nil)}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(pc)
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
 // probeTimeout is the probe's deadline: WithProbeTimeout, or less when

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -166,4 +167,46 @@ func TestServeReturnsTheListenersError(t *testing.T) {
 	err = srv.Serve(context.Background(), ln)
 	assert.ErrorIs(t, err, net.ErrClosed, "a listener that cannot accept ends Serve with its error")
 	assert.Empty(t, serveGoroutines(), "and stops the loop it started")
+}
+
+// Run's cadence comes from the injected ticker: a two-hour interval passes
+// when the test says so.
+func TestRunFollowsTheInjectedTicker(t *testing.T) {
+	var mu sync.Mutex
+	ticks := map[time.Duration]chan time.Time{}
+	ticker := func(d time.Duration) (<-chan time.Time, func()) {
+		mu.Lock()
+		defer mu.Unlock()
+		ticks[d] = make(chan time.Time)
+		return ticks[d], func() {}
+	}
+	runs := make(chan struct{}, 4)
+	rbs := fixed("r", func(n serve.Node) tbops.Report {
+		runs <- struct{}{}
+		return report("r", n, tbops.Symptom{ID: "s", Status: tbops.StatusOK})
+	})
+	srv, err := serve.New(context.Background(), []serve.Node{{URL: "http://node-a.invalid:3030/"}}, rbs,
+		serve.WithSource(noSource), serve.WithInterval(2*time.Hour), serve.WithTicker(ticker))
+	require.NoError(t, err)
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+
+	<-runs // with WithSource the first run starts at once
+	mu.Lock()
+	interval := ticks[2*time.Hour]
+	mu.Unlock()
+	require.NotNil(t, interval, "Run asked the ticker for the interval")
+	// Each tick starts a round; a round that comes while the first run is
+	// still finishing skips the node, so tick until the second run happens.
+	for second := false; !second; {
+		select {
+		case interval <- t0:
+		case <-runs:
+			second = true
+		}
+	}
+	cancel()
+	require.NoError(t, <-done)
 }

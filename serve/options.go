@@ -54,8 +54,8 @@ const (
 // concurrent use: a /probe may run while a scheduled run does.
 type Runbooks func(n Node, src promq.Source) []tbops.Runbook
 
-// Option configures New.
-type Option func(*config)
+// Option configures New. Build one with the With functions.
+type Option struct{ apply func(*config) }
 
 type config struct {
 	interval, scrapeInterval, history   time.Duration
@@ -121,91 +121,97 @@ func (c *config) ringSize() int { return int(c.history/c.scrapeInterval) + 2 }
 
 // WithInterval sets how often every runbook runs against every node (default
 // DefaultInterval).
-func WithInterval(d time.Duration) Option { return func(c *config) { c.interval = d } }
+func WithInterval(d time.Duration) Option { return Option{func(c *config) { c.interval = d }} }
 
 // WithWorkers sets how many nodes are diagnosed at once (default
 // DefaultWorkers).
-func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
+func WithWorkers(n int) Option { return Option{func(c *config) { c.workers = n }} }
 
 // WithRunTimeout bounds one node's run, all its runbooks together (default:
 // the interval). Each RPC call keeps its own, shorter deadline (the runbooks'
 // clients).
-func WithRunTimeout(d time.Duration) Option { return func(c *config) { c.runTimeout = d } }
+func WithRunTimeout(d time.Duration) Option { return Option{func(c *config) { c.runTimeout = d }} }
 
 // WithClock injects the clock that stamps samples, reports and transitions
 // (default time.Now). Tests pass a nodetest.FakeClock's Now and drive Scrape
 // and RunOnce themselves.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+func WithClock(now func() time.Time) Option { return Option{func(c *config) { c.now = now }} }
 
 // WithTicker injects what paces Run's loops: given a period it returns a
 // channel that receives once per period and a stop function (default: a
 // time.Ticker).
 func WithTicker(f func(d time.Duration) (<-chan time.Time, func())) Option {
-	return func(c *config) { c.ticker = f }
+	return Option{func(c *config) { c.ticker = f }}
 }
 
 // WithStore keeps every verdict transition in the state file st and reads the
 // last verdicts back at start. The caller closes st after the server has
 // stopped. Without it, transitions are kept in memory only.
-func WithStore(st *Store) Option { return func(c *config) { c.store = st } }
+func WithStore(st *Store) Option { return Option{func(c *config) { c.store = st }} }
 
 // WithRetention sets how long the state file keeps transitions (default
 // DefaultRetention); the newest of each node and runbook is always kept.
-func WithRetention(d time.Duration) Option { return func(c *config) { c.retention = d } }
+func WithRetention(d time.Duration) Option { return Option{func(c *config) { c.retention = d }} }
 
 // WithSource makes f the metrics source of each node (a promq.Scoped
 // Prometheus, say) instead of serve's own history: serve then scrapes
 // nothing.
-func WithSource(f func(n Node) (promq.Source, error)) Option { return func(c *config) { c.source = f } }
+func WithSource(f func(n Node) (promq.Source, error)) Option {
+	return Option{func(c *config) { c.source = f }}
+}
 
 // WithScrapeInterval sets the cadence of serve's own history (default
 // DefaultScrapeInterval).
-func WithScrapeInterval(d time.Duration) Option { return func(c *config) { c.scrapeInterval = d } }
+func WithScrapeInterval(d time.Duration) Option {
+	return Option{func(c *config) { c.scrapeInterval = d }}
+}
 
 // WithHistory sets how far back serve's own history reaches (default
 // DefaultHistory); with the scrape interval it sets the samples kept per
 // series.
-func WithHistory(d time.Duration) Option { return func(c *config) { c.history = d } }
+func WithHistory(d time.Duration) Option { return Option{func(c *config) { c.history = d }} }
 
 // WithScrapeTimeout bounds one scrape of one node (default: the smaller of
 // promq.DefaultScrapeTimeout and the scrape interval).
-func WithScrapeTimeout(d time.Duration) Option { return func(c *config) { c.scrapeTimeout = d } }
+func WithScrapeTimeout(d time.Duration) Option {
+	return Option{func(c *config) { c.scrapeTimeout = d }}
+}
 
 // WithScrapeClient sets the HTTP client of the scrapes (default: promq's).
-func WithScrapeClient(hc *http.Client) Option { return func(c *config) { c.scrapeClient = hc } }
+func WithScrapeClient(hc *http.Client) Option { return Option{func(c *config) { c.scrapeClient = hc }} }
 
 // WithMaxSeriesPerNode caps the series kept per node (default
 // DefaultMaxSeriesPerNode).
-func WithMaxSeriesPerNode(n int) Option { return func(c *config) { c.maxSeries = n } }
+func WithMaxSeriesPerNode(n int) Option { return Option{func(c *config) { c.maxSeries = n }} }
 
 // WithUpCheck sets how tbops_node_up is decided: f is called with each run
 // and the node is up when it returns nil (the CLI reads node.status). Without
 // it the node is up when serve's last scrape of its /metrics succeeded, and
 // unknown (no series) with WithSource.
 func WithUpCheck(f func(ctx context.Context, n Node) error) Option {
-	return func(c *config) { c.up = f }
+	return Option{func(c *config) { c.up = f }}
 }
 
 // WithProbeAny lets /probe diagnose any http(s) target, not only the
 // configured nodes. Off by default: serve is not an open proxy.
-func WithProbeAny(on bool) Option { return func(c *config) { c.probeAny = on } }
+func WithProbeAny(on bool) Option { return Option{func(c *config) { c.probeAny = on }} }
 
 // WithProbeTimeout bounds one /probe (default: the run timeout); a shorter
 // X-Prometheus-Scrape-Timeout-Seconds header wins.
-func WithProbeTimeout(d time.Duration) Option { return func(c *config) { c.probeTimeout = d } }
+func WithProbeTimeout(d time.Duration) Option { return Option{func(c *config) { c.probeTimeout = d }} }
 
 // WithProbeConcurrency sets how many probes run at once (default
 // DefaultProbeConcurrency).
-func WithProbeConcurrency(n int) Option { return func(c *config) { c.probeConcurrent = n } }
+func WithProbeConcurrency(n int) Option { return Option{func(c *config) { c.probeConcurrent = n }} }
 
 // WithLogger sets where serve logs failed state writes and the like (default:
 // nowhere).
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
+	return Option{func(c *config) {
 		if l != nil {
 			c.logger = l
 		}
-	}
+	}}
 }
 
 func realTicker(d time.Duration) (<-chan time.Time, func()) {

@@ -73,7 +73,9 @@ type cell struct {
 func New(ctx context.Context, nodes []Node, runbooks Runbooks, opts ...Option) (*Server, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
-		o(&cfg)
+		if o.apply != nil {
+			o.apply(&cfg)
+		}
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
