@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"net/http"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -17,7 +15,9 @@ import (
 	"github.com/theblock/tbops/rpc"
 )
 
-// TokenEnv is the environment variable holding the energy RPC bearer token.
+// TokenEnv is the environment variable holding the energy RPC bearer token. The
+// guard's GuardOptionsFromEnv and the command line read it; a Client never
+// does (pass rpc.WithToken).
 const TokenEnv = "TB_ENERGY_RPC_TOKEN"
 
 // Method names (PROTOCOL.md section 4; MethodMarketState is the reference node's).
@@ -30,6 +30,13 @@ const (
 	MethodDispute       = "energy.dispute"
 	MethodOracleKeys    = "energy.oracle_keys"
 	MethodSubmitReading = "energy.submit_reading"
+)
+
+// List limits (PROTOCOL.md section 1): a page holds DefaultLimit records unless
+// asked for more, MaxLimit at most.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
 )
 
 // ID is a record id the node may send as a JSON string or number.
@@ -58,41 +65,48 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Reputation is a provider's reputation breakdown (floats 0..1).
+// Reputation is a provider's reputation breakdown (floats 0..1). A score the
+// node left out is nil.
 type Reputation struct {
-	CompositeScore float64 `json:"composite_score"`
-	Delivery       float64 `json:"delivery"`
-	Meter          float64 `json:"meter"`
-	Latency        float64 `json:"latency"`
-	Capacity       float64 `json:"capacity"`
+	CompositeScore *float64 `json:"composite_score"`
+	Delivery       *float64 `json:"delivery"`
+	Meter          *float64 `json:"meter"`
+	Latency        *float64 `json:"latency"`
+	Capacity       *float64 `json:"capacity"`
 }
 
-// Provider is an energy provider (energy.market, energy.provider).
+// Provider is an energy provider (energy.market, energy.provider). A number the
+// node left out is nil, never a zero.
 type Provider struct {
 	ProviderID string `json:"provider_id"`
 	// Status is active, inactive or suspended ("" when the node did not say).
 	Status          string      `json:"status"`
-	ReputationScore float64     `json:"reputation_score"`
+	ReputationScore *float64    `json:"reputation_score"`
 	Reputation      *Reputation `json:"reputation,omitempty"`
-	CapacityKWh     float64     `json:"capacity_kwh"`
+	CapacityKWh     *float64    `json:"capacity_kwh"`
 	// PricePerKWh is micro-BLOCK per kWh.
-	PricePerKWh tbops.Amount `json:"price_per_kwh"`
+	PricePerKWh *tbops.Amount `json:"price_per_kwh"`
 
 	// Set by energy.provider only.
 	PublicKey string `json:"public_key,omitempty"`
 	Scheme    string `json:"scheme,omitempty"`
-	// LastSettlement and LastReadingAt are Unix seconds (0 when never).
-	LastSettlement int64 `json:"last_settlement,omitempty"`
-	LastReadingAt  int64 `json:"last_reading_at,omitempty"`
+	// LastSettlement and LastReadingAt are Unix seconds; 0 is "never", nil
+	// "the node did not say".
+	LastSettlement *int64 `json:"last_settlement,omitempty"`
+	LastReadingAt  *int64 `json:"last_reading_at,omitempty"`
 }
 
 // Score is the composite reputation score: reputation.composite_score, or
-// reputation_score when the node sends only that (the reference node).
-func (p Provider) Score() float64 {
-	if p.Reputation != nil {
-		return p.Reputation.CompositeScore
+// reputation_score when the node sends only that (the reference node); false
+// when the node sent neither.
+func (p Provider) Score() (float64, bool) {
+	switch {
+	case p.Reputation != nil && p.Reputation.CompositeScore != nil:
+		return *p.Reputation.CompositeScore, true
+	case p.ReputationScore != nil:
+		return *p.ReputationScore, true
 	}
-	return p.ReputationScore
+	return 0, false
 }
 
 // UnmarshalJSON also accepts the reference node's "id" for provider_id.
@@ -109,7 +123,7 @@ func (p *Provider) UnmarshalJSON(b []byte) error {
 	if p.ProviderID == "" && w.ID != nil {
 		p.ProviderID = string(*w.ID)
 	}
-	if p.Reputation != nil && p.ReputationScore == 0 {
+	if p.ReputationScore == nil && p.Reputation != nil {
 		p.ReputationScore = p.Reputation.CompositeScore
 	}
 	return nil
@@ -120,16 +134,18 @@ type Market struct {
 	Providers []Provider `json:"providers"`
 }
 
-// Credit is a meter-reading credit.
+// Credit is a meter-reading credit. A number the node left out is nil.
 type Credit struct {
-	CreditID   ID      `json:"credit_id"`
-	ProviderID string  `json:"provider_id"`
-	Meter      string  `json:"meter"`
-	AmountKWh  float64 `json:"amount_kwh"`
+	CreditID   ID       `json:"credit_id"`
+	ProviderID string   `json:"provider_id"`
+	Meter      string   `json:"meter"`
+	AmountKWh  *float64 `json:"amount_kwh"`
 	// Status is pending or settled.
-	Status           string `json:"status"`
-	ReadingTimestamp int64  `json:"reading_timestamp"`
-	CreatedAt        int64  `json:"created_at"`
+	Status string `json:"status"`
+	// ReadingTimestamp and CreatedAt are Unix seconds (nil when the node left
+	// them out).
+	ReadingTimestamp *int64 `json:"reading_timestamp"`
+	CreatedAt        *int64 `json:"created_at"`
 }
 
 // UnmarshalJSON also accepts the reference node's provider, meter_address and id.
@@ -179,9 +195,11 @@ type Dispute struct {
 	ProviderID string `json:"provider_id"`
 	Meter      string `json:"meter"`
 	// Status is open or resolved.
-	Status     string `json:"status"`
-	Reason     string `json:"reason"`
-	OpenedAt   int64  `json:"opened_at"`
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+	// OpenedAt and ResolvedAt are Unix seconds; ResolvedAt is nil while open,
+	// OpenedAt when the node left it out.
+	OpenedAt   *int64 `json:"opened_at"`
 	ResolvedAt *int64 `json:"resolved_at"`
 	// Evidence is set by energy.dispute only.
 	Evidence json.RawMessage `json:"evidence,omitempty"`
@@ -213,8 +231,9 @@ type OracleKey struct {
 	ProviderID string `json:"provider_id"`
 	Scheme     string `json:"scheme"`
 	PublicKey  string `json:"public_key"`
-	RotatedAt  int64  `json:"rotated_at"`
-	ExpiresAt  int64  `json:"expires_at"`
+	// RotatedAt and ExpiresAt are Unix seconds (nil when the node left them out).
+	RotatedAt *int64 `json:"rotated_at"`
+	ExpiresAt *int64 `json:"expires_at"`
 }
 
 // OracleKeys is energy.oracle_keys's result.
@@ -225,73 +244,38 @@ type OracleKeys struct {
 }
 
 // Client is a typed client of the energy methods. It is safe for concurrent use.
+// Reads are retried with backoff (rpc.Client.Read); SubmitReading, a write, is
+// sent exactly once.
 type Client struct {
 	rpc *rpc.Client
-	// marketMethod remembers whether the node speaks energy.market_state
-	// (1) or energy.market (0).
+	// marketState remembers that the node speaks the reference node's
+	// energy.market_state rather than energy.market.
 	marketState atomic.Bool
 }
 
-// Option configures New.
-type Option func(*options)
-
-type options struct {
-	token    *string
-	timeout  time.Duration
-	hc       *http.Client
-	getenv   func(string) string
-	retryOff bool
-}
-
-// WithToken sets the bearer token (default: $TB_ENERGY_RPC_TOKEN).
-func WithToken(token string) Option { return func(o *options) { o.token = &token } }
-
-// WithTimeout sets the deadline of each call, retries and their waits included (default 5 s).
-func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
-
-// WithHTTPClient uses hc for the calls.
-func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.hc = hc } }
-
-// WithGetenv replaces os.Getenv for reading TB_ENERGY_RPC_TOKEN.
-func WithGetenv(getenv func(string) string) Option { return func(o *options) { o.getenv = getenv } }
-
-// WithoutRetries sends every read once (for tests of rate limits).
-func WithoutRetries() Option { return func(o *options) { o.retryOff = true } }
-
-// New returns a client for the node's JSON-RPC URL.
-func New(url string, opts ...Option) (*Client, error) {
-	o := options{getenv: os.Getenv}
-	for _, f := range opts {
-		f(&o)
-	}
-	token := ""
-	if o.token != nil {
-		token = *o.token
-	} else if o.getenv != nil {
-		token = o.getenv(TokenEnv)
-	}
-	ro := []rpc.Option{rpc.WithToken(token), rpc.WithUserAgent("tbops-energy")}
-	if o.timeout > 0 {
-		ro = append(ro, rpc.WithTimeout(o.timeout))
-	}
-	if o.hc != nil {
-		ro = append(ro, rpc.WithHTTPClient(o.hc))
-	}
-	if o.retryOff {
-		ro = append(ro, rpc.WithRetry(rpc.RetryPolicy{Attempts: 1}))
-	}
-	rc, err := rpc.NewClient(url, ro...)
+// NewClient returns a client for the node's JSON-RPC URL. The options are
+// rpc's (rpc.WithToken for TB_ENERGY_RPC_TOKEN's value, rpc.WithTimeout,
+// rpc.WithRetries, rpc.WithHTTPClient, rpc.WithClock, …); an invalid one is an
+// error here. The client reads no environment variable: the caller passes the
+// token.
+func NewClient(url string, opts ...rpc.Option) (*Client, error) {
+	rc, err := rpc.NewClient(url, append([]rpc.Option{rpc.WithUserAgent("tbops-energy")}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("energy: %w", err)
 	}
 	return &Client{rpc: rc}, nil
 }
 
-// NewWithTransport wraps an existing JSON-RPC client (the CLI's).
-func NewWithTransport(rc *rpc.Client) *Client { return &Client{rpc: rc} }
+// NewClientFromRPC wraps an existing JSON-RPC client, so that several domain
+// clients share one transport (and its connection pool).
+func NewClientFromRPC(rc *rpc.Client) *Client { return &Client{rpc: rc} }
 
-// URL is the node's RPC URL.
+// URL is the node's RPC URL, its password (if any) hidden.
 func (c *Client) URL() string { return c.rpc.URL() }
+
+// Now is the client's clock (rpc.WithClock; time.Now by default): the one
+// Diagnose judges ages by unless Options.Now says otherwise.
+func (c *Client) Now() time.Time { return c.rpc.Now() }
 
 // Market lists the providers. It calls energy.market and, when the node does not
 // know it (-32601), the reference node's energy.market_state, remembering which
@@ -359,7 +343,7 @@ func CreditParams(f CreditFilter) map[string]any {
 // Credits returns one page of credits.
 func (c *Client) Credits(ctx context.Context, f CreditFilter) (CreditPage, error) {
 	if f.Status != "" && f.Status != "pending" && f.Status != "settled" {
-		return CreditPage{}, fmt.Errorf("energy: credit status %q: want pending or settled", f.Status)
+		return CreditPage{}, fmt.Errorf("%w: credit status %q: want pending or settled", ErrInvalidArgument, f.Status)
 	}
 	var page CreditPage
 	err := c.rpc.Read(ctx, MethodCredits, CreditParams(f), &page)
@@ -404,7 +388,7 @@ func (c *Client) AllCredits(ctx context.Context, f CreditFilter, maxItems int) i
 // Disputes lists disputes; status is "open", "resolved" or "" for both.
 func (c *Client) Disputes(ctx context.Context, status string, limit int) ([]Dispute, error) {
 	if status != "" && status != "open" && status != "resolved" {
-		return nil, fmt.Errorf("energy: dispute status %q: want open or resolved", status)
+		return nil, fmt.Errorf("%w: dispute status %q: want open or resolved", ErrInvalidArgument, status)
 	}
 	p := map[string]any{}
 	if status != "" {

@@ -98,7 +98,7 @@ func fromLegacy(rs []tbops.Rule) []rule {
 func allRules() []rule {
 	var out []rule
 	out = append(out, fromLegacy(treasury.Rules())...)
-	out = append(out, fromLegacy(energy.Rules())...)
+	out = append(out, fromPromq(energy.Rules())...)
 	out = append(out, fromLegacy(receipts.Rules())...)
 	out = append(out, fromLegacy(governor.Rules())...)
 	out = append(out, fromLegacy(tbruntime.Rules())...)

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/internal/reportcheck"
 	"github.com/theblock/tbops/nodetest"
 )
@@ -56,6 +57,9 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 		"runtime-missed-wakeups":                    {"runtime-reactor": {"warning", []string{"read-without-ready-growing", "write-without-ready-growing"}}},
 		"runtime-reload-errors":                     {"runtime-reactor": {"warning", []string{"config-reload-errors"}}},
 	}
+	// What an unbroken runbook says: ok, but energy-stalled's 5m and 10m
+	// windows are unknown from doctor's one-second look, on every scenario.
+	unbroken := map[string]verdict{"energy-stalled": {status: "unknown"}}
 	for _, name := range nodetest.Scenarios() {
 		_, ok := want[name]
 		assert.True(t, ok, "scenario %q has no expected verdict in this matrix: add it", name)
@@ -75,6 +79,9 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 				got[r.Runbook] = true
 				v, broken := verdicts[r.Runbook]
 				if !broken {
+					v, broken = unbroken[r.Runbook]
+				}
+				if !broken {
 					v = verdict{status: "ok"}
 				}
 				assert.Equal(t, v.status, string(r.Status), "%s on %s; warnings %v", r.Runbook, name, r.Warnings)
@@ -85,9 +92,7 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 				for _, f := range v.firing {
 					assert.Contains(t, firing, f, "%s on %s", r.Runbook, name)
 				}
-				if exit[v.status] > exit[worst] {
-					worst = v.status
-				}
+				worst = string(tbops.Worst(tbops.Status(worst), tbops.Status(v.status)))
 			}
 			for _, rb := range runbooks {
 				assert.True(t, got[rb], "runbook %s missing from doctor's reports", rb)
