@@ -3,6 +3,7 @@ package energy
 import (
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,7 +45,7 @@ func (b *bodyReader) Close() error { return nil }
 // (with eviction at MaxClients) + auth reject + error written. ServeHTTP is
 // called directly with a recorder-like writer, in parallel on GOMAXPROCS.
 func BenchmarkGuardRejectDistinctClients(b *testing.B) {
-	g := NewGuard(GuardOptions{Token: "secret", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	g := benchGuard(b, GuardOptions{Token: "secret"})
 	h := g.Middleware(nopHandler{})
 	const clients = 1_000_000
 	addrs := make([]string, clients)
@@ -83,7 +84,7 @@ func BenchmarkGuardRejectDistinctClients(b *testing.B) {
 
 // BenchmarkGuardRejectRateLimited: one hot client over its limit (-33010, 429).
 func BenchmarkGuardRejectRateLimited(b *testing.B) {
-	g := NewGuard(GuardOptions{RPS: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	g := benchGuard(b, GuardOptions{RPS: 1})
 	h := g.Middleware(nopHandler{})
 	g.Allow(netip.MustParseAddr("10.1.2.3"))
 	errForwarded.Store(0)
@@ -102,6 +103,15 @@ func BenchmarkGuardRejectRateLimited(b *testing.B) {
 	if errForwarded.Load() > int64(b.Elapsed().Seconds())+2 { // one admission per second is allowed
 		b.Fatal("rejected requests were forwarded")
 	}
+}
+
+func benchGuard(b *testing.B, o GuardOptions) *Guard {
+	o.Logger = slog.New(slog.DiscardHandler)
+	g, err := NewGuard(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return g
 }
 
 type discardWriter struct{ h http.Header }
@@ -210,9 +220,32 @@ func decodedReadings(b *testing.B, reg *KeyRegistry, rs []Reading) (keys []ed255
 	return keys, sigs, msgs
 }
 
+// BenchmarkScanEnvelope is the walk the guard makes over every body before the
+// limit and the token: a small request, and one whose method comes after 1 MiB
+// of parameters (the longest body the guard takes by default), each beside
+// json.Valid on the same bytes.
 func BenchmarkScanEnvelope(b *testing.B) {
-	body := []byte(`{"jsonrpc":"2.0","id":1,"params":{"a":[1,2,3],"b":"` + strings.Repeat("x", 200) + `"},"method":"node.status"}`)
-	for i := 0; i < b.N; i++ {
-		scanEnvelope(body)
+	for name, body := range map[string][]byte{
+		"small": []byte(`{"jsonrpc":"2.0","id":1,"params":{"a":[1,2,3],"b":"` + strings.Repeat("x", 200) + `"},"method":"node.status"}`),
+		"1MiB":  []byte(`{"jsonrpc":"2.0","id":1,"params":{"a":[` + strings.Repeat(`{"k":"v\\"},`, (DefaultMaxBody-100)/13) + `0]},"method":"energy.market"}`),
+	} {
+		b.Run(name+"/scan", func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if env := scanEnvelope(body); env.err != nil {
+					b.Fatal(env.err)
+				}
+			}
+		})
+		// The peer: encoding/json's own validation pass, which every
+		// json.Unmarshal (the node's decode) makes first.
+		b.Run(name+"/json.Valid", func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if !json.Valid(body) {
+					b.Fatal("invalid")
+				}
+			}
+		})
 	}
 }

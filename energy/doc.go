@@ -21,17 +21,33 @@
 //     forged readings cannot burn nonces. Skew is |timestamp − now| > 300 s.
 //   - Batch verification is opt-in; its acceptance rules are documented on Batch.
 //   - Guard: the rate limit is checked before the token so token guessing is
-//     limited too; every energy.* request counts. Only POST bodies are
-//     inspected; the method is found by a bounded, allocation-light scan that
-//     follows encoding/json's case-insensitive key matching and fails closed
-//     (guards the request) when the method is ambiguous or not found within
-//     MaxScan bytes. The id is echoed when it precedes the method. Rejections:
-//     -33009 with HTTP 200; -33010 with HTTP 429, Retry-After (whole seconds,
-//     rounded up) and error.data.retry_after_ms. The limiter's accuracy bound is
-//     documented in window.go: at most limit·(1+1/8) in any 1 s window for a
-//     client whose admissions are spread out, up to 2·limit for one that bursts
-//     its whole limit inside 125 ms. Memory is bounded by MaxClients (idle
-//     clients evicted first, then random ones).
+//     limited too; every energy.* request counts. The guard decides on exactly
+//     what the node will execute: it reads the whole body (MaxBody, the node's
+//     1 MiB by default, else -32600), walks the whole top-level object without
+//     decoding parameters, and forwards exactly the bytes it checked. It
+//     refuses, and never forwards, anything an encoding/json node could read
+//     differently from that walk: batches, non-objects, a "method" key given
+//     twice in any letter case (encoding/json matches keys case-insensitively
+//     with Unicode folding and keeps the last), a non-string or invalid-UTF-8
+//     method, and invalid JSON (checked after the limit and the token). Requests
+//     without a body pass; an Upgrade header (WebSocket, h2c) is dropped, so no
+//     call travels over a protocol the guard cannot see. The id is echoed only when it is a valid string,
+//     number or null (else null). Rejections: -33009 with HTTP 200; -33010 with
+//     HTTP 429, Retry-After (whole seconds, rounded up) and
+//     error.data.retry_after_ms. The limiter's accuracy bound is documented in
+//     window.go: at most limit·(1+1/8) in any 1 s window for a client whose
+//     admissions are spread out, up to 2·limit for one that bursts its whole
+//     limit inside 125 ms. Memory is bounded by MaxClients (idle clients
+//     evicted first, then random ones). Invalid options are an *OptionError
+//     from NewGuard, never a silent default.
+//   - GuardServer (what tbops energy guard runs): header, body-read (a timer
+//     from the end of the headers, not net/http's ReadTimeout, which would also
+//     run while the node answers and cancel the request), idle and upstream
+//     timeouts, a cap on open connections (Accept waits, so the excess queues
+//     in the kernel), 32 KiB of headers, and a JSON-RPC error with the
+//     request's id for every failure it answers (table on GuardServer):
+//     HTTP 408 for a body not in time, 502 for an unreachable node, 504 for one
+//     that does not answer; 200 for the errors the node itself would give.
 //   - Diagnose: failure rates are per minute everywhere (see
 //     FailuresPerMinWarning for the runbook's rate()>1 inconsistency); the
 //     critical "counter > 10" reads as more than 10 failures a minute.

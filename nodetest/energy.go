@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -361,8 +360,12 @@ type energyGuard struct {
 }
 
 func (n *Node) registerEnergy() {
-	eg := &energyGuard{}
-	eg.g = energy.NewGuard(energy.GuardOptions{Now: n.now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// The same guard tbops energy guard runs, with the node's own body limit.
+	g, err := energy.NewGuard(energy.GuardOptions{MaxBody: rpc.DefaultMaxRequestBytes, Now: n.now, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		panic("nodetest: energy guard: " + err.Error()) // unreachable: every option is a default
+	}
+	eg := &energyGuard{g: g}
 	n.energyGuardMiddleware(eg)
 
 	n.handle(energy.MethodMarket, func(ctx context.Context, params json.RawMessage) (any, error) {

@@ -379,12 +379,24 @@ func (c *Client) attempt(ctx context.Context, write bool, body []byte) (json.Raw
 		if d := r.Error.RetryAfter(); d > after {
 			after = d
 		}
+		if gatewayDown(resp.StatusCode) {
+			// A proxy in front of the node (the energy guard, a load balancer)
+			// answers 502/503/504 with a JSON-RPC body when the node is down or
+			// slow: that is the node being unavailable, which a read retries.
+			return nil, resp.StatusCode, after, fmt.Errorf("%w: %w", ErrUnavailable, r.Error)
+		}
 		return nil, resp.StatusCode, after, r.Error
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, resp.StatusCode, after, fmt.Errorf("%w: a result with a non-200 status", ErrMalformed)
 	}
 	return r.Result, resp.StatusCode, 0, nil
+}
+
+// gatewayDown says whether an HTTP status is a gateway's "the server behind me
+// is down or slow".
+func gatewayDown(status int) bool {
+	return status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
 }
 
 // transportError says why no response came: the call's deadline or the

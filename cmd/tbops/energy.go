@@ -10,16 +10,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/theblock/tbops"
@@ -520,15 +515,34 @@ func verifyHint(reason string) string {
 
 func (a *app) energyGuardCmd() *cobra.Command {
 	var listen, upstream, envFile string
-	var hops, maxClients int
-	var rps int
+	var hops, maxClients, rps int
+	var maxBody, maxBuffered int64
+	var so energy.GuardServerOptions
 	cmd := &cobra.Command{Use: "guard --listen ADDR --upstream URL", Short: "Run the energy RPC guard as a reverse proxy in front of a node",
 		Long: `guard puts energy.Guard in front of a node: energy.* JSON-RPC calls need the bearer
 token TB_ENERGY_RPC_TOKEN (auth off, with a warning, when unset) and are limited to
 TB_ENERGY_RPC_RPS requests per second per client (default 50) before any parameter
-is parsed; everything else passes through. It serves the guard's own metrics
-(energy_rpc_rejected_total) at /guard/metrics. --token and --rps override the
+is parsed; everything else passes through. The guard decides on the whole body
+and forwards exactly what it checked: a batch, a non-object, a "method" key given
+twice (in any letter case) or invalid JSON is refused, never forwarded. It serves
+its own metrics (energy_rpc_rejected_total, energy_rpc_rate_limit_rps,
+energy_rpc_guard_connections) at /guard/metrics. --token and --rps override the
 environment.
+
+Every wait is bounded: --header-timeout, --body-timeout (counted from the end of
+the headers), --idle-timeout, --upstream-timeout (the node's whole answer) and
+--max-conns (more connections wait in the accept queue; each may also hold a
+connection to the node, so keep 2 x --max-conns under ulimit -n). Failures the
+guard answers itself are JSON-RPC errors with the request's id (null when the id
+is not a valid string, number or null):
+
+  -33009 unauthorized            HTTP 200
+  -33010 rate limited            HTTP 429, Retry-After, error.data.retry_after_ms
+  -32600 / -32700 bad request    HTTP 200 (also a body over --max-body)
+  -32600 body not in time        HTTP 408, connection closed
+  -32001 guard busy              HTTP 503, Retry-After (over --max-buffered bytes held)
+  -32603 node unreachable        HTTP 502
+  -32603 node not in time        HTTP 504
 
 With --env-file FILE (KEY=VALUE lines, as a systemd EnvironmentFile) the token and
 limit come from the file instead, and every change to it applies without a restart;
@@ -538,9 +552,8 @@ a file with a bad value changes nothing and is logged.`,
 			if upstream == "" {
 				return &exitError{code: 3, err: errors.New("--upstream URL is required (the node's RPC URL)")}
 			}
-			u, err := url.Parse(upstream)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return &exitError{code: 3, err: fmt.Errorf("--upstream %q: want an http(s) URL", upstream)}
+			if err := checkGuardFlags(cmd, rps, hops, maxClients, maxBody, maxBuffered, so); err != nil {
+				return &exitError{code: 3, err: err}
 			}
 			getenv := a.getenv
 			var watcher *tbruntime.Watcher[envFileVars]
@@ -565,23 +578,23 @@ a file with a bad value changes nothing and is logged.`,
 			if rps > 0 {
 				o.RPS = rps
 			}
-			o.TrustedProxyHops, o.MaxClients = hops, maxClients
-			o.Logger = slog.New(slog.NewTextHandler(a.stderr, nil))
-			g := energy.NewGuard(o)
-			reg := prometheus.NewRegistry()
-			if err := reg.Register(g); err != nil {
+			logger := slog.New(slog.NewTextHandler(a.stderr, nil))
+			o.TrustedProxyHops, o.MaxClients, o.MaxBody, o.MaxBuffered, o.Logger = hops, maxClients, maxBody, maxBuffered, logger
+			g, err := energy.NewGuard(o)
+			if err != nil {
 				return &exitError{code: 3, err: err}
 			}
-			proxy := httputil.NewSingleHostReverseProxy(u)
-			mux := http.NewServeMux()
-			mux.Handle("/guard/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-			mux.Handle("/", g.Middleware(proxy))
+			so.MetricsPath, so.Logger = "/guard/metrics", logger
+			srv, err := energy.NewGuardServer(g, upstream, so)
+			if err != nil {
+				return &exitError{code: 3, err: fmt.Errorf("%w; pass --upstream http://HOST:PORT/", err)}
+			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return &exitError{code: 3, err: fmt.Errorf("--listen %s: %w", listen, err)}
 			}
-			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-			fmt.Fprintf(a.stderr, "tbops: energy guard on http://%s -> %s (limit %d rps per client, auth %s)\n", ln.Addr(), upstream, g.RPS(), onOff(g.AuthEnabled()))
+			fmt.Fprintf(a.stderr, "tbops: energy guard on http://%s -> %s (limit %d rps per client, auth %s; body %s, node %s, at most %d connections)\n",
+				ln.Addr(), tbops.RedactURL(upstream), g.RPS(), onOff(g.AuthEnabled()), so.BodyTimeout, so.UpstreamTimeout, so.MaxConns)
 			if watcher != nil {
 				go func() {
 					for ch := range watcher.Subscribe() {
@@ -597,17 +610,10 @@ a file with a bad value changes nothing and is logged.`,
 					}
 				}()
 			}
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case <-cmd.Context().Done():
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = srv.Shutdown(ctx)
-				return nil
-			case err := <-errc:
+			if err := srv.Serve(cmd.Context(), ln); err != nil {
 				return &exitError{code: 3, err: err}
 			}
+			return nil
 		}}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:3031", "address to listen on")
@@ -615,8 +621,41 @@ a file with a bad value changes nothing and is logged.`,
 	f.IntVar(&rps, "rps", 0, "requests per second per client (default $TB_ENERGY_RPC_RPS or 50)")
 	f.IntVar(&hops, "trusted-proxy-hops", 0, "take the client IP from this X-Forwarded-For hop (from the right); 0 = the connection's address")
 	f.IntVar(&maxClients, "max-clients", energy.DefaultMaxClients, "clients tracked at most (memory bound)")
+	f.Int64Var(&maxBody, "max-body", energy.DefaultMaxBody, "request body limit in bytes (-32600 beyond)")
+	f.Int64Var(&maxBuffered, "max-buffered", energy.DefaultMaxBuffered, "request bytes held at once over all connections (-32001, HTTP 503 beyond): bounds memory")
+	f.DurationVar(&so.HeaderTimeout, "header-timeout", energy.DefaultHeaderTimeout, "time a client has to send its request headers")
+	f.DurationVar(&so.BodyTimeout, "body-timeout", energy.DefaultBodyTimeout, "time a client has to send its request body, after the headers")
+	f.DurationVar(&so.IdleTimeout, "idle-timeout", energy.DefaultIdleTimeout, "close a keep-alive connection idle this long")
+	f.DurationVar(&so.UpstreamTimeout, "upstream-timeout", energy.DefaultUpstreamTimeout, "time the node has to answer a forwarded request")
+	f.IntVar(&so.MaxConns, "max-conns", energy.DefaultMaxConns, "client connections open at once; more wait in the accept queue")
 	f.StringVar(&envFile, "env-file", "", "KEY=VALUE file with TB_ENERGY_RPC_TOKEN and TB_ENERGY_RPC_RPS, reloaded when it changes")
 	return cmd
+}
+
+// checkGuardFlags refuses the values the guard would not take, naming the flag
+// (a zero in the library means "the default", which a flag should not hide).
+func checkGuardFlags(cmd *cobra.Command, rps, hops, maxClients int, maxBody, maxBuffered int64, so energy.GuardServerOptions) error {
+	for _, c := range []struct {
+		flag string
+		bad  bool
+		want string
+	}{
+		{"rps", rps < 0, "a positive number (0 = $TB_ENERGY_RPC_RPS or 50)"},
+		{"trusted-proxy-hops", hops < 0, "0 or more"},
+		{"max-clients", maxClients <= 0, "a positive number"},
+		{"max-body", maxBody <= 0, "a positive number of bytes"},
+		{"max-buffered", maxBuffered <= 0, "a positive number of bytes"},
+		{"max-conns", so.MaxConns <= 0, "a positive number"},
+		{"header-timeout", so.HeaderTimeout <= 0, "a positive duration such as 5s"},
+		{"body-timeout", so.BodyTimeout <= 0, "a positive duration such as 10s"},
+		{"idle-timeout", so.IdleTimeout <= 0, "a positive duration such as 60s"},
+		{"upstream-timeout", so.UpstreamTimeout <= 0, "a positive duration such as 10s"},
+	} {
+		if c.bad {
+			return fmt.Errorf("--%s %s: want %s", c.flag, cmd.Flags().Lookup(c.flag).Value, c.want)
+		}
+	}
+	return nil
 }
 
 // envFileVars are the variables of an environment file.

@@ -97,10 +97,10 @@ func fromLegacy(rs []tbops.Rule) []rule {
 // allRules gathers every package's exported rules, one package a line.
 func allRules() []rule {
 	var out []rule
-	out = append(out, fromLegacy(treasury.Rules())...)
+	out = append(out, fromPromq(treasury.Rules())...)
 	out = append(out, fromPromq(energy.Rules())...)
 	out = append(out, fromLegacy(receipts.Rules())...)
-	out = append(out, fromLegacy(governor.Rules())...)
+	out = append(out, fromPromq(governor.Rules())...)
 	out = append(out, fromLegacy(tbruntime.Rules())...)
 	out = append(out, fromPromq(node.Rules())...)
 	return out
