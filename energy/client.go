@@ -32,12 +32,9 @@ const (
 	MethodSubmitReading = "energy.submit_reading"
 )
 
-// List limits (PROTOCOL.md section 1): a page holds DefaultLimit records unless
-// asked for more, MaxLimit at most.
-const (
-	DefaultLimit = 50
-	MaxLimit     = 500
-)
+// MaxLimit is the most records one page holds (PROTOCOL.md section 1; the
+// node's default is 50).
+const MaxLimit = 500
 
 // ID is a record id the node may send as a JSON string or number.
 type ID string
@@ -68,8 +65,8 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 // Reputation is a provider's reputation breakdown (floats 0..1). A score the
 // node left out is nil.
 type Reputation struct {
-	CompositeScore *float64 `json:"composite_score"`
-	Delivery       *float64 `json:"delivery"`
+	CompositeScore *float64 `json:"composite_score"` // the score the runbook's 0.5 floor applies to
+	Delivery       *float64 `json:"delivery"`        // the parts of the composite
 	Meter          *float64 `json:"meter"`
 	Latency        *float64 `json:"latency"`
 	Capacity       *float64 `json:"capacity"`
@@ -81,13 +78,13 @@ type Provider struct {
 	ProviderID string `json:"provider_id"`
 	// Status is active, inactive or suspended ("" when the node did not say).
 	Status          string      `json:"status"`
-	ReputationScore *float64    `json:"reputation_score"`
-	Reputation      *Reputation `json:"reputation,omitempty"`
+	ReputationScore *float64    `json:"reputation_score"`     // equals Reputation.CompositeScore
+	Reputation      *Reputation `json:"reputation,omitempty"` // nil on the reference node
 	CapacityKWh     *float64    `json:"capacity_kwh"`
 	// PricePerKWh is micro-BLOCK per kWh.
 	PricePerKWh *tbops.Amount `json:"price_per_kwh"`
 
-	// Set by energy.provider only.
+	// PublicKey and Scheme are the provider's registered key (energy.provider only).
 	PublicKey string `json:"public_key,omitempty"`
 	Scheme    string `json:"scheme,omitempty"`
 	// LastSettlement and LastReadingAt are Unix seconds; 0 is "never", nil
@@ -131,21 +128,21 @@ func (p *Provider) UnmarshalJSON(b []byte) error {
 
 // Market is energy.market's result.
 type Market struct {
-	Providers []Provider `json:"providers"`
+	Providers []Provider `json:"providers"` // every provider of the market
 }
 
 // Credit is a meter-reading credit. A number the node left out is nil.
 type Credit struct {
 	CreditID   ID       `json:"credit_id"`
 	ProviderID string   `json:"provider_id"`
-	Meter      string   `json:"meter"`
-	AmountKWh  *float64 `json:"amount_kwh"`
+	Meter      string   `json:"meter"`      // the meter the reading came from
+	AmountKWh  *float64 `json:"amount_kwh"` // the credited energy
 	// Status is pending or settled.
 	Status string `json:"status"`
 	// ReadingTimestamp and CreatedAt are Unix seconds (nil when the node left
 	// them out).
 	ReadingTimestamp *int64 `json:"reading_timestamp"`
-	CreatedAt        *int64 `json:"created_at"`
+	CreatedAt        *int64 `json:"created_at"` // when the reading was admitted
 }
 
 // UnmarshalJSON also accepts the reference node's provider, meter_address and id.
@@ -175,17 +172,20 @@ func (c *Credit) UnmarshalJSON(b []byte) error {
 
 // CreditPage is one page of energy.credits.
 type CreditPage struct {
-	Credits    []Credit `json:"credits"`
-	NextCursor *int64   `json:"next_cursor"`
+	Credits []Credit `json:"credits"`
+	// NextCursor continues the listing; nil at the end.
+	NextCursor *int64 `json:"next_cursor"`
 }
 
 // CreditFilter selects credits; zero values mean "any" and the node's default limit.
 type CreditFilter struct {
 	// Status is "pending", "settled" or "" for both.
-	Status     string
+	Status string
+	// ProviderID is one provider's credits only ("" for all).
 	ProviderID string
 	// Limit per page (node default 50, max 500).
-	Limit  int
+	Limit int
+	// Cursor is a NextCursor of an earlier page (nil from the start).
 	Cursor *int64
 }
 
@@ -193,10 +193,10 @@ type CreditFilter struct {
 type Dispute struct {
 	DisputeID  ID     `json:"dispute_id"`
 	ProviderID string `json:"provider_id"`
-	Meter      string `json:"meter"`
+	Meter      string `json:"meter"` // the disputed meter
 	// Status is open or resolved.
 	Status string `json:"status"`
-	Reason string `json:"reason"`
+	Reason string `json:"reason"` // why it was opened (meter_mismatch, late_delivery, …)
 	// OpenedAt and ResolvedAt are Unix seconds; ResolvedAt is nil while open,
 	// OpenedAt when the node left it out.
 	OpenedAt   *int64 `json:"opened_at"`
@@ -229,8 +229,8 @@ func (d *Dispute) UnmarshalJSON(b []byte) error {
 // OracleKey is one registered provider key.
 type OracleKey struct {
 	ProviderID string `json:"provider_id"`
-	Scheme     string `json:"scheme"`
-	PublicKey  string `json:"public_key"`
+	Scheme     string `json:"scheme"`     // ed25519 or ed25519-blake3
+	PublicKey  string `json:"public_key"` // base64 (hex on the reference node)
 	// RotatedAt and ExpiresAt are Unix seconds (nil when the node left them out).
 	RotatedAt *int64 `json:"rotated_at"`
 	ExpiresAt *int64 `json:"expires_at"`
@@ -240,7 +240,7 @@ type OracleKey struct {
 type OracleKeys struct {
 	// Status is ok or degraded.
 	Status string      `json:"status"`
-	Keys   []OracleKey `json:"keys"`
+	Keys   []OracleKey `json:"keys"` // one per registered provider
 }
 
 // Client is a typed client of the energy methods. It is safe for concurrent use.
@@ -302,7 +302,7 @@ func (c *Client) Market(ctx context.Context) (Market, error) {
 		err = json.Unmarshal(raw, &m)
 	}
 	if err != nil {
-		return Market{}, fmt.Errorf("energy: decoding %s: %w", c.MarketMethod(), err)
+		return Market{}, fmt.Errorf("energy: decoding %s: %w: %v", c.MarketMethod(), ErrMalformed, err)
 	}
 	return m, nil
 }
@@ -344,6 +344,9 @@ func CreditParams(f CreditFilter) map[string]any {
 func (c *Client) Credits(ctx context.Context, f CreditFilter) (CreditPage, error) {
 	if f.Status != "" && f.Status != "pending" && f.Status != "settled" {
 		return CreditPage{}, fmt.Errorf("%w: credit status %q: want pending or settled", ErrInvalidArgument, f.Status)
+	}
+	if err := checkLimit(f.Limit); err != nil {
+		return CreditPage{}, err
 	}
 	var page CreditPage
 	err := c.rpc.Read(ctx, MethodCredits, CreditParams(f), &page)
@@ -390,6 +393,9 @@ func (c *Client) Disputes(ctx context.Context, status string, limit int) ([]Disp
 	if status != "" && status != "open" && status != "resolved" {
 		return nil, fmt.Errorf("%w: dispute status %q: want open or resolved", ErrInvalidArgument, status)
 	}
+	if err := checkLimit(limit); err != nil {
+		return nil, err
+	}
 	p := map[string]any{}
 	if status != "" {
 		p["status"] = status
@@ -402,6 +408,14 @@ func (c *Client) Disputes(ctx context.Context, status string, limit int) ([]Disp
 	}
 	err := c.rpc.Read(ctx, MethodDisputes, p, &out)
 	return out.Disputes, err
+}
+
+// checkLimit refuses a page size the protocol does not allow (0 is the node's default).
+func checkLimit(limit int) error {
+	if limit < 0 || limit > MaxLimit {
+		return fmt.Errorf("%w: limit %d: want 1 to %d (0 for the node's default)", ErrInvalidArgument, limit, MaxLimit)
+	}
+	return nil
 }
 
 // Dispute returns one dispute with its evidence.

@@ -91,10 +91,11 @@ func RetryAfter(err error) (time.Duration, bool) { return rpc.RetryAfter(err) }
 type VerifyError struct {
 	// Reason is one of the Reason constants.
 	Reason     string
-	ProviderID string
-	Detail     string
+	ProviderID string // "" when the reading did not name one
+	Detail     string // what exactly failed
 }
 
+// Error reads "reason (provider P): detail".
 func (e *VerifyError) Error() string {
 	s := e.Reason
 	if e.ProviderID != "" {
@@ -138,12 +139,13 @@ func withProvider(err error, provider string) error {
 // SkewError is a reading whose timestamp is too far from the clock (-33008).
 type SkewError struct {
 	ProviderID string
-	Timestamp  uint64
+	Timestamp  uint64 // the reading's, Unix seconds
 	// Skew is timestamp − now: positive in the future, negative in the past.
 	Skew time.Duration
-	Max  time.Duration
+	Max  time.Duration // the tolerance
 }
 
+// Error says how far off the timestamp is and what to check.
 func (e *SkewError) Error() string {
 	dir := "in the future"
 	d := e.Skew
@@ -160,10 +162,11 @@ func (e *SkewError) Is(target error) bool { return target == ErrTimestampSkew }
 // NonceError is a nonce that is not above the provider's last accepted one (-33007).
 type NonceError struct {
 	ProviderID string
-	Nonce      uint64
-	Last       uint64
+	Nonce      uint64 // the reading's
+	Last       uint64 // the provider's last accepted nonce
 }
 
+// Error says which nonce was refused and why.
 func (e *NonceError) Error() string {
 	return fmt.Sprintf("nonce_replay (provider %s): nonce %d is not above the last accepted %d; nonces must strictly increase",
 		e.ProviderID, e.Nonce, e.Last)

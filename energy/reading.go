@@ -43,11 +43,11 @@ const MaxIDLen = 256
 // accepted when decoding.
 type Reading struct {
 	ProviderID string `json:"provider_id"`
-	Meter      string `json:"meter"`
-	TotalKWh   uint64 `json:"total_kwh"`
+	Meter      string `json:"meter"`     // the meter's id
+	TotalKWh   uint64 `json:"total_kwh"` // the meter's running total
 	// Timestamp is Unix seconds.
 	Timestamp uint64 `json:"timestamp"`
-	Nonce     uint64 `json:"nonce"`
+	Nonce     uint64 `json:"nonce"` // strictly increasing per provider
 	// Signature is standard base64 (hex is accepted when decoding).
 	Signature string `json:"signature"`
 	// Scheme is ed25519 (the default when empty) or ed25519-blake3.
@@ -339,10 +339,10 @@ func schemeName(s string) string {
 
 // Key is a provider's registered public key.
 type Key struct {
-	ProviderID string
+	ProviderID string // whose key it is
 	// Scheme is the scheme the key is registered for; "" accepts either.
 	Scheme    string
-	PublicKey ed25519.PublicKey
+	PublicKey ed25519.PublicKey // the decoded key
 	// batch is the key decoded for batch verification (nil when the batch's
 	// stricter rules refuse it: the batch then fails and Verify decides).
 	batch *ed25519batch.Key

@@ -151,15 +151,15 @@ func Rules() []promq.Rule {
 
 // SLODef is one row of the Energy SLO table.
 type SLODef struct {
-	Name           string
-	Target         string
-	AlertThreshold string
+	Name           string // the table's Metric column
+	Target         string // its Target column
+	AlertThreshold string // its Alert Threshold column
 	// Alert is the rule of Rules() that carries the alert threshold, "" when
 	// no metric carries it.
 	Alert string
 	// Expr is that rule's PromQL ("" without one).
 	Expr string
-	For  time.Duration
+	For  time.Duration // how long the threshold must hold
 }
 
 // SLOs returns the Energy SLO table (RUNBOOK.md "SLO Definitions").
