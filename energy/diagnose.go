@@ -1,6 +1,7 @@
 package energy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -383,10 +384,14 @@ func (d *diag) gatherRPC(ctx context.Context) {
 	}
 	for _, p := range g.market.Providers[:min(len(g.market.Providers), d.o.ProviderLookups)] {
 		pd, err := d.c.Provider(ctx, p.ProviderID)
+		g.providers = append(g.providers, providerLookup{id: p.ProviderID, p: pd, err: err})
+		if isMethodNotFound(err) { // the reference node: asking for the next one tells nothing new
+			d.warn(problem(MethodProvider, err) + ": the providers' settlement times and keys are unknown")
+			break
+		}
 		if err != nil {
 			d.warn(fmt.Sprintf("%s %s: %v", MethodProvider, p.ProviderID, err))
 		}
-		g.providers = append(g.providers, providerLookup{id: p.ProviderID, p: pd, err: err})
 	}
 	g.keys, g.keysErr = d.c.OracleKeys(ctx)
 	g.disputes, g.disputesErr = d.c.Disputes(ctx, "", disputeLimit)
@@ -427,7 +432,7 @@ const (
 
 func containsAny(keys []string) func([]byte) bool {
 	return func(line []byte) bool {
-		return slices.ContainsFunc(keys, func(k string) bool { return strings.Contains(string(line), k) })
+		return slices.ContainsFunc(keys, func(k string) bool { return bytes.Contains(line, []byte(k)) })
 	}
 }
 

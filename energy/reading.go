@@ -461,7 +461,7 @@ func NewChecker(keys *KeyRegistry) *Checker {
 func (c *Checker) Check(r Reading) error {
 	err := c.check(r)
 	var ve *VerifyError
-	if errors.As(err, &ve) {
+	if err != nil && errors.As(err, &ve) {
 		if i := slices.Index(Reasons(), ve.Reason); i >= 0 {
 			c.failures[i].Add(1)
 		}

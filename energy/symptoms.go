@@ -149,6 +149,7 @@ func (d *diag) pendingSymptom() tbops.Symptom {
 		s.Status = tbops.StatusOK
 		s.Detail = tbops.RawOf(fmt.Sprintf("%s went down from %g to %g over %s", MetricPendingCredits, tr.first, tr.last, SettleWindow))
 	default:
+		s.Value = nil // the list is cut or undated: its oldest age is not the backlog's
 		why := "the pending list is incomplete"
 		if !listed {
 			why = MethodCredits + " failed"
@@ -190,7 +191,7 @@ func (d *diag) settlingSymptom() tbops.Symptom {
 		Threshold: tbops.Num(SettleWindow.Seconds())}
 	newest, all := d.newestSettlement()
 	s.Evidence = append(s.Evidence, d.rpcEv(MethodProvider+" | max(last_settlement)", newest, nil))
-	if newest > 0 {
+	if all && newest > 0 { // the market's newest settlement, not just of the providers seen
 		s.Value = tbops.Num(d.since(newest).Round(time.Second).Seconds())
 	}
 	pending := len(g.pending)
@@ -204,7 +205,6 @@ func (d *diag) settlingSymptom() tbops.Symptom {
 		s.Detail = tbops.RawOf(fmt.Sprintf("no provider settled in %s (newest settlement %s) while %d credits are pending", SettleWindow, d.ago(&newest), pending))
 	default:
 		st := d.rules[AlertSettlementStalled]
-		s.Value = nil // not every provider was seen: the newest settlement is not exact
 		s.Evidence = append(s.Evidence, st.Evidence...)
 		s.Status, s.Firing = st.Status(), st.Known && st.Firing
 		s.Detail = tbops.RawOf(fmt.Sprintf("not every provider's last settlement is known: decided by %s", AlertSettlementStalled))

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -53,6 +54,11 @@ It also greps the node's logs (--log-glob, on the node's host) for signature
 failures and timestamp_skew, and reads this host's clock-sync state, shown apart:
 tbops's machine is not the node.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, g := range globs {
+				if _, err := filepath.Match(g, ""); err != nil {
+					return &exitError{code: 3, err: fmt.Errorf("--log-glob %q: %v; quote the pattern as a shell glob, e.g. '/var/log/node/*.log'", g, err)}
+				}
+			}
 			ctx := cmd.Context()
 			t := &target{rpcURL: a.rpcURL(), metricsURL: a.metricsURLFor(a.rpcURL()), now: time.Now, slo: slo}
 			src, closeSrc, srcErr := a.metricsSource(ctx, t.metricsURL)
@@ -116,9 +122,11 @@ func (a *app) energyMarketCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "PROVIDER\tSTATUS\tREPUTATION\tCAPACITY_KWH\tPRICE_PER_KWH")
 			for _, p := range m.Providers {
-				score, ok := p.Score()
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ProviderID, dashIfBlank(p.Status), orDash(score, ok, "%.2f"),
-					orDash(deref(p.CapacityKWh), p.CapacityKWh != nil, "%g"), orDash(deref(p.PricePerKWh), p.PricePerKWh != nil, "%s"))
+				score := "-"
+				if v, ok := p.Score(); ok {
+					score = fmt.Sprintf("%.2f", v)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ProviderID, dashIfBlank(p.Status), score, orDash(p.CapacityKWh, "%g"), orDash(p.PricePerKWh, "%s"))
 			}
 			return tw.Flush()
 		}}
@@ -131,21 +139,12 @@ func dashIfBlank(s string) string {
 	return s
 }
 
-// orDash formats v, or "-" when the node did not send it.
-func orDash[T any](v T, ok bool, format string) string {
-	if !ok {
+// orDash formats *p, or "-" when the node did not send it.
+func orDash[T any](p *T, format string) string {
+	if p == nil {
 		return "-"
 	}
-	return fmt.Sprintf(format, v)
-}
-
-// deref is *p, or the zero value for nil (with a known flag beside it).
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
+	return fmt.Sprintf(format, *p)
 }
 
 func (a *app) energyCreditsCmd() *cobra.Command {
@@ -174,10 +173,10 @@ func (a *app) energyCreditsCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CREDIT\tPROVIDER\tMETER\tKWH\tSTATUS\tCREATED")
 			for _, cr := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cr.CreditID, cr.ProviderID, cr.Meter, orDash(deref(cr.AmountKWh), cr.AmountKWh != nil, "%g"),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cr.CreditID, cr.ProviderID, cr.Meter, orDash(cr.AmountKWh, "%g"),
 					cr.Status, unixTime(cr.CreatedAt))
 			}
-			fmt.Fprintf(tw, "\n%d credits, %s kWh\n", len(list), orDash(deref(total), total != nil, "%g"))
+			fmt.Fprintf(tw, "\n%d credits, %s kWh\n", len(list), orDash(total, "%g"))
 			return tw.Flush()
 		}}
 	cmd.Flags().StringVar(&status, "status", "", "pending or settled")

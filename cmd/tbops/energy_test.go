@@ -189,6 +189,10 @@ func TestEnergyDiagnoseLogsAndHostClock(t *testing.T) {
 			assert.NotEqual(t, tbops.SourceHost, e.Source, s.ID)
 		}
 	}
+
+	code, _, errOut = runCLI(t, nil, "energy", "diagnose", "--rpc", n.URL(), "--log-glob", "/var/log/[node")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, `--log-glob "/var/log/[node"`)
 }
 
 // -o json of the node's records: a field the node left out is null, never 0.
