@@ -267,7 +267,7 @@ func energyScenarios() map[string]func(time.Time) Scenario {
 					Meter: "meter_00" + pid[len(pid)-1:], Status: "open", Reason: []string{"meter_mismatch", "late_delivery", "capacity_shortfall"}[i%3],
 					OpenedAt: t - int64(60*(i+1)), Evidence: "automated oracle cross-check"})
 			}
-			s.Energy.DisputesPerSecond = 0.01
+			s.Energy.DisputesPerSecond = 0.004 // about 41 open after doctor's 70m of history: above 20 (warning), below 50 (critical)
 			s.Energy.Slashing = map[string]float64{"provider_apac_003/meter_mismatch": 4, "provider_usa_004/late_delivery": 3, "provider_eu_005/capacity_shortfall": 6}
 			s.Energy.SlashingPerSecond = 0.002
 			return s

@@ -1,7 +1,6 @@
 // Package p2p implements the runbook's "P2P Rate Limiting and Chain Sync"
-// section: the p2p knobs and their loader ([LoadConfig]), a per-peer
-// sliding-window limiter on requests and bytes ([Limiter]) and the chain-sync
-// ticker ([SyncTicker]).
+// section: the p2p knobs ([Config]), a per-peer sliding-window limiter on
+// requests and bytes ([Limiter]) and the chain-sync ticker ([SyncTicker]).
 //
 // # Configuration
 //
@@ -9,10 +8,18 @@
 // an environment variable (precedence: defaults < file < environment):
 //
 //	key                          env                            default  allowed
-//	p2p_rate_window_secs         TB_P2P_RATE_WINDOW_SECS        1        1..3600
-//	p2p_max_per_sec              TB_P2P_MAX_PER_SEC             100      1..50000
-//	p2p_max_bytes_per_sec        TB_P2P_MAX_BYTES_PER_SEC       65536    1024..1073741824
-//	p2p_chain_sync_interval_ms   TB_P2P_CHAIN_SYNC_INTERVAL_MS  500      0 (off) or 10..3600000
+//	p2p_rate_window_secs         TB_P2P_RATE_WINDOW_SECS        1        1..3600 s
+//	p2p_max_per_sec              TB_P2P_MAX_PER_SEC             100      1..50000 requests
+//	p2p_max_bytes_per_sec        TB_P2P_MAX_BYTES_PER_SEC       65536    1024..1073741824 bytes
+//	p2p_chain_sync_interval_ms   TB_P2P_CHAIN_SYNC_INTERVAL_MS  500      0 (off) or 10..3600000 ms
+//
+// The file holds the runtime knobs too (its [runtime] table), and one loader
+// reads it whole: runtime.LoadNodeConfig, whose NodeConfig.P2P converts to a
+// Config (p2p.Config(nc.P2P)), and whose errors, warnings and settings cover
+// both parts (see package runtime for its rules: integers only, every bad
+// value reported at once, unknown keys warned about, nothing half-applied).
+// A reload of the file through runtime.Watcher applies both parts.
+// [Config.Validate] checks a Config built in code against the same ranges.
 //
 // Decisions where the runbook is open:
 //   - p2p_max_per_sec and p2p_max_bytes_per_sec are per window, as the
@@ -24,16 +31,6 @@
 //     1 GiB per window are the limiter's ceilings (its packed per-peer state
 //     holds a partial quantum of up to 8 191 requests and 2^27 bytes) and are
 //     far above any real peer.
-//   - Values must be TOML integers (1.0 and "100" are refused with a clear
-//     error); environment values are decimal integers, surrounding spaces
-//     ignored, and an empty variable counts as unset.
-//   - Unknown keys are warnings, not errors, so a newer node config still loads;
-//     a p2p-looking key gets a "did you mean" suggestion. The [runtime] table
-//     belongs to package runtime and is not warned about.
-//   - Every bad value is reported at once (errors.Join of [*ConfigError], each
-//     naming the file or variable, the key, the value and the allowed range).
-//     On any error LoadConfig returns the zero Config and no settings: the
-//     caller keeps its last good configuration (nothing half-applies).
 //
 // # Limiter algorithm and its bound
 //
@@ -131,7 +128,9 @@
 // hands out a fresh budget. An invalid config changes nothing.
 //
 // [Limiter.Collector] exports p2p_rate_limited_total{limit="requests"|"bytes"|"size"},
-// p2p_rate_allowed_total and p2p_rate_limiter_peers.
+// p2p_rate_allowed_total and p2p_rate_limiter_peers, each series carrying the
+// const labels it is given: the collector style of every tbops type that
+// exports metrics (package runtime, "Metrics").
 //
 // # Chain-sync ticker
 //

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/internal/reportcheck"
 	"github.com/theblock/tbops/nodetest"
 )
@@ -42,8 +43,10 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 		"energy-oracle-latency":                     {"energy-stalled": {"warning", []string{"oracle-latency-high"}}},
 		"energy-signature-failures":                 {"energy-stalled": {"critical", []string{"signature-failures"}}},
 		"energy-timestamp-skew":                     {"energy-stalled": {"critical", []string{"readings-not-settling"}}},
-		"energy-reputation-degraded":                {"energy-stalled": {"critical", []string{"dispute-backlog-increasing"}}},
+		"energy-reputation-degraded":                {"energy-stalled": {"warning", []string{"dispute-backlog-increasing"}}},
 		"receipts-healthy":                          {},
+		"receipts-low-volume":                       {},
+		"receipts-explorer-lag":                     {"receipts-flatlining": {"warning", []string{"explorer-not-updating"}}},
 		"receipts-market-stalled":                   {"receipts-flatlining": {"critical", []string{"market-not-emitting"}}},
 		"receipts-validation-errors":                {"receipts-flatlining": {"critical", []string{"validation-errors-increasing"}}},
 		"receipts-chain-stalled":                    {"node-health": {"critical", []string{"consensus-unhealthy"}}, "receipts-flatlining": {"critical", []string{"chain-stalled"}}},
@@ -86,9 +89,7 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 				for _, f := range v.firing {
 					assert.Contains(t, firing, f, "%s on %s", r.Runbook, name)
 				}
-				if exit[v.status] > exit[worst] {
-					worst = v.status
-				}
+				worst = string(tbops.Worst(tbops.Status(worst), tbops.Status(v.status)))
 			}
 			for _, rb := range runbooks {
 				assert.True(t, got[rb], "runbook %s missing from doctor's reports", rb)

@@ -27,6 +27,6 @@ func TestRun(t *testing.T) {
 	// After raising the limit to 5, chatty keeps its 3: two more pass, not five.
 	assert.Contains(t, s, "t=  60ms chatty   100B allowed\n")
 	assert.Contains(t, s, "t=  70ms chatty   100B refused by requests limit")
-	assert.Contains(t, s, "p2p_max_per_sec = 0: out of range (allowed 1..50000) (still 5)")
+	assert.Contains(t, s, "p2p_max_per_sec = 0: out of range (allowed 1..50000 requests) (still 5)")
 	assert.Contains(t, s, "sync ticker: interval=0s running=false\nsync ticker: interval=500ms running=true tick at 12:00:00.500\nsync ticker: interval=0s running=false\n")
 }
