@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/theblock/tbops"
+	"github.com/theblock/tbops/energy"
 	"github.com/theblock/tbops/governor"
 	"github.com/theblock/tbops/node"
 	"github.com/theblock/tbops/nodetest"
@@ -106,11 +107,16 @@ func doctor(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ec, err := energy.NewClient(sim.URL())
+	if err != nil {
+		return err
+	}
 	runbooks := []tbops.Runbook{
 		node.NewRunbook(nc, src, node.Options{Now: clock.Now}),
 		treasury.NewRunbook(tc, src, treasury.Options{Now: clock.Now}),
 		receipts.NewRunbook(rc, src, receipts.Options{Now: clock.Now, ExplorerURL: sim.ExplorerURL()}),
 		governor.NewRunbook(gc, src, governor.Options{Now: clock.Now}),
+		energy.NewRunbook(ec, src, energy.Options{Now: clock.Now}),
 		runtime.NewRunbook(src, runtime.DefaultKnobs(), runtime.ReactorOptions{Now: clock.Now, Target: sim.URL()}),
 	}
 	reports := tbops.Diagnose(ctx, clock.Now, runbooks...)

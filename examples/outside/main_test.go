@@ -20,6 +20,7 @@ func TestRun(t *testing.T) {
 		"treasury-stuck       ok",
 		"receipts-flatlining  ok",
 		"governor-audit       ok",
+		"energy-stalled       ok",
 		"runtime-reactor      ok",
 		"exit code 0",
 	} {
