@@ -12,7 +12,7 @@ import (
 // Rules. Each signature (R, s) on message M under key A is accepted by single
 // verification (Verify, crypto/ed25519) iff s < ℓ (canonical) and R is the
 // canonical encoding of [s]B − [k]A with k = SHA-512(R‖A‖M) mod ℓ — the
-// cofactorless equation. The batch (internal/ed25519batch) checks, with fresh
+// cofactorless equation. The batch checks, with fresh
 // random 128-bit zᵢ, the cofactored equation
 //
 //	[8]( Σ [zᵢ]Rᵢ + Σ [zᵢkᵢ]Aᵢ − [Σ zᵢsᵢ]B ) = 0,
@@ -64,10 +64,12 @@ func (b *Batch) AddKey(r Reading, pub []byte) {
 	e := batchEntry{r: r}
 	if err := r.Validate(); err != nil {
 		e.err = err
-	} else if p, err := parsePoint(pub); err != nil || len(pub) != 32 {
+	} else if _, err := parsePoint(pub); err != nil || len(pub) != 32 {
 		e.err = &VerifyError{Reason: ReasonInvalidFormat, ProviderID: r.ProviderID, Detail: "public key is not a valid 32-byte point"}
 	} else {
-		e.key = Key{ProviderID: r.ProviderID, PublicKey: append([]byte(nil), pub...), point: p}
+		pub = append([]byte(nil), pub...)
+		bk, _ := ed25519batch.ParseKey(pub)
+		e.key = Key{ProviderID: r.ProviderID, PublicKey: pub, batch: bk}
 	}
 	b.entries = append(b.entries, e)
 }
@@ -91,7 +93,7 @@ func (b *Batch) Verify() ([]error, bool) {
 		}
 		sig, _ := DecodeSignature(e.r.Signature)
 		msg, _ := SignedBytes(e.r.Scheme, e.r.Message())
-		b.es = append(b.es, ed25519batch.Entry{PublicKey: e.key.PublicKey, Point: e.key.point, Message: msg, Signature: sig})
+		b.es = append(b.es, ed25519batch.Entry{PublicKey: e.key.PublicKey, Key: e.key.batch, Message: msg, Signature: sig})
 	}
 	if b.v.Verify(b.es) {
 		return errs, allNil(errs)

@@ -3,6 +3,7 @@ package energy
 import (
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +14,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // nopHandler is the upstream; the reject benchmarks must never reach it.
@@ -45,7 +45,7 @@ func (b *bodyReader) Close() error { return nil }
 // (with eviction at MaxClients) + auth reject + error written. ServeHTTP is
 // called directly with a recorder-like writer, in parallel on GOMAXPROCS.
 func BenchmarkGuardRejectDistinctClients(b *testing.B) {
-	g := NewGuard(GuardOptions{Token: "secret", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	g := benchGuard(b, GuardOptions{Token: "secret"})
 	h := g.Middleware(nopHandler{})
 	const clients = 1_000_000
 	addrs := make([]string, clients)
@@ -84,7 +84,7 @@ func BenchmarkGuardRejectDistinctClients(b *testing.B) {
 
 // BenchmarkGuardRejectRateLimited: one hot client over its limit (-33010, 429).
 func BenchmarkGuardRejectRateLimited(b *testing.B) {
-	g := NewGuard(GuardOptions{RPS: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	g := benchGuard(b, GuardOptions{RPS: 1})
 	h := g.Middleware(nopHandler{})
 	g.Allow(netip.MustParseAddr("10.1.2.3"))
 	errForwarded.Store(0)
@@ -103,6 +103,15 @@ func BenchmarkGuardRejectRateLimited(b *testing.B) {
 	if errForwarded.Load() > int64(b.Elapsed().Seconds())+2 { // one admission per second is allowed
 		b.Fatal("rejected requests were forwarded")
 	}
+}
+
+func benchGuard(b *testing.B, o GuardOptions) *Guard {
+	o.Logger = slog.New(slog.DiscardHandler)
+	g, err := NewGuard(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return g
 }
 
 type discardWriter struct{ h http.Header }
@@ -158,17 +167,31 @@ func BenchmarkVerifySingle(b *testing.B) {
 	}
 }
 
-// BenchmarkVerifyBatch reports ns per signature; keys=n means every reading has
-// its own key (no merging), keys=8 a batch from 8 providers.
+// BenchmarkVerifyBatch reports ns per signature (ns/sig) of a Batch against
+// crypto/ed25519 on the same readings, interleaved per count; keys=n means
+// every reading has its own key (no merging), keys=8 a batch from 8 providers.
+// Compare with benchstat -col /impl.
 func BenchmarkVerifyBatch(b *testing.B) {
 	for _, n := range []int{64, 256, 1024} {
 		for _, nk := range []int{n, 8} {
-			b.Run(fmt.Sprintf("n=%d/keys=%d", n, nk), func(b *testing.B) {
-				reg, rs := benchReadings(b, n, nk)
+			reg, rs := benchReadings(b, n, nk)
+			perSig := func(b *testing.B) {
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/sig")
+			}
+			b.Run(fmt.Sprintf("n=%d/keys=%d/impl=stdlib", n, nk), func(b *testing.B) {
+				keys, sigs, msgs := decodedReadings(b, reg, rs)
+				for b.Loop() {
+					for i := range rs {
+						if !ed25519.Verify(keys[i], msgs[i], sigs[i]) {
+							b.Fatal("invalid")
+						}
+					}
+				}
+				perSig(b)
+			})
+			b.Run(fmt.Sprintf("n=%d/keys=%d/impl=batch", n, nk), func(b *testing.B) {
 				bt := NewBatch(nil)
-				b.ResetTimer()
-				start := time.Now()
-				for i := 0; i < b.N; i++ {
+				for b.Loop() {
 					bt.Reset()
 					for _, r := range rs {
 						bt.Add(reg, r)
@@ -177,15 +200,52 @@ func BenchmarkVerifyBatch(b *testing.B) {
 						b.Fatal("batch failed")
 					}
 				}
-				b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(b.N*n), "ns/sig")
+				perSig(b)
 			})
 		}
 	}
 }
 
+// decodedReadings is each reading's key, signature and signed bytes, decoded
+// ahead for the stdlib peer.
+func decodedReadings(b *testing.B, reg *KeyRegistry, rs []Reading) (keys []ed25519.PublicKey, sigs, msgs [][]byte) {
+	for _, r := range rs {
+		k, _ := reg.Lookup(r.ProviderID)
+		sig, err := DecodeSignature(r.Signature)
+		if err != nil {
+			b.Fatal(err)
+		}
+		keys, sigs, msgs = append(keys, k.PublicKey), append(sigs, sig), append(msgs, r.Message())
+	}
+	return keys, sigs, msgs
+}
+
+// BenchmarkScanEnvelope is the walk the guard makes over every body before the
+// limit and the token: a small request, and one whose method comes after 1 MiB
+// of parameters (the longest body the guard takes by default), each beside
+// json.Valid on the same bytes.
 func BenchmarkScanEnvelope(b *testing.B) {
-	body := []byte(`{"jsonrpc":"2.0","id":1,"params":{"a":[1,2,3],"b":"` + strings.Repeat("x", 200) + `"},"method":"node.status"}`)
-	for i := 0; i < b.N; i++ {
-		scanEnvelope(body)
+	for name, body := range map[string][]byte{
+		"small": []byte(`{"jsonrpc":"2.0","id":1,"params":{"a":[1,2,3],"b":"` + strings.Repeat("x", 200) + `"},"method":"node.status"}`),
+		"1MiB":  []byte(`{"jsonrpc":"2.0","id":1,"params":{"a":[` + strings.Repeat(`{"k":"v\\"},`, (DefaultMaxBody-100)/13) + `0]},"method":"energy.market"}`),
+	} {
+		b.Run(name+"/scan", func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if env := scanEnvelope(body); env.err != nil {
+					b.Fatal(env.err)
+				}
+			}
+		})
+		// The peer: encoding/json's own validation pass, which every
+		// json.Unmarshal (the node's decode) makes first.
+		b.Run(name+"/json.Valid", func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if !json.Valid(body) {
+					b.Fatal("invalid")
+				}
+			}
+		})
 	}
 }

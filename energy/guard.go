@@ -2,6 +2,7 @@ package energy
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,8 +31,11 @@ const (
 	DefaultRPS = 50
 	// DefaultMaxClients caps the clients the limiter tracks.
 	DefaultMaxClients = 100_000
-	// DefaultMaxScan is how much of a body the guard reads to find the method.
-	DefaultMaxScan = 64 << 10
+	// DefaultMaxBody caps a request body, as the node caps it (1 MiB).
+	DefaultMaxBody = rpc.DefaultMaxRequestBytes
+	// DefaultMaxBuffered caps the request bytes the guard holds at once, over
+	// every request it is reading or forwarding (64 MiB).
+	DefaultMaxBuffered = 64 << 20
 	// GuardedPrefix is the method prefix the guard applies to.
 	GuardedPrefix = "energy."
 )
@@ -41,7 +46,8 @@ const (
 	RejectRateLimited  = "rate_limited"
 )
 
-// GuardOptions configures a Guard.
+// GuardOptions configures a Guard. Zero values take the documented defaults;
+// negative values are refused by NewGuard.
 type GuardOptions struct {
 	// Token is the bearer token; "" turns auth off (with a warning).
 	Token string
@@ -56,12 +62,50 @@ type GuardOptions struct {
 	TrustedProxyHops int
 	// MaxClients caps the tracked clients (DefaultMaxClients when 0).
 	MaxClients int
-	// MaxScan caps the bytes read to find the method (DefaultMaxScan when 0).
-	MaxScan int
+	// MaxBody caps the request body the guard reads and decides on
+	// (DefaultMaxBody when 0); a longer body is refused with -32600.
+	MaxBody int64
+	// MaxBuffered caps the request bytes held at once over all requests
+	// (DefaultMaxBuffered when 0), so memory stays bounded however many
+	// connections send large bodies: past it a request is answered -32001
+	// (HTTP 503, Retry-After 1) without being read further.
+	MaxBuffered int64
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// Logger receives the auth-off warning (slog.Default when nil).
 	Logger *slog.Logger
+}
+
+// OptionError is an invalid guard or guard-server option: which field, the
+// value given, and why it was refused.
+type OptionError struct {
+	Option string // the field, e.g. "RPS" or "BodyTimeout"
+	Value  string
+	Reason string
+}
+
+// Error names the option, its value and the reason on one line.
+func (e *OptionError) Error() string {
+	return "energy guard: " + e.Option + " = " + e.Value + ": " + e.Reason
+}
+
+// validate refuses negative values (zero means the default).
+func (o GuardOptions) validate() error {
+	var errs []error
+	refuseNegative(&errs, "RPS", o.RPS)
+	refuseNegative(&errs, "Window", o.Window)
+	refuseNegative(&errs, "TrustedProxyHops", o.TrustedProxyHops)
+	refuseNegative(&errs, "MaxClients", o.MaxClients)
+	refuseNegative(&errs, "MaxBody", o.MaxBody)
+	refuseNegative(&errs, "MaxBuffered", o.MaxBuffered)
+	return errors.Join(errs...)
+}
+
+// refuseNegative adds an *OptionError to errs when v is below zero.
+func refuseNegative[T int | int64 | time.Duration](errs *[]error, name string, v T) {
+	if v < 0 {
+		*errs = append(*errs, &OptionError{Option: name, Value: fmt.Sprint(v), Reason: "must not be negative (0 takes the default)"})
+	}
 }
 
 // GuardOptionsFromEnv reads TB_ENERGY_RPC_TOKEN and TB_ENERGY_RPC_RPS.
@@ -82,23 +126,33 @@ func GuardOptionsFromEnv(getenv func(string) string) (GuardOptions, error) {
 // business parameter is parsed. It is safe for concurrent use; token and limit
 // change at run time with SetToken and SetRPS.
 //
+// The guard decides on exactly what the node will execute: it reads the whole
+// body (at most MaxBody bytes), walks the whole top-level object (parameters
+// are skipped as raw JSON, never decoded), and forwards exactly the bytes it
+// checked. A body is refused (-32600 or -32700, never forwarded) unless it is
+// one JSON object with exactly one "method" key — keys match in any letter case,
+// as encoding/json matches them — whose value is a string of valid UTF-8: so
+// batches, non-objects, duplicate or case-variant method keys, invalid UTF-8
+// and invalid JSON never reach the node. Requests without a body (GET /metrics)
+// pass untouched. A request for a protocol upgrade (WebSocket, h2c) goes on
+// without its Upgrade header: calls over a switched protocol would be out of
+// the guard's sight.
+//
 // Order: the rate limit is checked first, then the token, so token guessing is
 // rate limited too (every energy request, authorised or not, counts against its
-// client's limit). Requests that are not HTTP POST, and POSTs whose method does
-// not start with "energy.", pass untouched. A POST whose method cannot be found
-// within MaxScan bytes — a malformed or truncated body, a batch, params before a
-// huge method, a non-string method, or a "method" key given twice in any letter
-// case (encoding/json matches keys case-insensitively and keeps the last) — is
-// treated as an energy request: the guard fails closed.
+// client's limit). The whole body is validated as JSON only after both.
 type Guard struct {
 	token   atomic.Pointer[tokenState]
 	limit   atomic.Uint64
 	slotLen int64
 	hops    int
-	maxScan int
-	now     func() time.Time
-	log     *slog.Logger
-	lim     *limiter
+	maxBody int64
+	// maxBuffered caps buffered, the request bytes held now over all requests.
+	maxBuffered int64
+	buffered    atomic.Int64
+	now         func() time.Time
+	log         *slog.Logger
+	lim         *limiter
 
 	rejected     *prometheus.CounterVec
 	limitGauge   prometheus.GaugeFunc
@@ -113,19 +167,26 @@ type tokenState struct {
 	sum [32]byte
 }
 
-// NewGuard returns a guard; it logs a warning when auth is off.
-func NewGuard(o GuardOptions) *Guard {
-	if o.RPS <= 0 {
+// NewGuard returns a guard; it logs a warning when auth is off. Negative
+// options are an error (*OptionError, joined when several are wrong).
+func NewGuard(o GuardOptions) (*Guard, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if o.RPS == 0 {
 		o.RPS = DefaultRPS
 	}
-	if o.Window <= 0 {
+	if o.Window == 0 {
 		o.Window = time.Second
 	}
-	if o.MaxClients <= 0 {
+	if o.MaxClients == 0 {
 		o.MaxClients = DefaultMaxClients
 	}
-	if o.MaxScan <= 0 {
-		o.MaxScan = DefaultMaxScan
+	if o.MaxBody == 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.MaxBuffered == 0 {
+		o.MaxBuffered = DefaultMaxBuffered
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -133,7 +194,7 @@ func NewGuard(o GuardOptions) *Guard {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	g := &Guard{slotLen: max(int64(o.Window)/windowSlots, 1), hops: o.TrustedProxyHops, maxScan: o.MaxScan,
+	g := &Guard{slotLen: max(int64(o.Window)/windowSlots, 1), hops: o.TrustedProxyHops, maxBody: o.MaxBody, maxBuffered: o.MaxBuffered,
 		now: o.Now, log: o.Logger, lim: newLimiter(o.MaxClients)}
 	g.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "energy_rpc_rejected_total",
 		Help: "Energy RPC requests rejected by the guard, by reason."}, []string{"reason"})
@@ -145,7 +206,7 @@ func NewGuard(o GuardOptions) *Guard {
 		Help: "The energy RPC guard's limit: requests per second per client."}, func() float64 { return float64(g.RPS()) })
 	g.limit.Store(uint64(o.RPS))
 	g.SetToken(o.Token)
-	return g
+	return g, nil
 }
 
 // SetToken replaces the bearer token; "" turns auth off (and logs a warning).
@@ -219,51 +280,131 @@ func (g *Guard) Allow(client netip.Addr) (bool, time.Duration) {
 	return g.lim.allow(client.Unmap(), g.now().UnixNano(), g.slotLen, g.limit.Load())
 }
 
-// Middleware returns next behind the guard.
+// Middleware returns next behind the guard. What next receives is a shallow
+// copy of the request whose body is exactly the bytes the guard decided on.
 func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g.serve(w, r) {
-			next.ServeHTTP(w, r)
+		fwd, held := g.serve(w, r)
+		defer g.buffered.Add(-held) // the body is held until next is done with it
+		if fwd != nil {
+			next.ServeHTTP(w, fwd)
 		}
 	})
 }
 
-// serve decides one request; it returns true to forward it. It never panics:
-// a panic in the decision rejects the request (fail closed).
-func (g *Guard) serve(w http.ResponseWriter, r *http.Request) (forward bool) {
+// serve decides one request: it returns the request to forward, or nil after
+// answering it, and the body bytes it holds against MaxBuffered (the caller
+// releases them). It never panics: a panic in the decision rejects the request
+// (fail closed).
+func (g *Guard) serve(w http.ResponseWriter, r *http.Request) (fwd *http.Request, held int64) {
 	defer func() {
 		if p := recover(); p != nil {
-			forward = false
+			fwd = nil
 			g.log.Error("energy guard: internal error; request rejected", "panic", fmt.Sprint(p))
 			rpc.WriteError(w, nil, &rpc.Error{Code: rpc.CodeInternal, Message: "energy guard internal error"}, http.StatusInternalServerError)
 		}
 	}()
-	if r.Method != http.MethodPost {
-		return true
+	if r.Header.Get("Upgrade") != "" {
+		// Calls over a switched protocol (WebSocket, h2c) would be out of the
+		// guard's sight: the request goes on as plain HTTP.
+		r = r.Clone(r.Context())
+		r.Header.Del("Upgrade")
 	}
-	sc, err := g.peek(r)
+	if r.Body == nil || r.Body == http.NoBody {
+		return r, 0 // nothing for the node to execute (GET /metrics and the like)
+	}
+	br := &budgetReader{r: http.MaxBytesReader(w, r.Body, g.maxBody), g: g}
+	body, err := io.ReadAll(br)
+	held = br.held
+	env := scanEnvelope(body)
 	if err != nil {
-		rpc.WriteError(w, nil, &rpc.Error{Code: rpc.CodeParseError, Message: "reading the request body: " + err.Error()}, http.StatusBadRequest)
-		return false
+		g.refuseBody(w, env.id, err)
+		return nil, held
 	}
-	if sc.found && !sc.dup && !strings.HasPrefix(sc.method, GuardedPrefix) {
-		return true
+	if env.err != nil {
+		rpc.WriteError(w, env.id, env.err, http.StatusOK)
+		return nil, held
 	}
-	ok, wait := g.Allow(g.clientAddr(r))
-	if !ok {
+	if strings.HasPrefix(env.method, GuardedPrefix) && !g.admit(w, r, env.id) {
+		return nil, held
+	}
+	// Validated only now, after the limit and the token: the node gets a body it
+	// parses exactly as the scan did.
+	if !json.Valid(body) {
+		rpc.WriteError(w, env.id, &rpc.Error{Code: rpc.CodeParseError, Message: "parse error: the request is not valid JSON"}, http.StatusOK)
+		return nil, held
+	}
+	fwd = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, env.id))
+	fwd.Body, fwd.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	fwd.TransferEncoding, fwd.Trailer = nil, nil
+	return fwd, held
+}
+
+// requestIDKey carries the forwarded request's id (nil when not a valid id),
+// so an upstream failure can be answered with it.
+type requestIDKey struct{}
+
+// errOverBudget is a body refused because the guard holds MaxBuffered bytes.
+var errOverBudget = errors.New("the guard holds its maximum of request bytes")
+
+// budgetReader reserves every byte it reads against the guard's MaxBuffered;
+// held is what it reserved, released by the caller when the body is dropped.
+type budgetReader struct {
+	r    io.Reader
+	g    *Guard
+	held int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.held += int64(n)
+		if b.g.buffered.Add(int64(n)) > b.g.maxBuffered {
+			return n, errOverBudget
+		}
+	}
+	return n, err
+}
+
+// refuseBody answers a body that could not be read whole.
+func (g *Guard) refuseBody(w http.ResponseWriter, id json.RawMessage, err error) {
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.Is(err, errOverBudget):
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Connection", "close")
+		rpc.WriteError(w, id, &rpc.Error{Code: rpc.CodeRateLimited, Message: "the energy guard is busy (too many request bytes in flight); retry shortly",
+			Data: json.RawMessage(`{"retry_after_ms":1000}`)}, http.StatusServiceUnavailable)
+	case errors.As(err, &mbe):
+		rpc.WriteError(w, id, &rpc.Error{Code: rpc.CodeInvalidRequest,
+			Message: fmt.Sprintf("request body over %d bytes (the guard's limit)", mbe.Limit)}, http.StatusOK)
+	case errors.As(err, &ne) && ne.Timeout():
+		w.Header().Set("Connection", "close")
+		rpc.WriteError(w, id, &rpc.Error{Code: rpc.CodeInvalidRequest, Message: "request body not received in time"}, http.StatusRequestTimeout)
+	default:
+		w.Header().Set("Connection", "close")
+		rpc.WriteError(w, id, &rpc.Error{Code: rpc.CodeInvalidRequest, Message: "reading the request body: " + err.Error()}, http.StatusBadRequest)
+	}
+}
+
+// admit applies the rate limit, then the token, to an energy request; it
+// answers and returns false when the request is rejected.
+func (g *Guard) admit(w http.ResponseWriter, r *http.Request, id json.RawMessage) bool {
+	if ok, wait := g.Allow(g.clientAddr(r)); !ok {
 		g.rateLimited.Inc()
 		g.nRate.Add(1)
 		ms := max(wait.Milliseconds(), 1)
 		w.Header().Set("Retry-After", strconv.FormatInt((ms+999)/1000, 10))
 		data := strconv.AppendInt([]byte(`{"retry_after_ms":`), ms, 10)
 		data = append(data, '}')
-		rpc.WriteError(w, sc.id, &rpc.Error{Code: CodeRateLimited, Message: "rate limited", Data: data}, http.StatusTooManyRequests)
+		rpc.WriteError(w, id, &rpc.Error{Code: CodeRateLimited, Message: "rate limited", Data: data}, http.StatusTooManyRequests)
 		return false
 	}
 	if st := g.token.Load(); st.set && !bearerMatches(r.Header.Get("Authorization"), &st.sum) {
 		g.unauthorized.Inc()
 		g.nUnauth.Add(1)
-		rpc.WriteError(w, sc.id, &rpc.Error{Code: CodeUnauthorized, Message: "unauthorized"}, http.StatusOK)
+		rpc.WriteError(w, id, &rpc.Error{Code: CodeUnauthorized, Message: "unauthorized"}, http.StatusOK)
 		return false
 	}
 	return true
@@ -331,172 +472,154 @@ func forwardedHop(values []string, hops int) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// peek reads as much of the body as it takes to find the method (at most
-// maxScan bytes) and puts what it read back in front of the rest.
-func (g *Guard) peek(r *http.Request) (scanResult, error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return scanResult{}, nil
-	}
-	buf := make([]byte, 0, min(512, g.maxScan))
-	var sc scanResult
-	var rerr error
-	for {
-		n, err := r.Body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		eof := errors.Is(err, io.EOF)
-		if err != nil && !eof {
-			rerr = err
-			break
-		}
-		if len(buf) < cap(buf) && !eof {
-			continue
-		}
-		// Scan only when the buffer is full or the body ended, doubling the
-		// buffer each time: linear work in the bytes read.
-		sc = scanEnvelope(buf)
-		if sc.decided() || eof || len(buf) >= g.maxScan {
-			break
-		}
-		nb := make([]byte, len(buf), min(2*cap(buf), g.maxScan))
-		copy(nb, buf)
-		buf = nb
-	}
-	r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
-	if rerr != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(rerr, &mbe) {
-			return scanResult{}, nil // the handler behind answers over-long bodies
-		}
-		return scanResult{}, rerr
-	}
-	return sc, nil
-}
-
-type readCloser struct {
-	io.Reader
-	io.Closer
-}
-
-// scanResult is what a bounded scan of a request envelope found.
-type scanResult struct {
+// envelope is what scanEnvelope found in a request body.
+type envelope struct {
+	// method is the one "method" value, when err is nil.
 	method string
-	found  bool
-	// dup: a second "method" key (any case) — ambiguous, treated as guarded.
-	dup bool
-	// complete: the top-level object was closed within the scanned bytes.
-	complete bool
-	// id is the raw id value when it came before the point the scan stopped.
+	// id is the last "id" value (the one encoding/json keeps) when it is a
+	// valid JSON-RPC id — a string, number or null — else nil (answered as null).
 	id json.RawMessage
-	// bad: not a JSON object envelope.
-	bad bool
+	// err says why the guard refuses the body; nil when the body is one object
+	// with exactly one string method.
+	err *rpc.Error
 }
 
-// decided says whether more bytes could change the guard's decision: an energy
-// method is final at once (guarded whatever follows); any other method only once
-// the object is closed (a later duplicate "method" could still come).
-func (s scanResult) decided() bool {
-	switch {
-	case s.bad || s.dup || s.complete:
-		return true
-	case s.found && strings.HasPrefix(s.method, GuardedPrefix):
-		return true
+// scanEnvelope walks the whole top-level object of b without recursion,
+// skipping every value as raw JSON, and records the method and the id. Keys
+// match case-insensitively with Unicode folding, as encoding/json matches them
+// to struct fields (the last one wins there; here a second one is refused).
+// On valid JSON the walk is exact; invalid JSON the walk accepts is refused
+// later by json.Valid.
+func scanEnvelope(b []byte) envelope {
+	var env envelope
+	parseErr := func(what string) envelope {
+		env.err = &rpc.Error{Code: rpc.CodeParseError, Message: "parse error: " + what}
+		return env
 	}
-	return false
-}
-
-// scanEnvelope walks the top-level object of b (possibly a prefix of the body)
-// without recursion or allocation beyond the method string, recording the
-// method and id. It stops at the first energy method, and at the end of b.
-func scanEnvelope(b []byte) scanResult {
-	var res scanResult
 	i := skipWS(b, 0)
-	if i >= len(b) {
-		return res
+	switch {
+	case i == len(b):
+		env.err = &rpc.Error{Code: rpc.CodeInvalidRequest, Message: "empty request body"}
+		return env
+	case b[i] == '[':
+		env.err = &rpc.Error{Code: rpc.CodeInvalidRequest, Message: "batch requests are not supported"}
+		return env
+	case b[i] != '{':
+		env.err = &rpc.Error{Code: rpc.CodeInvalidRequest, Message: "the request must be a JSON object"}
+		return env
 	}
-	if b[i] != '{' {
-		res.bad = true
-		return res
-	}
-	i++
-	for {
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return res
-		}
-		if b[i] == '}' {
-			res.complete = true
-			return res
-		}
+	methods := 0
+	var methodErr *rpc.Error
+	i = skipWS(b, i+1)
+	for i < len(b) && b[i] != '}' {
 		if b[i] != '"' {
-			res.bad = true
-			return res
+			return parseErr("want a quoted key at byte " + strconv.Itoa(i))
 		}
-		ks, ke, ok := scanString(b, i)
+		ke, ok := stringEnd(b, i)
 		if !ok {
-			return res // truncated key
+			return parseErr("unterminated key")
 		}
-		key, kok := unquote(b[ks:ke])
+		key := b[i:ke]
+		if !utf8.Valid(key) {
+			env.err = &rpc.Error{Code: rpc.CodeInvalidRequest, Message: "a key is not valid UTF-8"}
+			return env
+		}
+		field, ok := envelopeField(key)
+		if !ok {
+			return parseErr("invalid key " + string(key))
+		}
 		i = skipWS(b, ke)
-		if i >= len(b) {
-			return res
-		}
-		if b[i] != ':' || !kok {
-			res.bad = true
-			return res
+		if i >= len(b) || b[i] != ':' {
+			return parseErr("want ':' after key " + string(key))
 		}
 		i = skipWS(b, i+1)
-		if i >= len(b) {
-			return res
+		ve, ok := skipValue(b, i)
+		if !ok {
+			return parseErr("truncated value of " + string(key))
 		}
-		switch {
-		case strings.EqualFold(key, "method"):
-			if res.found {
-				res.dup = true
-				return res
-			}
-			if b[i] != '"' {
-				res.bad = true // not a string: the handler behind rejects it
-				return res
-			}
-			vs, ve, ok := scanString(b, i)
-			if !ok {
-				return res
-			}
-			m, mok := unquote(b[vs:ve])
-			if !mok {
-				res.bad = true
-				return res
-			}
-			res.method, res.found = m, true
-			if strings.HasPrefix(m, GuardedPrefix) {
-				return res
-			}
-			i = ve
-		default:
-			end, ok := skipValue(b, i)
-			if !ok {
-				return res
-			}
-			if strings.EqualFold(key, "id") && res.id == nil {
-				res.id = json.RawMessage(b[i:end])
-			}
-			i = end
+		switch field {
+		case "method":
+			methods++
+			env.method, methodErr = methodValue(b[i:ve])
+		case "id":
+			env.id = validID(b[i:ve])
 		}
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return res
+		i = skipWS(b, ve)
+		if i >= len(b) || b[i] == '}' {
+			break
 		}
-		switch b[i] {
-		case ',':
-			i++
-		case '}':
-			res.complete = true
-			return res
-		default:
-			res.bad = true
-			return res
+		if b[i] != ',' {
+			return parseErr("want ',' or '}' at byte " + strconv.Itoa(i))
+		}
+		if i = skipWS(b, i+1); i < len(b) && b[i] == '}' {
+			return parseErr("trailing comma")
 		}
 	}
+	if i >= len(b) {
+		return parseErr("the request object is not closed")
+	}
+	if skipWS(b, i+1) != len(b) {
+		return parseErr("data after the request object")
+	}
+	switch {
+	case methods == 0:
+		env.err = &rpc.Error{Code: rpc.CodeInvalidRequest, Message: `field "method" is missing`}
+	case methods > 1:
+		env.err = &rpc.Error{Code: rpc.CodeInvalidRequest,
+			Message: `field "method" is given more than once (keys match in any letter case)`}
+	default:
+		env.err = methodErr
+	}
+	return env
+}
+
+// envelopeField says which field the quoted key q names as encoding/json
+// matches keys to fields (case-insensitively, with Unicode folding, after
+// unescaping): "method", "id", or "" for any other; ok is false when q is not a
+// valid string. Keys without escapes are matched without allocating.
+func envelopeField(q []byte) (field string, ok bool) {
+	name := q[1 : len(q)-1]
+	if bytes.IndexByte(q, '\\') >= 0 {
+		s, ok := unquote(q)
+		if !ok {
+			return "", false
+		}
+		name = []byte(s)
+	}
+	for _, f := range [...]string{"method", "id"} {
+		if bytes.EqualFold(name, []byte(f)) {
+			return f, true
+		}
+	}
+	return "", true
+}
+
+// methodValue decodes the raw method value: a string of valid UTF-8 (the node
+// would see invalid bytes as U+FFFD, so they are refused rather than guessed).
+func methodValue(raw []byte) (string, *rpc.Error) {
+	if raw[0] != '"' {
+		return "", &rpc.Error{Code: rpc.CodeInvalidRequest, Message: `field "method" must be a string`}
+	}
+	if !utf8.Valid(raw) {
+		return "", &rpc.Error{Code: rpc.CodeInvalidRequest, Message: `field "method" is not valid UTF-8`}
+	}
+	m, ok := unquote(raw)
+	if !ok {
+		return "", &rpc.Error{Code: rpc.CodeParseError, Message: `parse error: invalid string in field "method"`}
+	}
+	return m, nil
+}
+
+// validID returns raw when it is a JSON-RPC id (a string, number or null) that
+// is valid JSON, else nil.
+func validID(raw []byte) json.RawMessage {
+	switch c := raw[0]; {
+	case c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 'n':
+		if json.Valid(raw) && utf8.Valid(raw) {
+			return json.RawMessage(raw)
+		}
+	}
+	return nil
 }
 
 func skipWS(b []byte, i int) int {
@@ -506,18 +629,25 @@ func skipWS(b []byte, i int) int {
 	return i
 }
 
-// scanString returns the span [start, end) of the quoted string at b[i] (quotes
-// included); ok is false when it is not closed within b.
-func scanString(b []byte, i int) (int, int, bool) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return i, j + 1, true
+// stringEnd returns the end of the quoted string at b[i] (just past its closing
+// quote); ok is false when it is not closed within b. A quote closes the string
+// when an even number of backslashes precede it.
+func stringEnd(b []byte, i int) (int, bool) {
+	for j := i + 1; ; {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return 0, false
 		}
+		j += k
+		n := 0
+		for n < j-i-1 && b[j-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			return j + 1, true
+		}
+		j++
 	}
-	return 0, 0, false
 }
 
 // unquote decodes a quoted JSON string; the common escape-free case does not
@@ -536,16 +666,18 @@ func unquote(q []byte) (string, bool) {
 // skipValue returns the end of the JSON value at b[i]; ok is false when the
 // value is not complete within b.
 func skipValue(b []byte, i int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
 	switch b[i] {
 	case '"':
-		_, e, ok := scanString(b, i)
-		return e, ok
+		return stringEnd(b, i)
 	case '{', '[':
 		depth := 0
 		for j := i; j < len(b); j++ {
 			switch b[j] {
 			case '"':
-				_, e, ok := scanString(b, j)
+				e, ok := stringEnd(b, j)
 				if !ok {
 					return 0, false
 				}
@@ -564,7 +696,7 @@ func skipValue(b []byte, i int) (int, bool) {
 		for j := i; j < len(b); j++ {
 			switch b[j] {
 			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return j, true
+				return j, j > i
 			}
 		}
 		return 0, false

@@ -54,7 +54,8 @@ func newGuard(t *testing.T, o energy.GuardOptions) (*energy.Guard, *upstream, ht
 	if o.Logger == nil {
 		o.Logger = quietLogger()
 	}
-	g := energy.NewGuard(o)
+	g, err := energy.NewGuard(o)
+	require.NoError(t, err)
 	up := &upstream{}
 	return g, up, g.Middleware(up), clk
 }
@@ -145,7 +146,8 @@ func rejectedMetric(t *testing.T, g *energy.Guard, reason string) float64 {
 
 // The configured limit is exported for dashboards and follows SetRPS.
 func TestGuardExportsItsLimit(t *testing.T) {
-	g := energy.NewGuard(energy.GuardOptions{Token: "t", RPS: 7})
+	g, err := energy.NewGuard(energy.GuardOptions{Token: "t", RPS: 7, Logger: quietLogger()})
+	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
 	require.NoError(t, reg.Register(g))
 	limit := func() float64 {
@@ -166,7 +168,8 @@ func TestGuardExportsItsLimit(t *testing.T) {
 
 func TestGuardAuthOffWarns(t *testing.T) {
 	var buf strings.Builder
-	energy.NewGuard(energy.GuardOptions{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	_, err := energy.NewGuard(energy.GuardOptions{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	require.NoError(t, err)
 	assert.Contains(t, buf.String(), "TB_ENERGY_RPC_TOKEN is unset")
 }
 
@@ -220,15 +223,9 @@ func TestGuardMethodScan(t *testing.T) {
 	guarded := []string{
 		`{"jsonrpc":"2.0","id":1,"method":"energy\u002esubmit_reading","params":{}}`,
 		`{"jsonrpc":"2.0","id":1,"METHOD":"energy.market"}`,
-		`{"jsonrpc":"2.0","id":1,"method":"node.status","Method":"energy.market"}`,
-		`{"jsonrpc":"2.0","id":1,"method":"node.status","params":{"x":"}"},"method":"energy.market"}`,
 		`{"jsonrpc":"2.0","id":1,"params":{"a":[1,2,{"b":"c"}]},"method":"energy.credits"}`,
-		`[{"jsonrpc":"2.0","id":1,"method":"energy.market"}]`,
-		`{"jsonrpc":"2.0","id":1,"method":123}`,
-		`{"jsonrpc":"2.0","id":1,"meth`,
-		`not json`,
-		``,
-		`{"params":"` + strings.Repeat("x", 100<<10) + `","method":"node.status"}`,
+		`{"jsonrpc":"2.0","id":1,"params":{"method":"node.status"},"method":"energy.market"}`,
+		`{"params":"` + strings.Repeat("x", 100<<10) + `","method":"energy.market"}`,
 	}
 	for _, body := range guarded {
 		a := post(t, h, body, "", "10.0.0.9:1")
@@ -240,16 +237,184 @@ func TestGuardMethodScan(t *testing.T) {
 		`{"jsonrpc":"2.0","id":1,"params":{"method":"energy.market"},"method":"ledger.inspect"}`,
 		` { "method" : "treasury.x" , "id" : "a" } `,
 		`{"jsonrpc":"2.0","id":1,"method":"energyx.market"}`,
+		// the whole body is decided, however long: no fail-closed guess needed
+		`{"params":"` + strings.Repeat("x", 100<<10) + `","method":"node.status"}`,
 	}
 	for _, body := range passes {
 		a := post(t, h, body, "", "10.0.0.9:1")
-		assert.Equal(t, 0, a.code, body)
+		assert.Equal(t, 0, a.code, "%.80s", body)
 	}
 	assert.Equal(t, len(passes), up.count())
-	// GET (not JSON-RPC) passes
+	// A request without a body (GET /metrics) passes; one with a body is
+	// decided on it whatever its HTTP method.
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	assert.Equal(t, 200, rec.Code)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", strings.NewReader(marketReq)))
+	assert.Contains(t, rec.Body.String(), "-33009")
+	assert.Equal(t, len(passes)+1, up.count())
+}
+
+// A WebSocket or h2c upgrade would carry calls the guard never sees: the
+// request reaches the node as plain HTTP.
+func TestGuardStripsProtocolUpgrades(t *testing.T) {
+	g, err := energy.NewGuard(energy.GuardOptions{Logger: quietLogger()})
+	require.NoError(t, err)
+	var seen []string
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = append(seen, r.Header.Get("Upgrade")) }))
+	for _, up := range []string{"websocket", "h2c"} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(marketReq))
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", up)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		assert.Equal(t, up, req.Header.Get("Upgrade"), "the caller's request is not changed")
+	}
+	assert.Equal(t, []string{"", ""}, seen)
+}
+
+// Issue #14 item 1: a non-energy method, 64 KiB of whitespace, then an energy
+// method (which encoding/json keeps) got through with no token and no limit:
+// 200 of 200 admitted where 50 are allowed. Fails on main. (60 requests of each
+// kind are enough to cross the limit of 50.)
+func TestGuardLongBodyBypass(t *testing.T) {
+	g, up, h, _ := newGuard(t, energy.GuardOptions{Token: "s3cret", RPS: 50})
+	pad := strings.Repeat(" ", 64<<10)
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"node.status",` + pad + `"method":"energy.market","params":{}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"node.status",` + pad + `"method":"energy.submit_reading","params":{"provider_id":"p"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"node.status",` + pad + `"Method":"energy.market"}`,
+	} {
+		for i := 0; i < 60; i++ {
+			a := post(t, h, body, "", "10.0.0.1:1")
+			require.Equal(t, -32600, a.code, "request %d: %.60s", i, body)
+			require.JSONEq(t, "1", string(a.id))
+		}
+	}
+	assert.Equal(t, 0, up.count(), "an ambiguous body must never reach the node")
+	// The refused requests never got as far as the limiter or the token.
+	assert.Equal(t, uint64(0), g.Rejected(energy.RejectUnauthorized)+g.Rejected(energy.RejectRateLimited))
+	// With the token, one method after the same padding is served, and limited.
+	body := `{"jsonrpc":"2.0","id":1,` + pad + `"method":"energy.market","params":{}}`
+	admitted := 0
+	for i := 0; i < 60; i++ {
+		if post(t, h, body, "s3cret", "10.0.0.2:1").code == 0 {
+			admitted++
+		}
+	}
+	assert.Equal(t, 50, admitted)
+	assert.Equal(t, 50, up.count())
+}
+
+// Envelopes the node could read another way than a plain walk are refused,
+// never forwarded, whoever sends them. Fails on main for the invalid-UTF-8
+// method (issue #14 item 9a) and the cases main guarded and then forwarded.
+func TestGuardRefusesAmbiguousEnvelopes(t *testing.T) {
+	_, up, h, _ := newGuard(t, energy.GuardOptions{Token: "t"})
+	for body, code := range map[string]int{
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"METHOD\":\"\xb9\"}":                             -32600, // invalid UTF-8, U+FFFD to encoding/json
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"energy.\xff\"}":                      -32600,
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"\xffmethod\":\"x\",\"method\":\"node.status\"}": -32600,
+		`{"jsonrpc":"2.0","id":1,"method":"node.status","Method":"energy.market"}`:       -32600,
+		`{"jsonrpc":"2.0","id":1,"method":"node.status","method":"node.status"}`:         -32600,
+		`{"jsonrpc":"2.0","id":1,"method":"node.status","me\u0074hod":"energy.market"}`:  -32600,
+		`[{"jsonrpc":"2.0","id":1,"method":"energy.market"}]`:                            -32600,
+		`"energy.market"`:                       -32600,
+		`{"jsonrpc":"2.0","id":1,"method":123}`: -32600,
+		`{"jsonrpc":"2.0","id":1}`:              -32600,
+		``:                                      -32600,
+		`{"jsonrpc":"2.0","id":1,"meth`:         -32700,
+		`{"jsonrpc":"2.0","id":1,"method":"node.status"} {"method":"energy.market"}`: -32700,
+		`{"jsonrpc":"2.0","id":1,"method":"node.status" "x":1}`:                      -32700,
+		`{"jsonrpc":"2.0","id":1,"method":"node.status",}`:                           -32700,
+		`{"jsonrpc":"2.0","id":1,"method":"node.status","params":{"a":tru}}`:         -32700, // invalid JSON inside params
+		`not json`: -32600,
+	} {
+		a := post(t, h, body, "", "10.0.0.9:1")
+		assert.Equal(t, code, a.code, "%q", body)
+	}
+	assert.Equal(t, 0, up.count(), "nothing ambiguous is forwarded")
+}
+
+// Issue #14 item 3: the id was echoed unchecked ({"id":tru,...} came back as
+// invalid JSON). Only a valid string, number or null id is echoed; the one
+// echoed is the last, as encoding/json keeps it. Fails on main.
+func TestGuardEchoesOnlyValidIDs(t *testing.T) {
+	_, _, h, _ := newGuard(t, energy.GuardOptions{Token: "t"})
+	for body, want := range map[string]string{
+		`{"jsonrpc":"2.0","id":tru,"method":"energy.market"}`:       "null",
+		`{"jsonrpc":"2.0","id":{"a":1},"method":"energy.market"}`:   "null",
+		`{"jsonrpc":"2.0","id":[1],"method":"energy.market"}`:       "null",
+		`{"jsonrpc":"2.0","id":01,"method":"energy.market"}`:        "null",
+		`{"jsonrpc":"2.0","id":"a\"b","method":"energy.market"}`:    `"a\"b"`,
+		`{"jsonrpc":"2.0","id":-1.5e3,"method":"energy.market"}`:    "-1.5e3",
+		`{"jsonrpc":"2.0","id":null,"method":"energy.market"}`:      "null",
+		`{"jsonrpc":"2.0","id":1,"ID":2,"method":"energy.market"}`:  "2",
+		`{"jsonrpc":"2.0","id":1,"method":"energy.market","x":tru}`: "1",
+	} {
+		a := post(t, h, body, "", "10.0.0.9:1") // post fails the test on a body that is not JSON
+		assert.JSONEq(t, want, string(a.id), body)
+		assert.NotZero(t, a.code, body)
+	}
+}
+
+func TestGuardBodyLimit(t *testing.T) {
+	_, up, h, _ := newGuard(t, energy.GuardOptions{Token: "t", MaxBody: 1024})
+	body := `{"jsonrpc":"2.0","id":"big","method":"node.status","params":{"x":"` + strings.Repeat("x", 2000) + `"}}`
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusOK, rec.Code)
+	var env struct {
+		ID    string `json:"id"`
+		Error struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &env), rec.Body.String())
+	assert.Equal(t, -32600, env.Error.Code)
+	assert.Contains(t, env.Error.Message, "over 1024 bytes")
+	assert.Equal(t, "big", env.ID)
+	assert.Equal(t, 0, up.count())
+}
+
+// The node gets exactly the bytes the guard decided on, with their length, even
+// when the client sent them chunked.
+func TestGuardForwardsTheCheckedBytes(t *testing.T) {
+	var gotLen int64
+	var got []byte
+	g, err := energy.NewGuard(energy.GuardOptions{Logger: quietLogger()})
+	require.NoError(t, err)
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotLen = r.ContentLength
+		got, _ = io.ReadAll(r.Body)
+	}))
+	req := httptest.NewRequest(http.MethodPost, "/", io.MultiReader(strings.NewReader(marketReq[:10]), strings.NewReader(marketReq[10:])))
+	require.Equal(t, int64(-1), req.ContentLength, "the length is unknown, as with chunked encoding")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	assert.Equal(t, marketReq, string(got))
+	assert.Equal(t, int64(len(marketReq)), gotLen)
+}
+
+// Invalid options are an error at construction, never a silent default; zero
+// values keep their documented defaults. Fails to compile on main, where
+// NewGuard returned no error and turned RPS -1 into 50.
+func TestNewGuardRefusesInvalidOptions(t *testing.T) {
+	for _, o := range []energy.GuardOptions{{RPS: -1}, {Window: -time.Second}, {TrustedProxyHops: -1}, {MaxClients: -5}, {MaxBody: -1}} {
+		o.Logger = quietLogger()
+		g, err := energy.NewGuard(o)
+		assert.Nil(t, g)
+		var oe *energy.OptionError
+		require.ErrorAs(t, err, &oe, "%+v", o)
+		assert.Contains(t, err.Error(), "must not be negative")
+	}
+	_, err := energy.NewGuard(energy.GuardOptions{RPS: -1, MaxBody: -1, Logger: quietLogger()})
+	assert.ErrorContains(t, err, "RPS = -1")
+	assert.ErrorContains(t, err, "MaxBody = -1")
+	g, err := energy.NewGuard(energy.GuardOptions{Logger: quietLogger()})
+	require.NoError(t, err)
+	assert.Equal(t, energy.DefaultRPS, g.RPS())
 }
 
 func TestGuardBoundedClients(t *testing.T) {
@@ -303,4 +468,50 @@ func TestGuardConcurrentReload(t *testing.T) {
 	}))
 	assert.Equal(t, 20, g.RPS(), "an invalid reload changes nothing")
 	assert.True(t, g.AuthEnabled())
+}
+
+// Memory stays bounded however many clients send large bodies: the guard holds
+// at most MaxBuffered request bytes at once, and refuses past that with a
+// retryable -32001 (HTTP 503) until what it holds is done.
+func TestGuardBoundsBufferedBytes(t *testing.T) {
+	g, err := energy.NewGuard(energy.GuardOptions{MaxBuffered: 1000, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+	}))
+	body := func(n int) string {
+		return `{"jsonrpc":"2.0","id":7,"method":"node.status","params":{"pad":"` + strings.Repeat("x", n) + `"}}`
+	}
+	first := make(chan *httptest.ResponseRecorder)
+	go func() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body(800))))
+		first <- rec
+	}()
+	<-entered // the first request's 860 bytes are held while the node answers
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body(400))))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+	var resp struct {
+		ID    json.RawMessage `json:"id"`
+		Error struct {
+			Code int `json:"code"`
+		} `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &resp), rec.Body.String())
+	assert.Equal(t, -32001, resp.Error.Code)
+
+	close(release)
+	assert.Equal(t, http.StatusOK, (<-first).Code)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body(400))))
+	assert.Equal(t, http.StatusOK, rec.Code, "released once the first request was done: %s", rec.Body.String())
+
+	_, err = energy.NewGuard(energy.GuardOptions{MaxBuffered: -1})
+	assert.ErrorContains(t, err, "MaxBuffered")
 }

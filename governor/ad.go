@@ -103,16 +103,17 @@ func ReadAdSignals(ctx context.Context, src promq.Source) (AdSignals, error) {
 }
 
 // TierCheck compares one ad tier's readiness metrics with its governor gate.
+// A value that was missing is nil (JSON null), never zero.
 type TierCheck struct {
-	Tier     string  `json:"tier"`
-	Gate     string  `json:"gate"`
-	ReadyPPM float64 `json:"ready_ppm"`
+	Tier     string   `json:"tier"`
+	Gate     string   `json:"gate"`
+	ReadyPPM *float64 `json:"ready_ppm"`
 	// MetricStreak is ad_gate_streak_windows{tier}; GateStreak the gate's enter
 	// streak in governor.status.
-	MetricStreak   float64 `json:"metric_streak"`
-	GateStreak     int64   `json:"gate_streak"`
-	StreakRequired int64   `json:"streak_required"`
-	GateState      string  `json:"gate_state"`
+	MetricStreak   *float64 `json:"metric_streak"`
+	GateStreak     *int64   `json:"gate_streak"`
+	StreakRequired *int64   `json:"streak_required"`
+	GateState      string   `json:"gate_state,omitempty"`
 	// Known is false when the metric or the gate was missing.
 	Known bool `json:"known"`
 	// Match says the metric streak equals the gate's enter streak.
@@ -128,7 +129,7 @@ func (t TierCheck) String() string {
 		return fmt.Sprintf("%s: not checked (%s)", t.Tier, t.Missing)
 	}
 	return fmt.Sprintf("%s: ready %s, metric streak %s windows; gate %s %s, enter streak %d/%d",
-		t.Tier, tbops.PPM(int64(t.ReadyPPM)), strconv.FormatFloat(t.MetricStreak, 'f', -1, 64), t.Gate, t.GateState, t.GateStreak, t.StreakRequired)
+		t.Tier, tbops.PPM(int64(*t.ReadyPPM)), strconv.FormatFloat(*t.MetricStreak, 'f', -1, 64), t.Gate, t.GateState, *t.GateStreak, *t.StreakRequired)
 }
 
 // CheckTiers compares ad_gate_ready_ppm and ad_gate_streak_windows per tier with
@@ -149,23 +150,26 @@ func CheckTiers(s AdSignals, st Status) []TierCheck {
 	for _, tier := range names {
 		c := TierCheck{Tier: tier, Gate: TierGate(tier)}
 		g, gok := st.Gate(c.Gate)
-		streak, sok := s.GateStreakWindows[tier]
-		ready, rok := s.GateReadyPPM[tier]
+		if gok {
+			c.GateStreak, c.StreakRequired, c.GateState = &g.EnterStreak, &g.StreakRequired, g.State
+		}
+		if v, ok := s.GateStreakWindows[tier]; ok {
+			c.MetricStreak = &v
+		}
+		if v, ok := s.GateReadyPPM[tier]; ok {
+			c.ReadyPPM = &v
+		}
 		switch {
 		case !gok:
 			c.Missing = "governor.status has no gate " + c.Gate
-		case !sok:
+		case c.MetricStreak == nil:
 			c.Missing = fmt.Sprintf("no %s{tier=%q}", MetricAdGateStreak, tier)
-		case !rok:
+		case c.ReadyPPM == nil:
 			c.Missing = fmt.Sprintf("no %s{tier=%q}", MetricAdGateReady, tier)
 		default:
 			c.Known = true
-		}
-		c.ReadyPPM, c.MetricStreak = ready, streak
-		c.GateStreak, c.StreakRequired, c.GateState = g.EnterStreak, g.StreakRequired, g.State
-		if c.Known {
-			c.Match = streak == float64(g.EnterStreak)
-			c.Ready = g.StreakRequired > 0 && int64(streak) >= g.StreakRequired
+			c.Match = *c.MetricStreak == float64(g.EnterStreak)
+			c.Ready = g.StreakRequired > 0 && int64(*c.MetricStreak) >= g.StreakRequired
 		}
 		out = append(out, c)
 	}

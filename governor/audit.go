@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -41,7 +39,7 @@ const (
 	MetricPrevProviderMargin  = "economics_prev_market_metrics_provider_margin_ppm"
 )
 
-// Options configures [Audit].
+// Options configures [Audit] and [NewRunbook].
 type Options struct {
 	// Dir is the decisions directory (<data_dir>/governor/decisions). When it is
 	// empty the audit compares the node's governor.snapshot answers instead of
@@ -50,23 +48,33 @@ type Options struct {
 	// Verify configures the file checks (signatures required, trusted keys).
 	Verify VerifyOptions
 	// Getenv reads TB_GOVERNOR_ENABLED / TB_GOVERNOR_SHADOW_ONLY for the mode
-	// finding; nil skips it.
+	// finding (os.Getenv in a program that audits its own host); nil skips it.
 	Getenv func(string) string
+	// Reason is the exit intent's reason in the rollback play (default
+	// DefaultRollbackReason).
+	Reason string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
 
 // Node markers: every node exports block_height_total (PROTOCOL.md section 7);
 // the reference node exports a block_height gauge instead (section 9). A series
-// of either says "a node is scraped here", per instance.
+// of either says "a node is scraped here", per instance, and its value over
+// tbops.EpochBlocks is the epoch the node was in when it was scraped.
 const (
 	MetricBlockHeight    = "block_height_total" // counter, every node
 	MetricBlockHeightRef = "block_height"       // gauge, the reference node
 )
 
-// Rules are the governor's Prometheus alerting rules (for `tbops rules`). Hash
-// and gauge-against-file checks need the decision files, so they are audit
-// symptoms, not rules; what PromQL can see is the economics telemetry vanishing.
+// AlertTelemetryMissing is the governor's alert: a node that exports a block
+// height but no economics_block_reward_per_block for 10 minutes.
+const AlertTelemetryMissing = "GovernorEconomicsTelemetryMissing"
+
+// Rules are the governor's Prometheus alerting rules: the one definition that
+// `tbops rules` prints and that [Audit] evaluates (promq.EvalRule) for its
+// Alerts block. Hash and gauge-against-file checks need the decision files, so
+// they are audit symptoms, not rules; what PromQL can see is the economics
+// telemetry vanishing.
 //
 // The rule is per node, for a Prometheus that scrapes a fleet: a node that
 // exports a block height (block_height_total, or the reference node's
@@ -74,11 +82,12 @@ const (
 // instance and job. A label-less absent() would only fire when no node at all
 // exports the gauge. A node whose whole scrape fails is not this alert (its
 // block height vanishes too): that is Prometheus's own `up == 0`.
-func Rules() []tbops.Rule {
-	return []tbops.Rule{{
-		Alert: "GovernorEconomicsTelemetryMissing", Severity: tbops.StatusWarning,
-		Expr: "(" + MetricBlockHeight + " or " + MetricBlockHeightRef + ") unless on(instance, job) " + MetricBlockReward,
-		For:  10 * time.Minute, Runbook: RunbookID,
+func Rules() []promq.Rule {
+	return []promq.Rule{{
+		Alert: AlertTelemetryMissing, Severity: tbops.StatusWarning,
+		Expr: promq.Unless(promq.Or(promq.Metric(MetricBlockHeight), promq.Metric(MetricBlockHeightRef)),
+			promq.Metric(MetricBlockReward), promq.On("instance", "job")),
+		For: 10 * time.Minute, Runbook: RunbookID,
 		Summary: "the economics_* gauges the governor audit compares with decision files are not exported",
 	}}
 }
@@ -92,7 +101,8 @@ type decisionRef struct {
 	storedHash string
 	gate       string
 	intentID   string
-	err        error // the decision could not be read
+	decision   *Decision // a governor.snapshot answer, kept for its sample
+	err        error     // the decision could not be read
 }
 
 func (d decisionRef) evidence(at time.Time) tbops.Evidence {
@@ -117,13 +127,17 @@ func (d decisionRef) evidence(at time.Time) tbops.Evidence {
 //     gates' enter streaks;
 //
 // plus, with a Dir, the file checks of [VerifyDir] (names, strict JSON,
-// sidecars). Every mismatch is a firing symptom whose evidence holds both
-// values and where each came from. Nothing is changed: the rollback play is a
-// plan (path "rollback"). src may be nil (gauge and ad checks are then
-// unknown). The error is non-nil only for a cancelled ctx or a missing client.
+// sidecars), and the Alerts block: each of [Rules] evaluated on src
+// (promq.EvalRule). Every mismatch is a firing symptom whose evidence holds
+// both values and where each came from; a comparison the evidence cannot
+// decide is unknown, with a warning saying what would decide it (see the
+// package documentation, "Audit"). Nothing is changed: the rollback play is a
+// plan (path "rollback", carried out by [Runbook.Apply]). src may be nil
+// (gauge and ad checks and the alert are then unknown). The error is non-nil
+// only for a cancelled ctx or a missing client.
 func Audit(ctx context.Context, c *Client, src promq.Source, opts Options) (tbops.Report, error) {
 	if c == nil {
-		return tbops.Report{}, errors.New("governor.Audit: nil client")
+		return tbops.Report{}, errors.New("governor: Audit: nil client")
 	}
 	now := opts.Now
 	if now == nil {
@@ -131,6 +145,9 @@ func Audit(ctx context.Context, c *Client, src promq.Source, opts Options) (tbop
 	}
 	a := &auditor{ctx: ctx, c: c, src: src, opts: opts, now: now, r: tbops.NewReport(RunbookID, c.URL(), now()),
 		snapshots: map[uint64]decisionRef{}}
+	if src != nil {
+		a.r.Scope = src.Name()
+	}
 	a.run()
 	if err := ctx.Err(); err != nil {
 		return a.r, err
@@ -147,21 +164,25 @@ type auditor struct {
 	now  func() time.Time
 	r    tbops.Report
 
-	status    Status
-	statusErr error
-	intents   []Intent
-	intentsQ  string
+	// Metrics, read before the node (readMetrics).
+	metrics scrapeView
+
+	status     Status
+	statusErr  error
+	intents    []Intent
+	intentsQ   string
+	intentsErr error
 
 	// Dir mode: the index built while verifying.
-	files      []FileResult
-	byEpoch    map[uint64]FileResult
-	byIntent   map[string]uint64
-	byHash     map[string]uint64
-	dirSummary VerifySummary
+	dirErr   error // the directory could not be read (to the end)
+	files    []FileResult
+	byEpoch  map[uint64]FileResult
+	byIntent map[string]uint64
 	// Snapshot mode: answers by epoch.
 	snapshots map[uint64]decisionRef
 
-	latest    *decisionRef // newest economics decision
+	econ      []decisionRef // the economics decisions found, oldest first
+	latest    *decisionRef  // the newest of them
 	sample    *EconomicsSample
 	sampleSrc tbops.Evidence
 	mismatch  bool // something calls for the rollback play
@@ -172,42 +193,20 @@ func (a *auditor) ev(source, query string, value any) tbops.Evidence {
 }
 
 func (a *auditor) run() {
-	a.status, a.statusErr = a.c.Status(a.ctx)
-	statusEv := a.ev(tbops.SourceRPC, "governor.status", nil)
-	if a.statusErr != nil {
-		statusEv.Value = tbops.RawOf(a.statusErr.Error())
-		a.r.Warnf("governor.status: %v", a.statusErr)
-	} else {
-		statusEv.Value = tbops.RawOf(map[string]any{"last_economics_snapshot_hash": a.status.LastEconomicsSnapshotHash,
-			"economics_autopilot": a.status.EconomicsAutopilot, "enabled": a.status.Enabled, "shadow_only": a.status.ShadowOnly, "epoch": a.status.Epoch})
-	}
-	var ierr error
-	a.intents, a.intentsQ, ierr = a.c.intents(a.ctx, "")
-	if ierr != nil {
-		a.r.Warnf("%s: %v", a.intentsQ, ierr)
-	}
-	if a.statusErr == nil {
-		seen := map[string]bool{}
-		for _, in := range a.intents {
-			seen[in.ID] = true
-		}
-		for _, in := range a.status.Pending {
-			if !seen[in.ID] {
-				a.intents = append(a.intents, in)
-			}
-		}
-	}
+	// Metrics first: no gauge is then newer than the node's answers it is
+	// compared with (see checkGauges and adStep).
+	a.readMetrics()
+	statusEv := a.readNode()
 	if a.ctx.Err() != nil {
 		return
 	}
-
 	if a.opts.Dir != "" {
 		a.verifyDir()
 	} else {
 		a.r.Steps = append(a.r.Steps, tbops.Step{ID: "decision-source", Title: "Where the decisions come from",
-			Findings: []string{"no decisions directory given: decisions are the node's governor.snapshot answers (give --dir <data_dir>/governor/decisions to check the files and their signatures)"}})
+			Findings: []string{"no decisions directory given: decisions are the node's governor.snapshot answers (give the directory, <data_dir>/governor/decisions, to check the files and their signatures)"}})
 	}
-	a.findLatest()
+	a.findEconomics()
 	a.checkStatusHash(statusEv)
 	a.checkIntents()
 	a.checkStoredHashes()
@@ -220,9 +219,39 @@ func (a *auditor) run() {
 	a.alerts()
 }
 
+// readNode reads governor.status and the intents (governor.intents, plus the
+// status's pending ones), and returns the status's evidence.
+func (a *auditor) readNode() tbops.Evidence {
+	a.status, a.statusErr = a.c.Status(a.ctx)
+	statusEv := a.ev(tbops.SourceRPC, "governor.status", nil)
+	if a.statusErr != nil {
+		statusEv.Value = tbops.RawOf(a.statusErr.Error())
+		a.r.Warnf("governor.status: %v", a.statusErr)
+	} else {
+		statusEv.Value = tbops.RawOf(map[string]any{"last_economics_snapshot_hash": nullIfEmpty(a.status.LastEconomicsSnapshotHash),
+			"economics_autopilot": a.status.EconomicsAutopilot, "enabled": a.status.Enabled, "shadow_only": a.status.ShadowOnly, "epoch": a.status.Epoch})
+	}
+	a.intents, a.intentsQ, a.intentsErr = a.c.intents(a.ctx, "")
+	if a.intentsErr != nil {
+		a.r.Warnf("%s: %v", a.intentsQ, a.intentsErr)
+	}
+	if a.statusErr == nil {
+		seen := map[string]bool{}
+		for _, in := range a.intents {
+			seen[in.ID] = true
+		}
+		for _, in := range a.status.Pending {
+			if !seen[in.ID] {
+				a.intents = append(a.intents, in)
+			}
+		}
+	}
+	return statusEv
+}
+
 // verifyDir runs the file checks and builds the index.
 func (a *auditor) verifyDir() {
-	a.byEpoch, a.byIntent, a.byHash = map[uint64]FileResult{}, map[string]uint64{}, map[string]uint64{}
+	a.byEpoch, a.byIntent = map[uint64]FileResult{}, map[string]uint64{}
 	sum, err := VerifyDir(a.ctx, a.opts.Dir, a.opts.Verify, func(r FileResult) error {
 		if r.Hash != "" && !hasProblem(r, ProblemBadName) {
 			if prev, dup := a.byEpoch[r.Epoch]; !dup || prev.Name > r.Name {
@@ -231,14 +260,13 @@ func (a *auditor) verifyDir() {
 			if r.IntentID != "" {
 				a.byIntent[r.IntentID] = r.Epoch
 			}
-			a.byHash[r.Hash] = r.Epoch
 		}
 		if len(r.Problems) > 0 {
 			a.files = append(a.files, r)
 		}
 		return nil
 	})
-	a.dirSummary = sum
+	a.dirErr = err
 	dirEv := a.ev(tbops.SourceFile, a.opts.Dir, sum)
 	if err != nil {
 		a.r.Warnf("decisions directory %s: %v", a.opts.Dir, err)
@@ -248,9 +276,7 @@ func (a *auditor) verifyDir() {
 	findings := []string{fmt.Sprintf("%s: %d entries, %d ok, %d failed, %d signed, %d unsigned",
 		a.opts.Dir, sum.Files, sum.OK, sum.Failed, sum.Signed, sum.Unsigned)}
 
-	invalid := tbops.Symptom{ID: SymDecisionFilesInvalid, Summary: "decision files that are misnamed, unreadable or not valid decisions", Status: tbops.StatusOK, Value: tbops.Num(0)}
-	sig := tbops.Symptom{ID: SymSignatureInvalid, Summary: "decision-file signatures (.sig) that do not verify", Status: tbops.StatusOK, Value: tbops.Num(0)}
-	missing := tbops.Symptom{ID: SymSignatureMissing, Summary: "decision files without a .sig sidecar (signatures required)", Status: tbops.StatusOK, Value: tbops.Num(0)}
+	invalid, sig, missing := fileProblems{}, fileProblems{}, fileProblems{}
 	var unsigned []string
 	for _, f := range a.files {
 		for _, p := range f.Problems {
@@ -259,44 +285,38 @@ func (a *auditor) verifyDir() {
 			case ProblemHashMismatch:
 				// reported by checkStoredHashes
 			case ProblemSignatureInvalid, ProblemSidecarInvalid:
-				sig.Evidence = append(sig.Evidence, e)
+				sig.add(f.Path, p, e)
 			case ProblemSignatureMissing:
 				unsigned = append(unsigned, f.Name)
 				if a.opts.Verify.RequireSignatures {
-					missing.Evidence = append(missing.Evidence, e)
+					missing.add(f.Path, p, e)
 				}
 			default:
-				invalid.Evidence = append(invalid.Evidence, e)
+				invalid.add(f.Path, p, e)
 			}
 		}
 	}
-	if err != nil {
-		invalid.Status, invalid.Value = tbops.StatusUnknown, nil
-		invalid.Evidence = append(invalid.Evidence, dirEv)
-	}
-	fire := func(s *tbops.Symptom, sev tbops.Status) {
-		if len(s.Evidence) > 0 {
-			files := map[string]bool{}
-			for _, e := range s.Evidence {
-				files[e.Query] = true
-			}
-			s.Firing, s.Status, s.Value = true, sev, tbops.Num(len(files))
-			s.Summary = fmt.Sprintf("%d %s", len(files), strings.TrimPrefix(s.Summary, "decision-file "))
+	// A directory that could not be read leaves what was not found unknown.
+	fire := func(id, summary string, sev tbops.Status, bad fileProblems) {
+		s := tbops.Symptom{ID: id, Summary: summary, Status: tbops.StatusOK, Value: tbops.Num(0), Evidence: []tbops.Evidence{dirEv}}
+		switch {
+		case len(bad.byFile) > 0:
+			s.Firing, s.Status, s.Value, s.Detail, s.Evidence = true, sev, tbops.Num(len(bad.byFile)), tbops.RawOf(bad.byFile), bad.evidence
+			s.Summary = fmt.Sprintf("%d %s", len(bad.byFile), strings.TrimPrefix(summary, "decision-file "))
+		case err != nil:
+			s.Status, s.Value = tbops.StatusUnknown, nil
 		}
-		if len(s.Evidence) == 0 {
-			s.Evidence = []tbops.Evidence{dirEv}
-		}
-		a.r.Symptoms = append(a.r.Symptoms, *s)
+		a.r.Symptoms = append(a.r.Symptoms, s)
 	}
-	fire(&invalid, tbops.StatusWarning)
-	fire(&sig, tbops.StatusCritical)
-	if sig.Firing {
+	fire(SymDecisionFilesInvalid, "decision files that are misnamed, unreadable or not valid decisions", tbops.StatusWarning, invalid)
+	fire(SymSignatureInvalid, "decision-file signatures (.sig) that do not verify", tbops.StatusCritical, sig)
+	if len(sig.byFile) > 0 {
 		a.mismatch = true
 	}
 	if a.opts.Verify.RequireSignatures {
-		fire(&missing, tbops.StatusWarning)
+		fire(SymSignatureMissing, "decision files without a .sig sidecar (signatures required)", tbops.StatusWarning, missing)
 	} else if len(unsigned) > 0 {
-		findings = append(findings, fmt.Sprintf("%d files have no .sig sidecar (signatures are optional; require them with --require-signatures): %s",
+		findings = append(findings, fmt.Sprintf("%d files have no .sig sidecar (signatures are optional unless required): %s",
 			len(unsigned), truncList(unsigned, 5)))
 	}
 	for _, f := range a.files {
@@ -305,6 +325,20 @@ func (a *auditor) verifyDir() {
 		}
 	}
 	a.r.Steps = append(a.r.Steps, tbops.Step{ID: "decision-files", Title: "Decision files (" + DecisionsSubdir + ")", Findings: findings, Evidence: []tbops.Evidence{dirEv}})
+}
+
+// fileProblems are one symptom's problems: each file's, and their evidence.
+type fileProblems struct {
+	byFile   map[string][]Problem
+	evidence []tbops.Evidence
+}
+
+func (f *fileProblems) add(path string, p Problem, e tbops.Evidence) {
+	if f.byFile == nil {
+		f.byFile = map[string][]Problem{}
+	}
+	f.byFile[path] = append(f.byFile[path], p)
+	f.evidence = append(f.evidence, e)
 }
 
 func hasProblem(r FileResult, kind string) bool {
@@ -339,7 +373,7 @@ func (a *auditor) snapshot(epoch uint64) decisionRef {
 		ref.err = err
 	} else {
 		ref.hash, ref.err = d.Hash()
-		ref.storedHash, ref.gate, ref.intentID = d.StoredHash, d.Gate, d.IntentID
+		ref.storedHash, ref.gate, ref.intentID, ref.decision = d.StoredHash, d.Gate, d.IntentID, &d
 	}
 	a.snapshots[epoch] = ref
 	return ref
@@ -361,38 +395,45 @@ func (a *auditor) decisionFor(in Intent) (decisionRef, bool) {
 	return ref, ref.err == nil
 }
 
-// findLatest picks the newest economics decision: with a Dir the highest
-// economics epoch among the files; without, the highest epoch among economics
-// intents, else the status epoch.
-func (a *auditor) findLatest() {
+// findEconomics lists the economics decisions, oldest first, and the newest:
+// with a Dir the economics files; without, the node's decisions of the epochs
+// its economics intents name, or else of the status's epoch if that one is an
+// economics decision.
+func (a *auditor) findEconomics() {
 	if a.opts.Dir != "" {
-		var best *FileResult
-		for e, f := range a.byEpoch {
-			if f.Gate == GateEconomics && (best == nil || e > best.Epoch) {
-				f := f
-				best = &f
+		for _, f := range a.byEpoch {
+			if f.Gate == GateEconomics {
+				a.econ = append(a.econ, fileRef(f))
 			}
 		}
-		if best != nil {
-			ref := fileRef(*best)
-			a.latest = &ref
+	} else {
+		seen := map[uint64]bool{}
+		for _, in := range a.intents {
+			if in.Gate == GateEconomics && !seen[in.Epoch] {
+				seen[in.Epoch] = true
+				a.econ = append(a.econ, a.snapshot(in.Epoch))
+			}
 		}
-		return
-	}
-	var epoch uint64
-	found := false
-	for _, in := range a.intents {
-		if in.Gate == GateEconomics && (!found || in.Epoch > epoch) {
-			epoch, found = in.Epoch, true
+		if len(a.econ) == 0 && a.statusErr == nil {
+			if ref := a.snapshot(a.status.Epoch); ref.err == nil && ref.gate == GateEconomics {
+				a.econ = append(a.econ, ref)
+			}
 		}
 	}
-	if !found && a.statusErr == nil {
-		epoch, found = a.status.Epoch, true
+	sort.Slice(a.econ, func(i, j int) bool { return a.econ[i].epoch < a.econ[j].epoch })
+	if n := len(a.econ); n > 0 {
+		a.latest = &a.econ[n-1]
 	}
-	if found {
-		ref := a.snapshot(epoch)
-		a.latest = &ref
+}
+
+// econByHash is the economics decision with this hash, or nil.
+func (a *auditor) econByHash(h string) *decisionRef {
+	for i := range a.econ {
+		if a.econ[i].err == nil && SameHash(h, a.econ[i].hash) {
+			return &a.econ[i]
+		}
 	}
+	return nil
 }
 
 func (a *auditor) checkStatusHash(statusEv tbops.Evidence) {
@@ -413,14 +454,20 @@ func (a *auditor) checkStatusHash(statusEv tbops.Evidence) {
 	default:
 		s.Evidence = []tbops.Evidence{a.ev(tbops.SourceRPC, "governor.status .last_economics_snapshot_hash", h), a.latest.evidence(a.now().UTC())}
 		s.Detail = tbops.RawOf(map[string]any{"status_hash": h, "decision_hash": a.latest.hash, "decision": a.latest.where})
-		if SameHash(h, a.latest.hash) {
+		named := a.econByHash(h)
+		switch {
+		case SameHash(h, a.latest.hash):
 			s.Status = tbops.StatusOK
-		} else {
+		case named != nil && a.statusMayPrecede(named):
+			s.Status = tbops.StatusUnknown
+			a.r.Warnf("governor.status (epoch %d) names the economics decision of epoch %d, and the newest, of epoch %d, may have been made after the status was read: an audit in a later epoch decides it",
+				a.status.Epoch, named.epoch, a.latest.epoch)
+		default:
 			s.Firing, s.Status = true, tbops.StatusCritical
 			s.Summary = fmt.Sprintf("governor.status last_economics_snapshot_hash %s does not match %s (epoch %d) which hashes to %s",
 				h, a.latest.where, a.latest.epoch, a.latest.hash)
-			if e, ok := a.byHash[strings.ToLower(h)]; ok {
-				s.Summary += fmt.Sprintf("; it matches the decision of epoch %d instead", e)
+			if named != nil {
+				s.Summary += fmt.Sprintf("; it matches the decision of epoch %d instead", named.epoch)
 			}
 			a.mismatch = true
 		}
@@ -428,11 +475,27 @@ func (a *auditor) checkStatusHash(statusEv tbops.Evidence) {
 	a.r.Symptoms = append(a.r.Symptoms, s)
 }
 
+// statusMayPrecede says the status, which names the decision named rather than
+// the newest, may have been read before the newest decisions were made: they
+// are all of the status's epoch or later (a decision of epoch E is made by the
+// end of epoch E), and named was the newest before them. Only the files read
+// after the status show them, so the status is not yet known to be wrong.
+func (a *auditor) statusMayPrecede(named *decisionRef) bool {
+	var before *decisionRef
+	for i := range a.econ {
+		if a.econ[i].epoch < a.status.Epoch {
+			before = &a.econ[i]
+		}
+	}
+	return named == before || named.epoch >= a.status.Epoch
+}
+
 func (a *auditor) checkIntents() {
 	mis := tbops.Symptom{ID: SymIntentHashMismatch, Summary: "every intent's snapshot_hash matches its decision", Status: tbops.StatusOK, Value: tbops.Num(0)}
 	miss := tbops.Symptom{ID: SymIntentDecisionMissing, Summary: "every intent has a decision and a snapshot_hash", Status: tbops.StatusOK, Value: tbops.Num(0)}
 	var findings []string
 	var mismatches, missing []map[string]any
+	unchecked := a.intentsErr != nil || (len(a.intents) == 0 && a.statusErr != nil) // not every intent was read
 	at := a.now().UTC()
 	for _, in := range a.intents {
 		q := fmt.Sprintf("%s intent %s (gate %s, epoch %d) .snapshot_hash", a.intentsQ, in.ID, in.Gate, in.Epoch)
@@ -441,6 +504,9 @@ func (a *auditor) checkIntents() {
 		case in.SnapshotHash == "":
 			missing = append(missing, map[string]any{"intent": in.ID, "problem": "no snapshot_hash"})
 			miss.Evidence = append(miss.Evidence, a.ev(tbops.SourceRPC, q, nil))
+		case !ok && !a.knownMissing(ref):
+			unchecked = true
+			a.r.Warnf("intent %s: its decision %s could not be read, so it was not checked: %v", in.ID, ref.where, ref.err)
 		case !ok:
 			missing = append(missing, map[string]any{"intent": in.ID, "decision": ref.where, "problem": errString(ref.err)})
 			miss.Evidence = append(miss.Evidence, a.ev(tbops.SourceRPC, q, in.SnapshotHash), ref.evidence(at))
@@ -462,8 +528,10 @@ func (a *auditor) checkIntents() {
 		miss.Firing, miss.Status, miss.Value, miss.Detail = true, tbops.StatusWarning, tbops.Num(len(missing)), tbops.RawOf(missing)
 		miss.Summary = fmt.Sprintf("%d intents have no decision or no snapshot_hash", len(missing))
 	}
-	if a.intentsQ != "" && len(a.intents) == 0 && a.statusErr != nil {
-		mis.Status, miss.Status = tbops.StatusUnknown, tbops.StatusUnknown
+	for _, s := range []*tbops.Symptom{&mis, &miss} {
+		if unchecked && !s.Firing {
+			s.Status, s.Value = tbops.StatusUnknown, nil
+		}
 	}
 	base := a.ev(tbops.SourceRPC, a.intentsQ, len(a.intents))
 	if len(mis.Evidence) == 0 {
@@ -477,6 +545,15 @@ func (a *auditor) checkIntents() {
 	}
 	a.r.Symptoms = append(a.r.Symptoms, mis, miss)
 	a.r.Steps = append(a.r.Steps, tbops.Step{ID: "intents", Title: "Intents' snapshot_hash against their decisions", Findings: findings, Evidence: []tbops.Evidence{base}})
+}
+
+// knownMissing says a decision that was not found is known not to exist: the
+// directory was read to the end, or the node answered "not found".
+func (a *auditor) knownMissing(ref decisionRef) bool {
+	if a.opts.Dir != "" {
+		return a.dirErr == nil
+	}
+	return errors.Is(ref.err, ErrNotFound)
 }
 
 func errString(err error) string {
@@ -531,6 +608,9 @@ func (a *auditor) checkStoredHashes() {
 	} else {
 		s.Value = tbops.Num(checked)
 		s.Evidence = []tbops.Evidence{a.ev(sourceOf(a.opts.Dir), "decisions carrying snapshot_hash", checked)}
+		if a.dirErr != nil {
+			s.Status, s.Value = tbops.StatusUnknown, nil
+		}
 	}
 	a.r.Symptoms = append(a.r.Symptoms, s)
 }
@@ -540,168 +620,6 @@ func sourceOf(dir string) string {
 		return tbops.SourceFile
 	}
 	return tbops.SourceRPC
-}
-
-// loadSample reads the economics sample of the newest economics decision.
-func (a *auditor) loadSample() {
-	if a.latest == nil || a.latest.err != nil {
-		return
-	}
-	var d Decision
-	var err error
-	if a.latest.source == tbops.SourceFile {
-		d, err = ReadDecisionFile(a.latest.where)
-	} else {
-		d, err = a.c.Snapshot(a.ctx, a.latest.epoch)
-	}
-	if err == nil {
-		var s EconomicsSample
-		if s, err = d.Economics(); err == nil {
-			a.sample = &s
-			a.sampleSrc = a.ev(a.latest.source, a.latest.where+" .metrics_summary", s)
-			return
-		}
-	}
-	a.r.Warnf("economics sample of %s: %v", a.latest.where, err)
-}
-
-// drift is one gauge that does not mirror its sample field.
-type drift struct {
-	Gauge       string  `json:"gauge"`
-	GaugeSource string  `json:"gauge_source"`
-	GaugeValue  float64 `json:"gauge_value"`
-	Field       string  `json:"field"`
-	FieldSource string  `json:"field_source"`
-	FieldValue  float64 `json:"field_value"`
-}
-
-// num prints a float without an exponent: 1250000, 0.25.
-func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
-
-func sameValue(a, b float64) bool {
-	if a == b {
-		return true
-	}
-	return math.Abs(a-b) <= 1e-9*math.Max(math.Abs(a), math.Abs(b))
-}
-
-// checkGauges compares each economics gauge with the decision sample field it
-// mirrors (PROTOCOL.md section 6 "Gauge ↔ sample"), and the status's telemetry
-// gauges and economics_sample with the same sample.
-func (a *auditor) checkGauges() {
-	s := tbops.Symptom{ID: SymGaugeDrift, Summary: "economics gauges mirror the decision sample the governor evaluated"}
-	if a.sample == nil {
-		s.Status = tbops.StatusUnknown
-		s.Evidence = []tbops.Evidence{a.ev(sourceOf(a.opts.Dir), "newest economics decision .metrics_summary", nil)}
-		a.r.Warnf("no economics decision sample to compare the gauges with")
-		a.r.Symptoms = append(a.r.Symptoms, s)
-		return
-	}
-	sample := *a.sample
-	where := a.latest.where
-	var drifts []drift
-	var findings []string
-	compared, missing := 0, 0
-	type pair struct {
-		sel   promq.Selector
-		field string
-		want  float64
-	}
-	pairs := []pair{
-		{promq.Select(MetricEpochTxCount), "epoch_tx_count", sample.EpochTxCount},
-		{promq.Select(MetricEpochTxVolume), "epoch_tx_volume", sample.EpochTxVolume},
-		{promq.Select(MetricEpochTreasuryInflow), "epoch_treasury_inflow", sample.EpochTreasuryInflow},
-		{promq.Select(MetricBlockReward), "block_reward", sample.BlockReward},
-	}
-	for _, m := range sample.Markets() {
-		mm := sample.MarketMetrics[m]
-		pairs = append(pairs,
-			pair{promq.Select(MetricPrevUtilization, "market", m), "market_metrics." + m + ".utilization_ppm", mm.UtilizationPPM},
-			pair{promq.Select(MetricPrevProviderMargin, "market", m), "market_metrics." + m + ".provider_margin_ppm", mm.ProviderMarginPPM})
-	}
-	if a.src == nil {
-		a.r.Warnf("no metrics source: the economics gauges were not compared with the decision sample")
-	} else {
-		for _, p := range pairs {
-			res, err := a.src.Instant(a.ctx, p.sel)
-			if err != nil {
-				a.r.Warnf("%s: %v", p.sel, err)
-				missing++
-				continue
-			}
-			for _, w := range res.Warnings {
-				a.r.Warnf("%s", w)
-			}
-			v, ok := res.Value()
-			if !ok {
-				missing++
-				a.r.Warnf("no data for %s (compared with %s)", p.sel, p.field)
-				continue
-			}
-			compared++
-			s.Evidence = append(s.Evidence, res.Evidence)
-			if !sameValue(v, p.want) {
-				drifts = append(drifts, drift{Gauge: p.sel.String(), GaugeSource: a.src.Name(), GaugeValue: v, Field: p.field, FieldSource: where, FieldValue: p.want})
-				findings = append(findings, fmt.Sprintf("DRIFT %s = %s, %s %s = %s", p.sel, num(v), where, p.field, num(p.want)))
-			}
-		}
-	}
-	// The status's own view: telemetry_gauges_ppm and economics_sample.
-	if a.statusErr == nil {
-		for _, m := range sample.Markets() {
-			mm := sample.MarketMetrics[m]
-			for _, x := range []struct {
-				name string
-				got  map[string]int64
-				want float64
-				fld  string
-			}{{"utilization", a.status.TelemetryGaugesPPM.Utilization, mm.UtilizationPPM, "utilization_ppm"},
-				{"provider_margin", a.status.TelemetryGaugesPPM.ProviderMargin, mm.ProviderMarginPPM, "provider_margin_ppm"}} {
-				v, ok := x.got[m]
-				if !ok {
-					continue
-				}
-				compared++
-				if !sameValue(float64(v), x.want) {
-					q := fmt.Sprintf("governor.status .telemetry_gauges_ppm.%s.%s", x.name, m)
-					drifts = append(drifts, drift{Gauge: q, GaugeSource: "governor.status", GaugeValue: float64(v),
-						Field: "market_metrics." + m + "." + x.fld, FieldSource: where, FieldValue: x.want})
-					s.Evidence = append(s.Evidence, a.ev(tbops.SourceRPC, q, v))
-					findings = append(findings, fmt.Sprintf("DRIFT %s = %d, %s market_metrics.%s.%s = %s", q, v, where, m, x.fld, num(x.want)))
-				}
-			}
-		}
-		if es := a.status.EconomicsSample; es != nil {
-			for _, x := range []struct {
-				fld       string
-				got, want float64
-			}{{"epoch_tx_count", es.EpochTxCount, sample.EpochTxCount}, {"epoch_tx_volume", es.EpochTxVolume, sample.EpochTxVolume},
-				{"epoch_treasury_inflow", es.EpochTreasuryInflow, sample.EpochTreasuryInflow}, {"block_reward", es.BlockReward, sample.BlockReward}} {
-				compared++
-				if !sameValue(x.got, x.want) {
-					q := "governor.status .economics_sample." + x.fld
-					drifts = append(drifts, drift{Gauge: q, GaugeSource: "governor.status", GaugeValue: x.got, Field: x.fld, FieldSource: where, FieldValue: x.want})
-					s.Evidence = append(s.Evidence, a.ev(tbops.SourceRPC, q, x.got))
-					findings = append(findings, fmt.Sprintf("DRIFT %s = %s, %s %s = %s", q, num(x.got), where, x.fld, num(x.want)))
-				}
-			}
-		}
-	}
-	s.Evidence = append(s.Evidence, a.sampleSrc)
-	switch {
-	case len(drifts) > 0:
-		s.Firing, s.Status, s.Value, s.Detail = true, tbops.StatusWarning, tbops.Num(len(drifts)), tbops.RawOf(drifts)
-		s.Summary = fmt.Sprintf("%d economics gauges do not mirror the sample in %s", len(drifts), where)
-		a.mismatch = true
-	case a.src == nil || missing > 0:
-		s.Status, s.Detail = tbops.StatusUnknown, tbops.RawOf(map[string]int{"compared": compared, "missing": missing})
-	default:
-		s.Status, s.Value, s.Detail = tbops.StatusOK, tbops.Num(0), tbops.RawOf(map[string]int{"compared": compared})
-	}
-	a.r.Symptoms = append(a.r.Symptoms, s)
-	findings = append([]string{fmt.Sprintf("sample of %s: tx count %s, volume %s BLOCK, treasury inflow %s BLOCK, block reward %s BLOCK, %d markets; %d values compared",
-		where, num(sample.EpochTxCount), num(sample.EpochTxVolume), num(sample.EpochTreasuryInflow), num(sample.BlockReward), len(sample.MarketMetrics), compared)}, findings...)
-	a.r.Steps = append(a.r.Steps, tbops.Step{ID: "telemetry-gauges", Title: "Telemetry gauges against the decision sample", Findings: findings, Evidence: []tbops.Evidence{a.sampleSrc}})
 }
 
 func (a *auditor) gatesStep() {
@@ -730,105 +648,6 @@ func (a *auditor) gatesStep() {
 		Evidence: []tbops.Evidence{a.ev(tbops.SourceRPC, "governor.status .gates", st.Gates)}})
 }
 
-func (a *auditor) adStep() {
-	s := tbops.Symptom{ID: SymAdGateStreakMismatch, Summary: "ad_gate_streak_windows per tier matches the ad_contextual/ad_presence gate streaks"}
-	if a.src == nil {
-		s.Status = tbops.StatusUnknown
-		s.Evidence = []tbops.Evidence{a.ev(tbops.SourcePrometheus, MetricAdGateStreak, nil)}
-		a.r.Symptoms = append(a.r.Symptoms, s)
-		return
-	}
-	sig, err := ReadAdSignals(a.ctx, a.src)
-	if err != nil {
-		a.r.Warnf("ad signals: %v", err)
-	}
-	var findings []string
-	if len(sig.Missing) > 0 {
-		findings = append(findings, "missing: "+strings.Join(sig.Missing, ", "))
-	}
-	findings = append(findings, adFindings(sig)...)
-	checks := CheckTiers(sig, a.status)
-	known := 0
-	var bad []TierCheck
-	for _, c := range checks {
-		findings = append(findings, c.String())
-		if !c.Known {
-			continue
-		}
-		known++
-		if !c.Match {
-			bad = append(bad, c)
-		}
-	}
-	s.Evidence = append(s.Evidence, a.ev(tbops.SourceRPC, "governor.status .gates[ad_contextual, ad_presence]", gateStreaks(a.status)))
-	for _, e := range sig.Evidence {
-		if strings.Contains(e.Query, "ad_gate_") {
-			s.Evidence = append(s.Evidence, e)
-		}
-	}
-	switch {
-	case len(bad) > 0:
-		s.Firing, s.Status, s.Value, s.Detail = true, tbops.StatusWarning, tbops.Num(len(bad)), tbops.RawOf(bad)
-		a.mismatch = true
-	case a.statusErr != nil || known == 0 || err != nil:
-		s.Status, s.Detail = tbops.StatusUnknown, tbops.RawOf(checks)
-		for _, c := range checks {
-			if !c.Known && c.Tier != "" {
-				a.r.Warnf("ad tier %s: %s", c.Tier, c.Missing)
-			}
-		}
-	default:
-		s.Status, s.Value, s.Detail = tbops.StatusOK, tbops.Num(0), tbops.RawOf(checks)
-	}
-	a.r.Symptoms = append(a.r.Symptoms, s)
-	a.r.Steps = append(a.r.Steps, tbops.Step{ID: "ad-market", Title: "Ad market quality and cost signals; tiered ad gates", Findings: findings, Evidence: sig.Evidence})
-}
-
-func gateStreaks(st Status) map[string]any {
-	out := map[string]any{}
-	for _, g := range st.Gates {
-		if g.Name == GateAdContextual || g.Name == GateAdPresence {
-			out[g.Name] = map[string]any{"state": g.State, "enter_streak": g.EnterStreak, "streak_required": g.StreakRequired}
-		}
-	}
-	return out
-}
-
-func adFindings(s AdSignals) []string {
-	var out []string
-	kv := func(m map[string]float64, unit string) string {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = k + " " + num(m[k]) + unit
-		}
-		return strings.Join(parts, ", ")
-	}
-	if len(s.QualityMultiplierPPM) > 0 {
-		out = append(out, "quality multipliers (ppm): "+kv(s.QualityMultiplierPPM, ""))
-	}
-	if s.ReadinessStreak != nil {
-		out = append(out, "readiness streak: "+num(*s.ReadinessStreak)+" windows")
-	}
-	if len(s.FreshnessScorePPM) > 0 {
-		out = append(out, "freshness score by presence bucket (ppm): "+kv(s.FreshnessScorePPM, ""))
-	}
-	if s.PrivacyScorePPM != nil {
-		out = append(out, "privacy score: "+num(*s.PrivacyScorePPM)+" ppm")
-	}
-	if s.ComputeUnitPrice != nil {
-		out = append(out, "compute unit price: "+num(*s.ComputeUnitPrice)+" USD micros")
-	}
-	if len(s.CostBasis) > 0 {
-		out = append(out, "cost basis (USD micros): "+kv(s.CostBasis, ""))
-	}
-	return out
-}
-
 func (a *auditor) modeStep() {
 	if a.opts.Getenv == nil {
 		return
@@ -849,14 +668,14 @@ func (a *auditor) modeStep() {
 		}
 	}
 	a.r.Steps = append(a.r.Steps, tbops.Step{ID: "mode", Title: "Governor mode from the environment", Findings: []string{f},
-		Evidence: []tbops.Evidence{a.ev(tbops.SourceLog, "env "+EnvEnabled+", "+EnvShadowOnly, m)}})
+		Evidence: []tbops.Evidence{a.ev(tbops.SourceHost, "env "+EnvEnabled+", "+EnvShadowOnly, m)}})
 }
 
 func (a *auditor) rollbackPath() {
 	if a.statusErr != nil {
 		return
 	}
-	in := RollbackInput{Status: a.status, Gate: GateEconomics}
+	in := RollbackInput{Status: a.status, Gate: GateEconomics, Reason: a.opts.Reason}
 	if a.opts.Getenv != nil {
 		if m, err := ModeFromEnv(a.opts.Getenv); err == nil {
 			in.Env = &m
@@ -869,7 +688,7 @@ func (a *auditor) rollbackPath() {
 		in.KnownGood = fmt.Sprintf("epoch %d, hash %s (%s)", a.latest.epoch, a.latest.hash, a.latest.where)
 	}
 	plan := PlanRollback(in)
-	why := "no mismatch: the governor replayed the sample the telemetry shows"
+	why := "no hash, signature, gauge or ad-streak check fired"
 	if a.mismatch {
 		var ids []string
 		for _, s := range a.r.Firing() {
@@ -878,25 +697,4 @@ func (a *auditor) rollbackPath() {
 		why = "the audit found " + strings.Join(ids, ", ") + ": stop the gate from applying while you troubleshoot"
 	}
 	a.r.Paths = append(a.r.Paths, tbops.Path{ID: "rollback", Title: "Rollback play (economics autopilot gate)", Matched: a.mismatch, Why: why, Actions: plan.Actions()})
-}
-
-func (a *auditor) alerts() {
-	for _, rule := range Rules() {
-		al := tbops.Alert{Name: rule.Alert, Severity: rule.Severity, Expr: rule.Expr, ForSeconds: rule.For.Seconds()}
-		if a.src == nil {
-			al.Status = tbops.StatusUnknown
-		} else if res, err := a.src.Instant(a.ctx, promq.Select(MetricBlockReward)); err != nil {
-			al.Status = tbops.StatusUnknown
-		} else {
-			v, ok := res.Value()
-			al.Firing = !ok
-			al.Status = tbops.StatusOK
-			if al.Firing {
-				al.Status = rule.Severity
-			} else {
-				al.Value = tbops.Num(v)
-			}
-		}
-		a.r.Alerts = append(a.r.Alerts, al)
-	}
 }

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/theblock/tbops/rpc"
 )
@@ -119,6 +117,23 @@ func (in *Intent) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MarshalJSON writes a missing snapshot_hash as null, never as "".
+func (in Intent) MarshalJSON() ([]byte, error) {
+	type plain Intent
+	return json.Marshal(struct {
+		plain
+		SnapshotHash *string `json:"snapshot_hash"`
+	}{plain(in), nullIfEmpty(in.SnapshotHash)})
+}
+
+// nullIfEmpty is s, or nil (JSON null) when s is "".
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 // TelemetryGauges is the status's "telemetry gauges (ppm)": market → ppm.
 type TelemetryGauges struct {
 	Utilization    map[string]int64 `json:"utilization"`
@@ -157,11 +172,12 @@ type Status struct {
 	EconomicsAutopilot bool   `json:"economics_autopilot"`
 	Epoch              uint64 `json:"epoch"`
 	WindowSecs         int64  `json:"window_secs"`
-	// LastEconomicsSnapshotHash is "" when the node sent null.
+	// LastEconomicsSnapshotHash is "" when the node sent null (and is written
+	// back as null).
 	LastEconomicsSnapshotHash string          `json:"last_economics_snapshot_hash"`
 	TelemetryGaugesPPM        TelemetryGauges `json:"telemetry_gauges_ppm"`
-	// EconomicsSample is nil when the node did not send one.
-	EconomicsSample *StatusSample `json:"economics_sample,omitempty"`
+	// EconomicsSample is nil (null) when the node did not send one.
+	EconomicsSample *StatusSample `json:"economics_sample"`
 	Gates           []Gate        `json:"gates"`
 	Pending         []Intent      `json:"pending"`
 	// Reference says the answer came in the reference node's shape
@@ -230,6 +246,15 @@ func (s *Status) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MarshalJSON writes a missing last_economics_snapshot_hash as null, never as "".
+func (s Status) MarshalJSON() ([]byte, error) {
+	type plain Status
+	return json.Marshal(struct {
+		plain
+		LastHash *string `json:"last_economics_snapshot_hash"`
+	}{plain(s), nullIfEmpty(s.LastEconomicsSnapshotHash)})
+}
+
 // Gate returns the named gate (normalised name), if the node runs it.
 func (s Status) Gate(name string) (Gate, bool) {
 	name = NormalizeGate(name)
@@ -246,31 +271,12 @@ type Client struct {
 	rpc *rpc.Client
 }
 
-// Option configures [NewClient].
-type Option func(*[]rpc.Option)
-
-// WithToken sends a bearer token.
-func WithToken(token string) Option {
-	return func(o *[]rpc.Option) { *o = append(*o, rpc.WithToken(token)) }
-}
-
-// WithTimeout sets the deadline of each call.
-func WithTimeout(d time.Duration) Option {
-	return func(o *[]rpc.Option) { *o = append(*o, rpc.WithTimeout(d)) }
-}
-
-// WithHTTPClient uses hc for the calls.
-func WithHTTPClient(hc *http.Client) Option {
-	return func(o *[]rpc.Option) { *o = append(*o, rpc.WithHTTPClient(hc)) }
-}
-
-// NewClient returns a client for the node's JSON-RPC URL.
-func NewClient(url string, opts ...Option) (*Client, error) {
-	var jo []rpc.Option
-	for _, o := range opts {
-		o(&jo)
-	}
-	rc, err := rpc.NewClient(url, jo...)
+// NewClient returns a client for the node's JSON-RPC URL. The options are the
+// transport's (rpc.WithToken, rpc.WithTimeout, rpc.WithRetries,
+// rpc.WithHTTPClient, rpc.WithClock, …); an invalid URL or option is an error
+// here, not at the first call.
+func NewClient(url string, opts ...rpc.Option) (*Client, error) {
+	rc, err := rpc.NewClient(url, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -366,10 +372,10 @@ func (c *Client) Snapshot(ctx context.Context, epoch uint64) (Decision, error) {
 // {gate, action: "exit", reason}). It is a write: sent once, never retried.
 func (c *Client) SubmitIntent(ctx context.Context, gate, reason string) (Intent, error) {
 	if gate == "" {
-		return Intent{}, fmt.Errorf("governor.submit_intent: gate is required")
+		return Intent{}, fmt.Errorf("governor.submit_intent: %w: gate is required", ErrInvalidParams)
 	}
 	if strings.TrimSpace(reason) == "" {
-		return Intent{}, fmt.Errorf("governor.submit_intent: reason is required")
+		return Intent{}, fmt.Errorf("governor.submit_intent: %w: reason is required", ErrInvalidParams)
 	}
 	var in Intent
 	err := c.rpc.Call(ctx, "governor.submit_intent", map[string]any{"gate": gate, "action": ActionExit, "reason": reason}, &in)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,15 +14,23 @@ import (
 
 	"github.com/theblock/tbops/governor"
 	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/rpc"
 )
 
 func startSim(t *testing.T, scenario string) (*nodetest.Node, *governor.Client) {
 	t.Helper()
 	clk := nodetest.NewFakeClock(time.Unix(1_780_000_000, 0))
 	n := nodetest.Start(t, nodetest.WithClock(clk.Now), nodetest.WithScenarioName(scenario))
-	c, err := governor.NewClient(n.URL(), governor.WithTimeout(2*time.Second))
+	c, err := governor.NewClient(n.URL(), rpc.WithTimeout(2*time.Second))
 	require.NoError(t, err)
 	return n, c
+}
+
+func TestNewClientRefusesBadOptions(t *testing.T) {
+	_, err := governor.NewClient("http://127.0.0.1:1/", rpc.WithRetries(0))
+	assert.ErrorContains(t, err, "WithRetries(0)")
+	_, err = governor.NewClient("127.0.0.1:3030")
+	assert.ErrorContains(t, err, "want an http:// or https:// URL")
 }
 
 func TestClientStatusShapes(t *testing.T) {
@@ -109,10 +116,14 @@ func TestSubmitIntentIsNotRetried(t *testing.T) {
 	n.SetFault(nodetest.Fault{Method: "governor.submit_intent", ErrorCode: -32001, ErrorMessage: "rate limited", HTTPStatus: 429})
 	_, err := c.SubmitIntent(ctx, "economics", "test")
 	require.ErrorIs(t, err, governor.ErrRateLimited)
+	var callErr *rpc.CallError
+	require.True(t, errors.As(err, &callErr), "the transport's error, with method and URL")
+	assert.Equal(t, "governor.submit_intent", callErr.Method)
 	assert.Len(t, n.Calls("governor.submit_intent"), 1, "a write is sent once")
 	n.SetFault(nodetest.Fault{Method: "governor.submit_intent"})
 	_, err = c.SubmitIntent(ctx, "", "x")
 	assert.ErrorContains(t, err, "gate is required")
+	assert.ErrorIs(t, err, governor.ErrInvalidParams)
 	_, err = c.SubmitIntent(ctx, "economics", " ")
 	assert.ErrorContains(t, err, "reason is required")
 	_, err = c.SubmitIntent(ctx, "nope", "x")
@@ -240,34 +251,35 @@ func TestAuditWithoutSource(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func ExampleHashBytes() {
-	file := []byte(`{"action":"enter","epoch":7,"gate":"operational","intent_id":"op-1","metrics_raw":null,"metrics_summary":"ok","params_patch":{},"reason":"tests"}`)
-	h, err := governor.HashBytes(file)
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(h)
-	enc, _ := governor.Canonical(map[string]any{"b": 3.0, "a": "\u007f</>", "c": 1e21})
-	fmt.Println(string(enc))
-	// Output:
-	// 4ea8dc130a2256e030f460c604a77f1a76a96a144a1d92ccd51038543cf997b0
-	// {"a":"\u007F</>","b":3.0,"c":1000000000000000000000.0}
-}
+// Missing is null: what the node did not send, or a check could not read, is
+// written as null, never as "" or 0 (the CLI prints these with -o json).
+func TestMissingIsNullInJSON(t *testing.T) {
+	var st governor.Status
+	require.NoError(t, json.Unmarshal([]byte(`{"enabled":true,"last_economics_snapshot_hash":null,"gates":[],
+		"pending":[{"id":"x-1","gate":"economics","action":"exit","epoch":3}]}`), &st))
+	raw, err := json.Marshal(st)
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), `"last_economics_snapshot_hash":null`)
+	assert.Contains(t, string(raw), `"economics_sample":null`)
+	assert.Contains(t, string(raw), `"snapshot_hash":null`, "the pending intent has none")
+	var back governor.Status
+	require.NoError(t, json.Unmarshal(raw, &back))
+	assert.Equal(t, st, back)
 
-func ExampleAudit() {
-	clk := nodetest.NewFakeClock(time.Unix(1_780_000_000, 0))
-	n, err := nodetest.New(nodetest.WithClock(clk.Now), nodetest.WithScenarioName("governor-hash-mismatch"))
-	if err != nil {
-		panic(err)
-	}
-	defer n.Close()
-	c, _ := governor.NewClient(n.URL())
-	r, _ := governor.Audit(context.Background(), c, nil, governor.Options{Dir: n.GovernorDecisionsDir(), Now: clk.Now})
-	for _, s := range r.Firing() {
-		fmt.Println(s.Status, s.ID)
-	}
-	// Output:
-	// critical status-hash-mismatch
-	// critical intent-hash-mismatch
-	// critical file-hash-mismatch
+	checks := governor.CheckTiers(governor.AdSignals{}, st)
+	raw, err = json.Marshal(checks[0])
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"tier":"contextual","gate":"ad_contextual","ready_ppm":null,"metric_streak":null,"gate_streak":null,
+		"streak_required":null,"known":false,"match":false,"ready":false,"missing":"governor.status has no gate ad_contextual"}`, string(raw))
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "epoch-7.json"), []byte(`{`), 0o644))
+	raw, err = json.Marshal(governor.VerifyFile(filepath.Join(dir, "epoch-7.json"), governor.VerifyOptions{}))
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), `"epoch":null`, "neither the name nor the content gives an epoch")
+	good := filepath.Join(dir, governor.FileName(0))
+	require.NoError(t, os.WriteFile(good, []byte(`{"action":"enter","epoch":0,"gate":"g","intent_id":"","metrics_raw":null,"metrics_summary":null,"params_patch":{},"reason":""}`), 0o644))
+	raw, err = json.Marshal(governor.VerifyFile(good, governor.VerifyOptions{}))
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), `"epoch":0`, "epoch 0 is a real epoch")
 }

@@ -6,9 +6,15 @@
 //
 // # Client
 //
-// [NewClient] (or [NewClientFromRPC]) gives [Client.Status], [Client.Intents]
+// [NewClient] takes the node's URL and the transport's options (rpc.WithToken,
+// rpc.WithTimeout, rpc.WithRetries, rpc.WithHTTPClient, rpc.WithClock); an
+// invalid one is an error there. [NewClientFromRPC] wraps a transport shared
+// with other clients. The client gives [Client.Status], [Client.Intents]
 // (gate filter), [Client.Snapshot] (epoch) and [Client.SubmitIntent], a write
 // that is sent once and never retried. Reads are retried by the transport.
+// Errors are the transport's: errors.Is matches the sentinels aliased here
+// ([ErrNotFound], [ErrMethodNotFound], …) and errors.As finds the
+// *rpc.CallError and the node's [RPCError].
 // The reference node's shapes (PROTOCOL.md section 9) are accepted too:
 // governor.decisions with snapshot_hash_hex when governor.intents answers
 // -32601 (filtered by gate on the client), autopilot_enabled for
@@ -93,12 +99,13 @@
 // # Audit
 //
 // [Audit] is the runbook's auditing workflow as a tbops.Report with runbook id
-// "governor-audit". Decisions come from Options.Dir when given; without a
+// "governor-audit"; [NewRunbook] binds it to a node as a tbops.Runbook and
+// tbops.Applier. Decisions come from Options.Dir when given; without a
 // directory (a remote node, and doctor, which never has one) the audit compares
-// the node's governor.snapshot answers instead: the newest economics decision
-// is then the one at the highest epoch among economics intents, or else at the
-// status's epoch. Symptoms (each with evidence naming both values and where
-// each came from): status-hash-mismatch, intent-hash-mismatch and
+// the node's governor.snapshot answers instead: the economics decisions are
+// then those of the epochs the economics intents name, or else the status's
+// epoch's if it is one. Symptoms (each with evidence naming both values and
+// where each came from): status-hash-mismatch, intent-hash-mismatch and
 // file-hash-mismatch (critical), intent-decision-missing (warning), with a
 // directory decision-files-invalid (warning), signature-invalid (critical) and,
 // with RequireSignatures, signature-missing (warning); gauge-drift (warning:
@@ -113,10 +120,46 @@
 // streak_required), the economics autopilot state, the ad quality and cost
 // signals ([ReadAdSignals], [CheckTiers]) and, with Options.Getenv, the mode
 // this host's environment selects. The rollback play is the path "rollback",
-// matched when a hash, signature, gauge or ad-streak check fires. [Rules]
-// exports one alert rule (economics telemetry absent); hash and file checks
-// cannot be PromQL. A missing metrics source makes the gauge and ad checks
-// unknown, never ok.
+// matched when a hash, signature, gauge or ad-streak check fires.
+//
+// The Alerts block is [Rules] evaluated on the metrics source with
+// promq.EvalRule, the definition `tbops rules` prints: the telemetry alert's
+// `for: 10m` is decided only by history that covers it, so one short
+// observation of a node without economics gauges is unknown, not a page.
+// Hash and file checks cannot be PromQL. Report.Scope names the source.
+//
+// # What decides a comparison
+//
+// The audit reads the metrics first, then the node, then the decisions, and a
+// comparison is decided only when the order of those reads cannot explain a
+// difference. It takes the governor's cadence to be the epoch's: a decision of
+// epoch E is made by the end of epoch E, and streaks move once per window, at
+// an epoch's end.
+//
+//   - An equal value is ok whenever it was observed.
+//   - A gauge that differs from the newest decision's sample is a drift only
+//     when the scrape was of a later epoch than the decision (the block height
+//     read before the gauges, block_height_total or the reference node's
+//     block_height, over 120, bounds the scrape's epoch from below): the
+//     decision was then made before the gauges were sampled and is still the
+//     newest, so they must mirror it. Otherwise the gauge may predate the
+//     decision, and the comparison is unknown with a warning. The status's own
+//     telemetry_gauges_ppm and economics_sample are held to the status's epoch
+//     the same way.
+//   - An ad tier's streak gauge that differs from its gate's enter streak is a
+//     mismatch only when the scrape and governor.status are of one epoch;
+//     across a boundary the streak may have moved on.
+//   - A status hash that names not the newest decision but the newest before
+//     the status's epoch (or one of that epoch or later) is unknown: the newer
+//     decisions may have been made after the status was read, since the files
+//     are read after it. One epoch later it is decided. This takes a decision
+//     file to be written before its hash is served.
+//   - A gauge that is absent is no data (unknown), never a drift of 0, and so
+//     is a decision that could not be read (a directory that could not be
+//     read, a governor.snapshot that failed other than "not found").
+//   - Without a metrics source the gauge, ad and alert checks are unknown.
+//
+// The governor exports no metrics of its own, so it has no Collector.
 //
 // # Mode and rollback
 //
@@ -124,11 +167,16 @@
 // off) and TB_GOVERNOR_SHADOW_ONLY (shadow by default; only "0"/"false" select
 // apply; "1"/"true" or unset keep shadow). Values are trimmed and compared
 // case-insensitively; any other value is an [EnvError] naming the variable, so
-// a typo never silently selects apply. [PlanRollback] fills the runbook's
-// rollback play with the node's current values: pause (TB_GOVERNOR_ENABLED=0),
-// back to shadow (TB_GOVERNOR_SHADOW_ONLY=1), submit the exit intent
-// (governor.submit_intent {gate, action: "exit", reason}), confirm
-// economics_autopilot=false (or the gate inactive), re-enable from the
-// known-good sample. [ExecuteRollback] does the only step that calls the node;
-// the environment steps happen on the governor's host and stay plans.
+// a typo never silently selects apply. The library never reads the process
+// environment itself: Options.Getenv is how a program passes it. [PlanRollback]
+// fills the runbook's rollback play with the node's current values: pause
+// (TB_GOVERNOR_ENABLED=0), back to shadow (TB_GOVERNOR_SHADOW_ONLY=1), submit
+// the exit intent (governor.submit_intent {gate, action: "exit", reason}),
+// confirm economics_autopilot=false (or the gate inactive), re-enable from the
+// known-good sample. [Runbook.Apply] carries out an audit report's play and
+// [ExecuteRollback] a [RollbackPlan]'s: only the step that calls the node, the
+// exit intent, sent once and never retried, and not at all when an exit intent
+// of the gate is already pending or the gate is inactive, then the
+// confirmation; the environment steps happen on the governor's host and stay
+// instructions.
 package governor

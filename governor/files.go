@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -88,9 +89,13 @@ type Problem struct {
 
 // FileResult is what verifying one directory entry found.
 type FileResult struct {
-	Name  string `json:"name"`
-	Path  string `json:"path"`
-	Epoch uint64 `json:"epoch"`
+	Name string `json:"name"`
+	Path string `json:"path"`
+	// Epoch is the file's epoch, from its name or else its epoch key; when
+	// neither gives one (a misnamed, unreadable file, an orphan sidecar) it is
+	// 0 and written as null.
+	Epoch      uint64 `json:"epoch"`
+	epochKnown bool
 	// Hash is the computed snapshot hash; "" when the file could not be parsed.
 	Hash       string `json:"hash,omitempty"`
 	StoredHash string `json:"stored_hash,omitempty"`
@@ -105,6 +110,19 @@ type FileResult struct {
 	// Failed says some problem counts as a failure under the options used
 	// (signature-missing is a failure only with RequireSignatures).
 	Failed bool `json:"failed"`
+}
+
+// MarshalJSON writes an epoch neither the name nor the content gave as null.
+func (r FileResult) MarshalJSON() ([]byte, error) {
+	type plain FileResult
+	var epoch *uint64
+	if r.epochKnown {
+		epoch = &r.Epoch
+	}
+	return json.Marshal(struct {
+		plain
+		Epoch *uint64 `json:"epoch"`
+	}{plain(r), epoch})
 }
 
 // Err returns the file's problems as one error naming the file, or nil.
@@ -264,7 +282,7 @@ func VerifyFile(path string, opts VerifyOptions) FileResult {
 func checkFile(path string, opts VerifyOptions) (FileResult, *sigCheck) {
 	r := FileResult{Name: filepath.Base(path), Path: path}
 	epoch, nameErr := ParseFileName(r.Name)
-	r.Epoch = epoch
+	r.Epoch, r.epochKnown = epoch, nameErr == nil
 	if nameErr != nil {
 		r.add(ProblemBadName, "%v", nameErr)
 	}
@@ -288,7 +306,7 @@ func checkFile(path string, opts VerifyOptions) (FileResult, *sigCheck) {
 		r.add(ProblemEpochMismatch, "file name says epoch %d, the epoch key says %d", epoch, d.Epoch)
 	}
 	if nameErr != nil {
-		r.Epoch = d.Epoch
+		r.Epoch, r.epochKnown = d.Epoch, true
 	}
 	h, err := d.Hash()
 	if err != nil {

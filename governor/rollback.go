@@ -11,6 +11,15 @@ import (
 // DefaultRollbackReason is the exit intent's reason when none is given.
 const DefaultRollbackReason = "rollback play (tbops)"
 
+// Kinds of the rollback play's report actions: the exit intent is the only
+// one tbops carries out; the check re-reads governor.status; config steps
+// are done on the governor's host.
+const (
+	kindSubmit = "submit"
+	kindCheck  = "check"
+	kindConfig = "config"
+)
+
 // RollbackInput is what the rollback play is planned from.
 type RollbackInput struct {
 	// Status is the node's governor.status now.
@@ -62,10 +71,7 @@ func PlanRollback(in RollbackInput) RollbackPlan {
 	if gate == "" {
 		gate = GateEconomics
 	}
-	reason := in.Reason
-	if strings.TrimSpace(reason) == "" {
-		reason = DefaultRollbackReason
-	}
+	reason := rollbackReason(in.Reason)
 	st := in.Status
 	envNote := ""
 	if in.Env != nil && len(in.Env.Set) > 0 {
@@ -121,6 +127,14 @@ func PlanRollback(in RollbackInput) RollbackPlan {
 	return p
 }
 
+// rollbackReason is the exit intent's reason: s, or DefaultRollbackReason when blank.
+func rollbackReason(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return DefaultRollbackReason
+	}
+	return s
+}
+
 func expectExited(gate string) string {
 	if gate == GateEconomics {
 		return "economics_autopilot=false"
@@ -130,59 +144,109 @@ func expectExited(gate string) string {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// ExecuteRollback does the plan's node step: it submits the exit intent once
-// (never retried) and re-reads governor.status for the confirmation step. The
-// environment steps stay plans: they are changed on the governor's host.
+// ExecuteRollback does the plan's node step (see [Runbook.Apply] for the same
+// step driven by an audit report): it re-reads governor.status and submits the
+// exit intent once, never retried, unless an exit intent of the gate is
+// already pending or the gate is already inactive, so an exit is never sent
+// twice; then it re-reads governor.status for the confirmation step. The
+// environment steps stay plans: they are changed on the governor's host. A
+// step already done is not done again.
 func ExecuteRollback(ctx context.Context, c *Client, p RollbackPlan) (RollbackPlan, error) {
 	p.Steps = append([]RollbackStep(nil), p.Steps...)
-	in, err := c.SubmitIntent(ctx, p.Gate, p.Reason)
+	exit := p.Submitted // the exit intent step 3b waits for
+	var err error
 	for i := range p.Steps {
-		if p.Steps[i].Runbook != "3" {
+		s := &p.Steps[i]
+		if s.Done {
 			continue
 		}
-		if err != nil {
-			p.Steps[i].Result = "submit failed: " + err.Error()
-			return p, err
-		}
-		p.Steps[i].Done = true
-		p.Steps[i].Result = fmt.Sprintf("exit intent %s submitted (state %s, applies at epoch %d, snapshot %s)", in.ID, in.State, in.EpochApply, in.SnapshotHash)
-	}
-	p.Submitted = &in
-	st, serr := c.Status(ctx)
-	for i := range p.Steps {
-		if p.Steps[i].Runbook != "3b" {
-			continue
-		}
-		switch {
-		case serr != nil:
-			p.Steps[i].Result = "could not re-read governor.status: " + serr.Error()
-		case p.Gate == GateEconomics:
-			p.Steps[i].Current = fmt.Sprintf("economics_autopilot=%t", st.EconomicsAutopilot)
-			p.Steps[i].Needed = st.EconomicsAutopilot
-			if st.EconomicsAutopilot {
-				p.Steps[i].Result = fmt.Sprintf("economics_autopilot is still true: the exit applies at epoch %d; re-run tbops governor status then", in.EpochApply)
-			} else {
-				p.Steps[i].Result = "confirmed: economics_autopilot=false"
+		switch s.Runbook {
+		case "3":
+			x := submitExit(ctx, c, p.Gate, p.Reason)
+			s.Done, s.Result, err = x.sent, x.result, x.err
+			if err != nil {
+				return p, err
 			}
-		default:
-			g, _ := st.Gate(p.Gate)
-			p.Steps[i].Current = "gate " + p.Gate + " state " + g.State
-			p.Steps[i].Needed = g.Active()
-			p.Steps[i].Result = "gate " + g.String()
+			if x.intent != nil {
+				exit = x.intent
+			}
+			if x.sent {
+				p.Submitted = x.intent
+			}
+		case "3b":
+			s.Current, s.Needed, s.Result = confirmExit(ctx, c, p.Gate, exit)
 		}
 	}
 	return p, nil
+}
+
+// exitOutcome is what the play's node step did.
+type exitOutcome struct {
+	// sent says the write was attempted, so it may have reached the node
+	// whatever came back: it is never sent again.
+	sent   bool
+	intent *Intent
+	result string
+	err    error
+}
+
+// submitExit is the rollback play's only write: governor.submit_intent for the
+// gate, sent once. It reads governor.status first and sends nothing when an
+// exit intent of the gate is pending (an earlier submit, by tbops or a person)
+// or the gate is inactive.
+func submitExit(ctx context.Context, c *Client, gate, reason string) exitOutcome {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return exitOutcome{result: "not submitted: could not read governor.status first: " + err.Error(), err: err}
+	}
+	for _, in := range st.Pending {
+		if in.Gate == gate && in.Action == ActionExit {
+			in := in
+			return exitOutcome{intent: &in, result: fmt.Sprintf("not submitted again: exit intent %s is already pending (applies at epoch %d)", in.ID, in.EpochApply)}
+		}
+	}
+	if g, ok := st.Gate(gate); ok && !g.Active() {
+		return exitOutcome{result: "not submitted: gate " + gate + " is already inactive"}
+	}
+	in, err := c.SubmitIntent(ctx, gate, reason)
+	if err != nil {
+		return exitOutcome{sent: true, result: "submit failed (sent once, not retried; read governor.status before trying again): " + err.Error(), err: err}
+	}
+	return exitOutcome{sent: true, intent: &in,
+		result: fmt.Sprintf("exit intent %s submitted (state %s, applies at epoch %d, snapshot %s)", in.ID, in.State, in.EpochApply, in.SnapshotHash)}
+}
+
+// confirmExit re-reads governor.status for step 3b: the gate's state now,
+// whether the exit is still to come, and what that means.
+func confirmExit(ctx context.Context, c *Client, gate string, exit *Intent) (current string, needed bool, result string) {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return "unknown", true, "could not re-read governor.status: " + err.Error()
+	}
+	if gate != GateEconomics {
+		g, _ := st.Gate(gate)
+		return "gate " + gate + " state " + g.State, g.Active(), "gate " + g.String()
+	}
+	current = fmt.Sprintf("economics_autopilot=%t", st.EconomicsAutopilot)
+	if !st.EconomicsAutopilot {
+		return current, false, "confirmed: economics_autopilot=false"
+	}
+	result = "economics_autopilot is still true"
+	if exit != nil {
+		result += fmt.Sprintf(": exit intent %s applies at epoch %d; read governor.status again then", exit.ID, exit.EpochApply)
+	}
+	return current, true, result
 }
 
 // Actions returns the plan as report actions (plans unless done).
 func (p RollbackPlan) Actions() []tbops.Action {
 	out := make([]tbops.Action, 0, len(p.Steps))
 	for _, s := range p.Steps {
-		kind := "config"
+		kind := kindConfig
 		if s.CallsNode {
-			kind = "submit"
+			kind = kindSubmit
 		} else if s.Runbook == "3b" {
-			kind = "check"
+			kind = kindCheck
 		}
 		note := fmt.Sprintf("step %s: %s (now: %s)", s.Runbook, s.Title, s.Current)
 		if !s.Needed {

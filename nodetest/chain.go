@@ -10,8 +10,15 @@ import (
 )
 
 // ChainState is the node and consensus state behind node.status,
-// node.consensus_status and ledger.inspect.
+// node.consensus_status and ledger.inspect, and the reference node's
+// mempool.stats and consensus.difficulty.
 type ChainState struct {
+	// Reference makes the node speak as the reference node does (PROTOCOL.md
+	// section 9): node.status and node.consensus_status answer -32601,
+	// mempool.stats and consensus.difficulty answer, and /metrics has the
+	// block_height gauge and block_mined_total instead of block_height_total.
+	// Without it those two methods answer -32601.
+	Reference bool `json:"reference,omitempty"`
 	// Height is the block height at the node's start; it grows by BlocksPerSecond
 	// (0 means the chain is stalled).
 	Height          int64   `json:"height"`
@@ -26,6 +33,18 @@ type ChainState struct {
 	ValidatorsOnline int                `json:"validators_online"`
 	ValidatorsTotal  int                `json:"validators_total"`
 	Accounts         map[string]Account `json:"accounts,omitempty"`
+	Mempool          Mempool            `json:"mempool"`
+	Difficulty       uint64             `json:"difficulty"`
+}
+
+// Mempool is the reference node's mempool.stats (the same for every lane).
+type Mempool struct {
+	Size     int64 `json:"size"`
+	AgeP50   int64 `json:"age_p50"`
+	AgeP95   int64 `json:"age_p95"`
+	FeeFloor int64 `json:"fee_floor"`
+	FeeP50   int64 `json:"fee_p50"`
+	FeeP90   int64 `json:"fee_p90"`
 }
 
 // Account is a ledger account for ledger.inspect.
@@ -54,6 +73,8 @@ func healthyChain(now time.Time) ChainState {
 		Accounts: map[string]Account{
 			"treasury_account_id": {Balance: 9_500_000 * 1_000_000, Nonce: 4521, UpdatedAt: now.Unix() - 30},
 		},
+		Mempool:    Mempool{Size: 42, AgeP50: 2, AgeP95: 9, FeeFloor: 1, FeeP50: 5, FeeP90: 20},
+		Difficulty: 1_048_576,
 	}
 }
 
@@ -65,32 +86,70 @@ func chainScenarios() map[string]func(time.Time) Scenario {
 			s.Chain.BlocksPerSecond, s.Chain.Consensus, s.Chain.ValidatorsOnline, s.Chain.FinalityLag = 0, "stalled", 9, 40
 			return s
 		},
+		"node-reference": func(now time.Time) Scenario {
+			s := Healthy(now)
+			s.Name, s.Description = "node-reference", "a healthy chain behind the reference node's methods: no node.* method, mempool.stats and consensus.difficulty, the block_height gauge (PROTOCOL.md section 9)"
+			s.Chain.Reference = true
+			return s
+		},
 	}
 }
 
 func nodeMetrics(sc *Scenario, el float64) []Metric {
 	c := sc.Chain
+	if c.Reference {
+		// Every block is mined here, as on a one-node reference network.
+		return []Metric{
+			{Name: "block_height", Type: "gauge", Series: []Series{{Value: float64(c.Height), PerSecond: c.BlocksPerSecond, Integer: true}}},
+			{Name: "block_mined_total", Type: "counter", Series: []Series{{Value: float64(c.Height), PerSecond: c.BlocksPerSecond, Integer: true}}},
+		}
+	}
 	return []Metric{Counter("block_height_total", nil, float64(c.Height), c.BlocksPerSecond)}
+}
+
+// chainView answers method from the chain state at the node's height now, if
+// the method is the reference node's (reference) and the node is one, or the
+// contract's and the node is not; otherwise -32601, as a node answers a method
+// it does not have.
+func (n *Node) chainView(method string, reference bool, f func(c *ChainState, height int64) any) (any, error) {
+	var out any
+	n.view(func(s *Scenario, now time.Time) {
+		if s.Chain.Reference == reference {
+			out = f(&s.Chain, s.Chain.HeightAt(n.elapsed(now)))
+		}
+	})
+	if out == nil {
+		return nil, &rpc.Error{Code: rpc.CodeMethodNotFound, Message: "method not found: " + method}
+	}
+	return out, nil
 }
 
 func (n *Node) registerNode() {
 	n.handle("node.status", func(ctx context.Context, params json.RawMessage) (any, error) {
-		var out map[string]any
-		n.view(func(s *Scenario, now time.Time) {
-			h := s.Chain.HeightAt(n.elapsed(now))
-			out = map[string]any{"current_block_height": h, "epoch": h / 120, "syncing": s.Chain.Syncing,
-				"peers": s.Chain.Peers, "version": s.Chain.Version}
+		return n.chainView("node.status", false, func(c *ChainState, h int64) any {
+			return map[string]any{"current_block_height": h, "epoch": h / 120, "syncing": c.Syncing,
+				"peers": c.Peers, "version": c.Version}
 		})
-		return out, nil
 	})
 	n.handle("node.consensus_status", func(ctx context.Context, params json.RawMessage) (any, error) {
-		var out map[string]any
-		n.view(func(s *Scenario, now time.Time) {
-			h := s.Chain.HeightAt(n.elapsed(now))
-			out = map[string]any{"status": s.Chain.Consensus, "last_finalized_height": max(h-s.Chain.FinalityLag, 0),
-				"round": s.Chain.Round, "validators_online": s.Chain.ValidatorsOnline, "validators_total": s.Chain.ValidatorsTotal}
+		return n.chainView("node.consensus_status", false, func(c *ChainState, h int64) any {
+			return map[string]any{"status": c.Consensus, "last_finalized_height": max(h-c.FinalityLag, 0),
+				"round": c.Round, "validators_online": c.ValidatorsOnline, "validators_total": c.ValidatorsTotal}
 		})
-		return out, nil
+	})
+	n.handle("mempool.stats", func(ctx context.Context, params json.RawMessage) (any, error) {
+		var p struct {
+			Lane string `json:"lane"`
+		}
+		if err := rpc.BindParams(params, &p); err != nil {
+			return nil, err
+		}
+		return n.chainView("mempool.stats", true, func(c *ChainState, h int64) any { return c.Mempool })
+	})
+	n.handle("consensus.difficulty", func(ctx context.Context, params json.RawMessage) (any, error) {
+		return n.chainView("consensus.difficulty", true, func(c *ChainState, h int64) any {
+			return map[string]any{"difficulty": c.Difficulty}
+		})
 	})
 	n.handle("ledger.inspect", func(ctx context.Context, params json.RawMessage) (any, error) {
 		var p struct {

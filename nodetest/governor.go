@@ -45,6 +45,9 @@ type GovernorState struct {
 	StatusHash string `json:"status_hash,omitempty"`
 	// GaugeDrift adds a delta to every series of the named economics_* gauge.
 	GaugeDrift map[string]float64 `json:"gauge_drift,omitempty"`
+	// NoEconomicsGauges stops exporting the economics_* gauges (the governor's
+	// telemetry is gone while the node still runs).
+	NoEconomicsGauges bool `json:"no_economics_gauges,omitempty"`
 	// Reference serves the reference node's shapes (PROTOCOL.md section 9):
 	// governor.decisions instead of governor.intents, autopilot_enabled,
 	// economics_prev_market_metrics, ad_targeting_* gate names.
@@ -204,6 +207,12 @@ func governorScenarios() map[string]func(time.Time) Scenario {
 			s := Healthy(now)
 			s.Name, s.Description = "governor-gauge-drift", "economics gauges no longer mirror the sample the governor evaluated"
 			s.Governor.GaugeDrift = map[string]float64{"economics_epoch_tx_count": 250, "economics_prev_market_metrics_utilization_ppm": 15_000}
+			return s
+		},
+		"governor-telemetry-missing": func(now time.Time) Scenario {
+			s := Healthy(now)
+			s.Name, s.Description = "governor-telemetry-missing", "the node runs but exports none of the economics_* gauges the audit compares with the decision files"
+			s.Governor.NoEconomicsGauges = true
 			return s
 		},
 		"governor-shadow-mode": func(now time.Time) Scenario {
@@ -503,7 +512,7 @@ func (g *GovernorState) latestEconomics() *GovernorDecision {
 func governorMetrics(sc *Scenario, now time.Time, el float64) []Metric {
 	g := &sc.Governor
 	var out []Metric
-	if d := g.latestEconomics(); d != nil {
+	if d := g.latestEconomics(); d != nil && !g.NoEconomicsGauges {
 		s := d.Sample
 		gauge := func(name string, v float64) Metric { return Gauge(name, nil, v+g.GaugeDrift[name]) }
 		out = append(out,

@@ -132,7 +132,7 @@ func TestGovernorMethodsRejectBadParams(t *testing.T) {
 }
 
 func TestGovernorScenariosRoundTripAsJSON(t *testing.T) {
-	for _, name := range []string{"governor-healthy", "governor-hash-mismatch", "governor-gauge-drift", "governor-shadow-mode", "governor-reference"} {
+	for _, name := range []string{"governor-healthy", "governor-hash-mismatch", "governor-gauge-drift", "governor-telemetry-missing", "governor-shadow-mode", "governor-reference"} {
 		sc, err := nodetest.LookupScenario(name, t0)
 		require.NoError(t, err)
 		raw, err := nodetest.MarshalScenario(sc, t0)
@@ -166,4 +166,15 @@ func TestGovernorGaugesMirrorTheSample(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(n.GovernorDecisionsDir(), nodetest.GovernorFileName(9994)))
 	require.NoError(t, err)
 	assert.Contains(t, string(raw), `"reason":"changed"`)
+}
+
+func TestGovernorTelemetryMissingExportsNoEconomicsGauges(t *testing.T) {
+	n := nodetest.Start(t, nodetest.WithClock(clockAt()), nodetest.WithScenarioName("governor-telemetry-missing"))
+	body := scrapeText(t, n)
+	assert.NotContains(t, body, "economics_")
+	assert.Contains(t, body, "block_height_total ", "the node itself is scraped")
+	assert.Contains(t, body, `ad_gate_streak_windows{tier="presence"} 2`, "only the economics gauges are gone")
+	var st map[string]any
+	require.NoError(t, call(t, n, "governor.status", nil, &st))
+	assert.Len(t, st["last_economics_snapshot_hash"], 64, "the governor still decides")
 }

@@ -101,7 +101,8 @@ func TestReceiptsBadParams(t *testing.T) {
 
 func TestReceiptsScenarios(t *testing.T) {
 	names := nodetest.Scenarios()
-	for _, s := range []string{"receipts-healthy", "receipts-market-stalled", "receipts-validation-errors", "receipts-chain-stalled", "receipts-min-payment-spike"} {
+	for _, s := range []string{"receipts-healthy", "receipts-low-volume", "receipts-explorer-lag", "receipts-market-stalled",
+		"receipts-validation-errors", "receipts-chain-stalled", "receipts-min-payment-spike"} {
 		assert.Contains(t, names, s)
 	}
 	clk := nodetest.NewFakeClock(time.Unix(1_765_000_000, 0))
@@ -114,7 +115,7 @@ func TestReceiptsScenarios(t *testing.T) {
 
 	spike := nodetest.Start(t, nodetest.WithClock(clk.Now), nodetest.WithScenarioName("receipts-min-payment-spike"))
 	clk.Advance(10 * time.Second)
-	assert.Equal(t, 2.0+50, receiptsMetric(t, spike, `receipt_min_payment_rejected_total`))
+	assert.Equal(t, 2.0+500, receiptsMetric(t, spike, `receipt_min_payment_rejected_total`))
 
 	// A scenario survives a JSON round trip (sim files).
 	sc, err := nodetest.LookupScenario("receipts-validation-errors", clk.Now())
@@ -124,4 +125,31 @@ func TestReceiptsScenarios(t *testing.T) {
 	back, err := nodetest.ParseScenario(raw, "x.json", clk.Now())
 	require.NoError(t, err)
 	assert.Equal(t, sc.Receipts, back.Receipts)
+}
+
+// A low-volume market's counter steps by whole receipts, and receipts.stats
+// says the block of the newest one: 0 to 2 blocks ago at one receipt every 3
+// blocks, never "now" while the counter is flat.
+func TestReceiptsLowVolume(t *testing.T) {
+	clk := nodetest.NewFakeClock(time.Unix(1_765_000_000, 0))
+	n := nodetest.Start(t, nodetest.WithClock(clk.Now), nodetest.WithScenarioName("receipts-low-volume"))
+	for i := 0; i < 9; i++ {
+		res := receiptsRPC(t, n, "receipts.stats", map[string]any{"market": "compute"})["result"].(map[string]any)
+		tip := receiptsRPC(t, n, "node.status", nil)["result"].(map[string]any)["current_block_height"].(float64)
+		assert.Equal(t, float64(90_000+i/3), res["emitted_total"], "after %ds", i)
+		assert.Equal(t, float64(90_000+i/3), receiptsMetric(t, n, `receipt_emitted_total{market="compute"}`), "a whole count after %ds", i)
+		assert.Equal(t, float64(i%3), tip-res["last_emitted_height"].(float64), "blocks since the last receipt after %ds", i)
+		clk.Advance(time.Second)
+	}
+}
+
+func TestReceiptsExplorerLag(t *testing.T) {
+	n := nodetest.Start(t, nodetest.WithScenarioName("receipts-explorer-lag"))
+	resp, err := http.Get(n.ExplorerURL())
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var body map[string]int64
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	tip := receiptsRPC(t, n, "node.status", nil)["result"].(map[string]any)["current_block_height"].(float64)
+	assert.InDelta(t, tip-45, float64(body["latest_receipt_height"]), 1, "45 blocks behind (a block may pass between the calls)")
 }

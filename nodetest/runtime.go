@@ -54,14 +54,23 @@ func runtimeScenarios() map[string]func(time.Time) Scenario {
 
 func runtimeMetrics(sc *Scenario, now time.Time, el float64) []Metric {
 	r := sc.Runtime
-	reload := Counter("config_reload_total", map[string]string{"result": "ok"}, r.ReloadOK, r.ReloadOKPerSec).
-		Merge(Counter("config_reload_total", map[string]string{"result": "error"}, r.ReloadError, r.ReloadErrorPerSec))
+	reload := events("config_reload_total", map[string]string{"result": "ok"}, r.ReloadOK, r.ReloadOKPerSec).
+		Merge(events("config_reload_total", map[string]string{"result": "error"}, r.ReloadError, r.ReloadErrorPerSec))
 	reload.Help = "Config reload attempts by result."
-	read := Counter("runtime_read_without_ready_total", nil, r.ReadWithoutReady, r.ReadWithoutReadyPerSec)
+	read := events("runtime_read_without_ready_total", nil, r.ReadWithoutReady, r.ReadWithoutReadyPerSec)
 	read.Help = "Reads that succeeded without a readiness event (missed IO wakeups)."
-	write := Counter("runtime_write_without_ready_total", nil, r.WriteWithoutReady, r.WriteWithoutReadyPerSec)
+	write := events("runtime_write_without_ready_total", nil, r.WriteWithoutReady, r.WriteWithoutReadyPerSec)
 	write.Help = "Writes that succeeded without a readiness event (missed IO wakeups)."
 	return []Metric{reload, read, write}
+}
+
+// events is a counter of whole events: it steps as a real one does (a reload
+// error every 30 s is flat for 30 s, then one more), so a short observation
+// sees what a real node's would.
+func events(name string, labels map[string]string, start, perSecond float64) Metric {
+	m := Counter(name, labels, start, perSecond)
+	m.Series[0].Integer = true
+	return m
 }
 
 // registerRuntime registers nothing: PROTOCOL.md has no runtime methods.

@@ -28,8 +28,13 @@ type TreasuryState struct {
 	// histograms are shaped like.
 	LagSeconds  []float64 `json:"lag_seconds,omitempty"`
 	TickSeconds []float64 `json:"tick_seconds,omitempty"`
+	// LagP95 exports the runbook's treasury_disbursement_lag_seconds_p95 gauge
+	// with this value beside the histogram (PROTOCOL.md lists only the
+	// histogram, so by default the gauge is absent).
+	LagP95 *float64 `json:"lag_p95,omitempty"`
 	// ErrorsPerSecond is treasury_execution_errors_total's rate by reason; a
 	// reason with rate 0 is still exported (so the rate is 0, not missing).
+	// Both counters count events: they step by whole numbers, as a real one.
 	ErrorsPerSecond map[string]float64 `json:"errors_per_second,omitempty"`
 	// TransitionsPerSecond is governance_disbursements_total's rate by status.
 	TransitionsPerSecond map[string]float64 `json:"transitions_per_second,omitempty"`
@@ -192,8 +197,21 @@ func tWithQueued(s *TreasuryState, now time.Time, id uint64, count int, amount i
 	}
 }
 
+// tAgePending moves every pending disbursement d seconds into the past: on a
+// stuck treasury nothing has changed for that long.
+func tAgePending(s *TreasuryState, d int64) {
+	for i := range s.Disbursements {
+		x := &s.Disbursements[i]
+		switch x.State {
+		case "draft", "voting", "queued", "timelocked":
+			x.CreatedAt, x.UpdatedAt, x.ChangedAt = x.CreatedAt-d, x.UpdatedAt-d, x.ChangedAt-d
+		}
+	}
+}
+
 func tExecutorFailing(s *TreasuryState, now time.Time, msg, reason string, rate float64) {
 	n := now.Unix()
+	tAgePending(s, 2*3600)
 	s.Executor.LastError = tStr(msg)
 	s.Executor.LastErrorAt = n - 1800
 	s.Executor.LastSuccessAt = n - 2*3600
@@ -241,6 +259,7 @@ func treasuryScenarios() map[string]func(time.Time) Scenario {
 				s.History = append(s.History, TreasurySnapshot{ID: last.ID + 1, Balance: last.Balance - 9_400_000*tMicro,
 					Delta: -9_400_000 * tMicro, RecordedAt: n - 7300, Epoch: 9_995, Event: "executed", DisbursementID: tU64(big)})
 				s.Balance = 100_000 * tMicro
+				tAgePending(s, 2*3600)
 				tWithQueued(s, now, 4551, 5, 500_000*tMicro, 2*3600)
 				s.Executor.LastError = tStr("insufficient_funds")
 				s.Executor.LastErrorAt = n - 1800
@@ -316,17 +335,20 @@ func treasuryMetrics(sc *Scenario, now time.Time, el float64) []Metric {
 		Histogram("treasury_disbursement_lag_seconds", nil, treasuryLagBounds, 0.05, t.LagSeconds),
 		Histogram("treasury_executor_tick_duration_seconds", nil, treasuryTickBounds, 0.2, t.TickSeconds),
 	}
+	if t.LagP95 != nil {
+		out = append(out, Gauge("treasury_disbursement_lag_seconds_p95", nil, *t.LagP95))
+	}
 	if len(t.ErrorsPerSecond) > 0 {
 		m := Metric{Name: "treasury_execution_errors_total", Type: "counter"}
 		for _, k := range tSortedKeys(t.ErrorsPerSecond) {
-			m.Series = append(m.Series, Series{Labels: map[string]string{"reason": k}, PerSecond: t.ErrorsPerSecond[k]})
+			m.Series = append(m.Series, Series{Labels: map[string]string{"reason": k}, PerSecond: t.ErrorsPerSecond[k], Integer: true})
 		}
 		out = append(out, m)
 	}
 	if len(t.TransitionsPerSecond) > 0 {
 		m := Metric{Name: "governance_disbursements_total", Type: "counter"}
 		for _, k := range tSortedKeys(t.TransitionsPerSecond) {
-			m.Series = append(m.Series, Series{Labels: map[string]string{"status": k}, Value: counts[k], PerSecond: t.TransitionsPerSecond[k]})
+			m.Series = append(m.Series, Series{Labels: map[string]string{"status": k}, Value: counts[k], PerSecond: t.TransitionsPerSecond[k], Integer: true})
 		}
 		out = append(out, m)
 	}

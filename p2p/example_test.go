@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/theblock/tbops/p2p"
+	"github.com/theblock/tbops/runtime"
 )
 
 // Three requests per one-second window: the fourth is refused, with the time
-// until it would pass.
+// until it would pass (when the first has left the window).
 func ExampleLimiter() {
 	cfg := p2p.DefaultConfig()
 	cfg.MaxPerSec = 3
@@ -34,7 +35,7 @@ func ExampleLimiter() {
 	// allowed
 	// allowed
 	// allowed
-	// refused by requests limit, retry in 1.122s
+	// refused by requests limit, retry in 997.000001ms
 	// size
 }
 
@@ -55,7 +56,7 @@ func ExampleLimiter_SetConfig() {
 	// Output:
 	// true false
 	// true false
-	// p2p config: p2p_max_per_sec = -1: out of range (allowed 1..50000)
+	// p2p config: p2p_max_per_sec = -1: out of range (allowed 1..50000 requests)
 }
 
 // The chain-sync ticker: 0 turns it off (no goroutine), a reload turns it on.
@@ -73,43 +74,39 @@ func ExampleSyncTicker() {
 	// running: false
 }
 
-// Defaults < file < environment; each value says where it came from.
-func ExampleLoadConfig() {
+// The p2p keys live in the node config file with the runtime knobs;
+// runtime.LoadNodeConfig reads both (defaults < file < environment) and its
+// P2P part converts to a Config.
+func ExampleConfig() {
 	dir, _ := os.MkdirTemp("", "p2p")
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "node.toml")
 	_ = os.WriteFile(path, []byte(`
 p2p_rate_window_secs = 2
 p2p_max_per_sec = 50
-p2p_max_per_second = 5
 
 [runtime]
 reactor_idle_poll_ms = 50
 `), 0o600)
 	env := map[string]string{"TB_P2P_CHAIN_SYNC_INTERVAL_MS": "0"}
-	cfg, settings, warnings, err := p2p.LoadConfig(path, func(k string) string { return env[k] })
+	nc, _, _, err := runtime.LoadNodeConfig(path, func(k string) string { return env[k] })
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	for _, s := range settings {
-		fmt.Printf("%-27s %-6s %s\n", s.Key, s.Value, s.Source)
+	cfg := p2p.Config(nc.P2P)
+	lim, err := p2p.NewLimiter(cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
 	}
-	for _, w := range warnings {
-		fmt.Println("warning:", w[len(dir)+1:])
-	}
-	fmt.Println("chain sync:", cfg.ChainSyncInterval())
+	fmt.Println("window:", cfg.Window(), "max per peer:", cfg.MaxPerSec, "chain sync:", cfg.ChainSyncInterval())
+	fmt.Println(lim.Allow(p2p.PeerIDFromString("peer"), 100, time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)).Allowed())
 
-	_, _, _, err = p2p.LoadConfig("", func(k string) string {
-		return map[string]string{"TB_P2P_MAX_PER_SEC": "lots"}[k]
-	})
-	fmt.Println(err)
+	cfg.MaxPerSec = 0
+	fmt.Println(cfg.Validate())
 	// Output:
-	// p2p_rate_window_secs        2      file
-	// p2p_max_per_sec             50     file
-	// p2p_max_bytes_per_sec       65536  default
-	// p2p_chain_sync_interval_ms  0      env
-	// warning: node.toml: unknown key "p2p_max_per_second" ignored (did you mean p2p_max_per_sec?)
-	// chain sync: 0s
-	// p2p config: env TB_P2P_MAX_PER_SEC="lots" (p2p_max_per_sec): not a decimal integer (allowed 1..50000)
+	// window: 2s max per peer: 50 chain sync: 0s
+	// true
+	// p2p config: p2p_max_per_sec = 0: out of range (allowed 1..50000 requests)
 }

@@ -81,212 +81,437 @@ type Decision struct {
 // Allowed reports whether the message was allowed.
 func (d Decision) Allowed() bool { return d.Limit == LimitNone }
 
-// subWindows is k, the number of sub-buckets a window is split into. The
-// over-admission bound is 1 + 1/k = 1.125 (see the package documentation).
-const subWindows = 8
-
-// entry is one peer's state: 64 bytes, one cache line (slab chunks are
-// 4 KiB objects, so entries are line-aligned). Each limit keeps the k
-// sub-window counters of the current window (a ring indexed by sub-window
-// number mod k) plus the one sub-window that is sliding out ("old"). The peer
-// id is not stored: the hash is a bijection of the id, its low 32 bits are in
-// the index slot and its high 32 bits here, so both together identify the peer
-// exactly. Request counters are 16-bit, which is why p2p_max_per_sec stops at
-// 50 000 (a bucket never holds more than 1.125 × the limit).
-type entry struct {
-	hi       uint32 // high 32 bits of the peer's hash
-	epoch    uint32 // low 32 bits of the sub-window number of the newest bucket
-	req      [subWindows]uint16
-	reqOld   uint16
-	_        uint16
-	bytesOld uint32
-	bytes    [subWindows]uint32
-}
-
-// advance moves the entry's newest bucket forward by d sub-windows (d ≥ 1).
-func (e *entry) advance(d uint32) {
-	if d > subWindows {
-		e.req, e.bytes = [subWindows]uint16{}, [subWindows]uint32{}
-		e.reqOld, e.bytesOld = 0, 0
-		e.epoch += d
-		return
-	}
-	for ; d > 0; d-- {
-		e.epoch++
-		i := e.epoch & (subWindows - 1)
-		// The slot of the new sub-window holds the bucket from k sub-windows
-		// ago: it becomes the one sliding out.
-		e.reqOld, e.req[i] = e.req[i], 0
-		e.bytesOld, e.bytes[i] = e.bytes[i], 0
-	}
-}
-
+// The limiter's constants; the package documentation explains the algorithm.
 const (
-	chunkShift = 6 // 64 entries (5.5 KiB) per slab chunk
-	chunkSize  = 1 << chunkShift
-	minSlots   = 16
-	fracBits   = 16 // fixed-point resolution of "how far into the sub-window"
-	fracOne    = 1 << fracBits
-	// idleSubWindows: a peer whose newest bucket is this many sub-windows old
-	// has been idle for more than 2 windows; all its buckets are expired.
-	idleSubWindows = 2*subWindows + 1
+	// quantaPerWindow is k: each limit's usage is kept as full quanta of
+	// q = ⌈L/k⌉ plus one partial quantum, so at most q − 1 of what is counted
+	// can be uncertain, and admitted in any window ≤ L + q − 1 < (1 + 1/k) × L.
+	quantaPerWindow = 8
+	// ticksPerWindow is K: quanta carry the tick (W/K) they completed in,
+	// rounded up, as 8 bits; K < 256 keeps them unambiguous next to the
+	// peer's last admission.
+	ticksPerWindow = 250
+	// lastBits hold the tick of the peer's last admission, modulo 2^15. Every
+	// peer is looked at (evicted if idle) at least every 3 × passTicks, so the
+	// tick is always less than 2^15 ticks old and reconstructs exactly.
+	lastBits  = 15
+	lastMask  = 1<<lastBits - 1
+	passTicks = 1 << 13
+
+	minBuckets = 8
+	maxKicks   = 256 // cuckoo displacements before an insert grows the table
 )
+
+// The meta word of a slot.
+const (
+	usedBit        = 1 << lastBits
+	reqOpenShift   = 16 // 13 bits: a partial quantum of requests, < ⌈50 000/8⌉
+	reqNShift      = 29 // 4 bits: full quanta of requests, 0..8
+	bytesOpenShift = 33 // 27 bits: a partial quantum of bytes, < ⌈2^30/8⌉
+	bytesNShift    = 60 // 4 bits: full quanta of bytes, 0..8
+	reqOpenMask    = 1<<13 - 1
+	bytesOpenMask  = 1<<27 - 1
+)
+
+// slot is one peer, key and state together (32 bytes, two per cache line), so
+// a decision costs one cache miss. key is the peer's hash (a bijection of its
+// id, so it identifies the peer exactly). req and bytes are the rings of the
+// two limits' full quanta: one byte per quantum, its completion tick mod 256,
+// oldest in the low byte. meta packs the rest (see the constants above).
+type slot struct {
+	key, meta, req, bytes uint64
+}
+
+// bucket is one cache line of the table: a peer lives in one of its two
+// buckets (cuckoo hashing), so a lookup reads at most two lines, both known
+// from the key and loaded in parallel.
+type bucket [2]slot
+
+// usage is one limit's state, decoded: n full quanta of q whose completion
+// ticks are in ring, and a partial quantum open < q.
+type usage struct{ ring, n, open uint64 }
+
+// peer is a decoded slot. last is the (absolute) tick of the peer's last
+// admission: every quantum completed at or before it.
+type peer struct {
+	last       int64
+	req, bytes usage
+}
+
+func (p *peer) decode(sl *slot, now int64) {
+	m := sl.meta
+	p.last = now - int64((uint64(now)-m)&lastMask)
+	p.req = usage{sl.req, m >> reqNShift & 15, m >> reqOpenShift & reqOpenMask}
+	p.bytes = usage{sl.bytes, m >> bytesNShift, m >> bytesOpenShift & bytesOpenMask}
+}
+
+func (p *peer) encode(sl *slot) {
+	sl.req, sl.bytes = p.req.ring, p.bytes.ring
+	sl.meta = uint64(p.last)&lastMask | usedBit |
+		p.req.open<<reqOpenShift | p.req.n<<reqNShift |
+		p.bytes.open<<bytesOpenShift | p.bytes.n<<bytesNShift
+}
+
+// limitCfg is one limit: max per window and its quantum q = ⌈max/k⌉.
+type limitCfg struct{ max, q uint64 }
+
+func newLimitCfg(max int) limitCfg {
+	return limitCfg{uint64(max), uint64((max + quantaPerWindow - 1) / quantaPerWindow)}
+}
 
 // shardCfg is the part of Config a shard needs, in the units it uses.
 type shardCfg struct {
-	sub      int64  // sub-window length in ns (window / k)
-	maxReq   uint64 // requests per window
-	maxBytes uint64 // bytes per window
+	window, tick int64 // ns; tick = window / K
+	req, bytes   limitCfg
+}
+
+// tickOf is the tick ns falls in, rounded up: ⌈ns / tick⌉.
+func (c *shardCfg) tickOf(ns int64) int64 { return ns/c.tick + min(ns%c.tick, 1) }
+
+func toShardCfg(c Config) shardCfg {
+	w := int64(c.Window())
+	return shardCfg{window: w, tick: w / ticksPerWindow, req: newLimitCfg(c.MaxPerSec), bytes: newLimitCfg(c.MaxBytesPerSec)}
+}
+
+// at is the absolute tick of the i-th oldest full quantum.
+func (u *usage) at(i uint64, last int64) int64 {
+	return last - int64((uint64(last)-u.ring>>(8*i))&0xff)
+}
+
+// expire drops the quanta that completed more than W before now (in ticks:
+// now − tick > K; the caller has reset a peer idle for longer than that).
+func (u *usage) expire(last, now int64) {
+	idle := uint64(now - last)
+	for u.n > 0 && idle+(uint64(last)-u.ring)&0xff > ticksPerWindow {
+		u.ring >>= 8
+		u.n--
+	}
+}
+
+// add counts need, completing quanta at tick now.
+func (u *usage) add(lc limitCfg, need uint64, now int64) {
+	o := u.open + need
+	if o < lc.q {
+		u.open = o
+		return
+	}
+	full := o / lc.q
+	u.open = o - full*lc.q
+	for ; full > 0; full-- {
+		u.ring |= (uint64(now) & 0xff) << (8 * u.n)
+		u.n++
+	}
+}
+
+// fits is the admission test far from the limit: the counted usage alone
+// fits (inlined into Allow, no division).
+func (u *usage) fits(lc limitCfg, need uint64) bool { return u.n*lc.q+u.open+need <= lc.max }
+
+// admits is the admission test at ns: the counted usage minus the credit for
+// the part of the oldest quantum that has probably left the window.
+func (u *usage) admits(lc limitCfg, need uint64, ns, last int64, c *shardCfg) bool {
+	return u.n*lc.q+u.open+need <= lc.max+u.credit(lc.q, ns, last, c)
+}
+
+// credit estimates how much of the oldest quantum is older than the window
+// [ns − W, ns]: it assumes the quantum was spread evenly over the time
+// before its completion that quanta take on average (the mean gap between the
+// counted ones), and caps the estimate at q − 1. Everything else counted is
+// surely in the window, so the estimate is below the truth by at most q − 1:
+// that cap is the whole slack.
+func (u *usage) credit(q uint64, ns, last int64, c *shardCfg) uint64 {
+	if u.n < 2 {
+		return 0
+	}
+	// With m gaps spanning d, the quantum is taken to start d/m before s0, so
+	// the part of it out of the window is (ns − W − s0 + d/m) / (d/m); all
+	// scaled by m to stay in integers.
+	s0 := u.at(0, last) * c.tick
+	d := u.at(u.n-1, last)*c.tick - s0
+	x := int64(u.n-1)*(ns-c.window-s0) + d // ≤ d while quantum 0 counts
+	if d == 0 || x <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(q, uint64(x))
+	est, _ := bits.Div64(hi, lo, uint64(d))
+	return min(est, q-1)
+}
+
+// retryAfter is the first nanosecond after ns at which admits passes if the
+// peer sends nothing else: stretch by stretch as quanta expire (oldest
+// first), solving for the moment the credit covers the excess; once no quantum
+// is left, the partial one goes when the peer has been idle for a window.
+func (u *usage) retryAfter(lc limitCfg, need uint64, ns, last int64, c *shardCfg) time.Duration {
+	from := ns // the start of the stretch in which quantum i is the oldest
+	var newest int64
+	if u.n > 0 {
+		newest = u.at(u.n-1, last) * c.tick
+	}
+	for i := range u.n {
+		si := u.at(i, last) * c.tick
+		over := int64((u.n-i)*lc.q+u.open+need) - int64(lc.max)
+		if over <= 0 {
+			return time.Duration(from - ns)
+		}
+		if d, m := newest-si, int64(u.n-1-i); m > 0 && d > 0 && uint64(over) < lc.q {
+			// credit ≥ over ⇔ q·x ≥ over·d ⇔ x ≥ ⌈over·d/q⌉, x = m·(t − W − si) + d
+			hi, lo := bits.Mul64(uint64(over), uint64(d))
+			x, rem := bits.Div64(hi, lo, lc.q)
+			if rem != 0 {
+				x++
+			}
+			return time.Duration(max(si+c.window+ceilDiv(int64(x)-d, m), from) - ns)
+		}
+		from = si + c.window + 1 // quantum i expires
+	}
+	if u.open+need > lc.max {
+		from = max(from, (last+ticksPerWindow)*c.tick+1)
+	}
+	return time.Duration(from - ns)
+}
+
+// ceilDiv is ⌈a / m⌉ for m > 0.
+func ceilDiv(a, m int64) int64 {
+	if a <= 0 {
+		return -(-a / m)
+	}
+	return (a + m - 1) / m
 }
 
 // Stats are the limiter's running totals.
 type Stats struct {
-	Peers           int    // peers with state (active within the last ~2 windows)
+	Peers           int    // peers with state (active within about a window)
 	Allowed         uint64 // messages allowed
 	RefusedRequests uint64 // refused by the request limit
 	RefusedBytes    uint64 // refused by the byte limit
 	RefusedSize     uint64 // refused because the message alone exceeds the byte limit
 }
 
-// shard is one lock's worth of peers: an open-addressing index (linear
-// probing, backward-shift deletion, no tombstones) over a dense slab of
-// entries kept in fixed-size chunks, so memory follows the live peer count.
+// shard is one lock's worth of peers: a cuckoo hash table of slots (two
+// choices of bucket per peer, two slots per bucket) kept between a quarter
+// and 85 % full (75 % after a rebuild), and swept incrementally for idle
+// peers.
 type shard struct {
-	mu  sync.Mutex
-	cfg shardCfg
-	// slots: 0 = empty, else (low 32 bits of the hash) << 32 | (slab index + 1).
-	// A peer's home slot comes from the high 32 bits (entry.hi & mask), and
-	// the low 32 bits are a fingerprint, so a probe touches the slab only on a
-	// fingerprint match.
-	slots   []uint64
-	chunks  []*[chunkSize]entry
-	n       int    // live entries, slab[0:n]
-	cursor  int    // incremental idle sweep position
-	lastIdx int64  // newest absolute sub-window number seen
-	curNs   int64  // lastIdx × cfg.sub: where that sub-window starts, in ns
-	allowed uint64 // counters for Stats
+	mu      sync.Mutex
+	cfg     shardCfg
+	table   []bucket
+	n       int   // live peers
+	lastNs  int64 // newest time seen
+	now     int64 // its tick, ⌈lastNs / tick⌉
+	cursor  int   // incremental sweep position (slot index)
+	passAt  int64 // tick at which the current sweep pass started
+	rng     uint64
+	allowed uint64
 	refused [4]uint64
 	// The last refusal, so a flooding peer is refused without re-deriving
 	// RetryAfter: with no admission in between, a peer's estimate only falls
 	// as time passes, so the same message stays refused by requests until
-	// fReq and by bytes until fBytes (absolute ns; 0 = that limit passed), and
-	// the refusal's RetryAfter is fUntil − now. Cleared by any admission of
+	// fReq and by bytes until fUntil (absolute ns; fReq 0 = requests passed),
+	// and the refusal's RetryAfter is fUntil − now. Cleared by any admission of
 	// that peer, any eviction and any config change.
-	fHi, fLo             uint32
-	fNeed                uint64
-	fReq, fBytes, fUntil int64
-	_                    [64]byte // keep neighbouring shards' hot fields off this cache line
+	fKey, fNeed  uint64
+	fReq, fUntil int64
+	_            [56]byte // 256 bytes in all: neighbouring shards share no cache line
 }
 
-func (s *shard) at(i int) *entry { return &s.chunks[i>>chunkShift][i&(chunkSize-1)] }
-
-// find returns the slot position of the peer with hash hi:lo, or -1.
-func (s *shard) find(hi, lo uint32) int {
-	mask := len(s.slots) - 1
-	for p := int(hi) & mask; ; p = (p + 1) & mask {
-		v := s.slots[p]
-		if v == 0 {
-			return -1
-		}
-		if uint32(v>>32) == lo && s.at(int(uint32(v))-1).hi == hi {
-			return p
-		}
-	}
+// homes are the two buckets a key may live in.
+func (s *shard) homes(key uint64) (int, int) {
+	nb := uint64(len(s.table))
+	return int(uint64(uint32(key)) * nb >> 32), int((key * 0x9e3779b97f4a7c15) >> 32 * nb >> 32)
 }
 
-// slotOf returns the slot position that points at slab entry i.
-func (s *shard) slotOf(i int) int {
-	mask := len(s.slots) - 1
-	for p := int(s.at(i).hi) & mask; ; p = (p + 1) & mask {
-		if uint32(s.slots[p]) == uint32(i+1) {
-			return p
-		}
+func (s *shard) slotAt(i int) *slot { return &s.table[i>>1][i&1] }
+
+// find returns the peer's slot, or nil.
+func (s *shard) find(key uint64) *slot {
+	b1, b2 := s.homes(key)
+	x, y := &s.table[b1], &s.table[b2]
+	// Both lines are read before any comparison, so their misses overlap.
+	k0, k1, k2, k3 := x[0].key, x[1].key, y[0].key, y[1].key
+	switch {
+	case k0 == key && x[0].meta&usedBit != 0:
+		return &x[0]
+	case k1 == key && x[1].meta&usedBit != 0:
+		return &x[1]
+	case k2 == key && y[0].meta&usedBit != 0:
+		return &y[0]
+	case k3 == key && y[1].meta&usedBit != 0:
+		return &y[1]
 	}
+	return nil
 }
 
-// home is the home slot of the (non-empty) slot value v.
-func (s *shard) home(v uint64, mask int) int { return int(s.at(int(uint32(v))-1).hi) & mask }
-
-// insert appends a fresh entry for hash hi:lo and indexes it.
-func (s *shard) insert(hi, lo uint32, epoch uint32) *entry {
-	if (s.n+1)*4 > len(s.slots)*3 {
-		s.resize(len(s.slots) * 2)
-	}
-	if s.n == len(s.chunks)*chunkSize {
-		s.chunks = append(s.chunks, new([chunkSize]entry))
-	}
-	i := s.n
-	s.n++
-	e := s.at(i)
-	*e = entry{hi: hi, epoch: epoch}
-	mask := len(s.slots) - 1
-	p := int(hi) & mask
-	for s.slots[p] != 0 {
-		p = (p + 1) & mask
-	}
-	s.slots[p] = uint64(lo)<<32 | uint64(i+1)
-	return e
+// idle reports whether the peer in sl has not been admitted for more than a
+// window at tick now: all its usage has expired, so forgetting it loses
+// nothing.
+func idle(sl *slot, now int64) bool {
+	return (uint64(now)-sl.meta)&lastMask > ticksPerWindow
 }
 
-func (s *shard) resize(n int) {
-	old := s.slots
-	s.slots = make([]uint64, n)
-	mask := n - 1
-	for _, v := range old {
-		if v == 0 {
-			continue
-		}
-		p := s.home(v, mask)
-		for s.slots[p] != 0 {
-			p = (p + 1) & mask
-		}
-		s.slots[p] = v
+// insert stores a new peer, rebuilding the table when it is 85 % full or a
+// cuckoo walk gets long.
+func (s *shard) insert(sl slot) {
+	if (s.n+1)*20 > len(s.table)*2*17 {
+		s.rebuild(0)
 	}
-}
-
-// deleteSlot empties slot p and shifts the probe chain back over it.
-func (s *shard) deleteSlot(p int) {
-	mask := len(s.slots) - 1
 	for {
-		s.slots[p] = 0
-		q := p
-		for {
-			q = (q + 1) & mask
-			v := s.slots[q]
-			if v == 0 {
-				return
-			}
-			home := s.home(v, mask)
-			// Move v into the hole at p unless its home lies cyclically in (p, q].
-			if (q > p && (home <= p || home > q)) || (q < p && home <= p && home > q) {
-				s.slots[p] = v
-				p = q
-				break
-			}
+		homeless, ok := s.place(sl)
+		if ok {
+			s.n++
+			return
 		}
+		s.rebuild(len(s.table)*6/5 + 1) // recounts the peers in the table
+		sl = homeless
 	}
 }
 
-// remove evicts slab entry i: unindex it, move the last entry into its place.
-func (s *shard) remove(i int) {
-	s.deleteSlot(s.slotOf(i))
-	last := s.n - 1
-	if i != last {
-		lp := s.slotOf(last)
-		*s.at(i) = *s.at(last)
-		s.slots[lp] = s.slots[lp]&^(1<<32-1) | uint64(i+1)
+// place puts sl into one of its buckets, displacing residents along a short
+// random walk (a displaced resident that is idle is dropped instead, which
+// ends the walk). It returns the peer left without a slot if the walk is too
+// long.
+func (s *shard) place(sl slot) (slot, bool) {
+	b, _ := s.homes(sl.key)
+	for range maxKicks {
+		b1, b2 := s.homes(sl.key)
+		for _, bi := range [2]int{b1, b2} {
+			for j := range s.table[bi] {
+				if r := &s.table[bi][j]; r.meta&usedBit == 0 {
+					*r = sl
+					return slot{}, true
+				}
+			}
+		}
+		// Kick out a resident of the bucket sl did not come from.
+		if b == b1 {
+			b = b2
+		} else {
+			b = b1
+		}
+		s.rng = s.rng*6364136223846793005 + 1442695040888963407
+		r := &s.table[b][s.rng>>63]
+		sl, *r = *r, sl
+		if idle(&sl, s.now) {
+			s.n--
+			s.fUntil = 0 // the cached refusal may have been this peer's
+			return slot{}, true
+		}
 	}
+	return sl, false
+}
+
+// rebuild re-places the peers into a new table 75 % full (at least minNb
+// buckets), dropping idle ones; afterwards every peer has just been looked
+// at, so a new sweep pass starts.
+func (s *shard) rebuild(minNb int) {
+	live := 0
+	for i := range 2 * len(s.table) {
+		if sl := s.slotAt(i); sl.meta&usedBit != 0 && !idle(sl, s.now) {
+			live++
+		}
+	}
+	old, nb := s.table, max(minNb, live*2/3+1, minBuckets)
+	for !s.refill(old, nb) {
+		nb = nb*6/5 + 1
+	}
+	s.cursor, s.passAt, s.fUntil = 0, s.now, 0
+}
+
+// refill places the live peers of old into a table of nb buckets; false if a
+// cuckoo walk failed (the caller retries bigger).
+func (s *shard) refill(old []bucket, nb int) bool {
+	s.table, s.n = make([]bucket, nb), 0
+	for i := range old {
+		for j := range old[i] {
+			sl := &old[i][j]
+			if sl.meta&usedBit == 0 || idle(sl, s.now) {
+				continue
+			}
+			if _, ok := s.place(*sl); !ok {
+				return false
+			}
+			s.n++
+		}
+	}
+	return true
+}
+
+// remove evicts the peer in sl.
+func (s *shard) remove(sl *slot) {
+	*sl = slot{}
 	s.n--
 	s.fUntil = 0 // the cached refusal may have been this peer's
-	// Give memory back: drop a trailing chunk once a whole spare chunk is free,
-	// and halve the index when it is less than 1/8 full.
-	if c := len(s.chunks); c > 1 && s.n <= (c-2)*chunkSize {
-		s.chunks[c-1] = nil
-		s.chunks = s.chunks[:c-1]
+}
+
+// shrink gives memory back once the table is less than a quarter full.
+func (s *shard) shrink() {
+	if len(s.table) > minBuckets && s.n*2 < len(s.table) {
+		s.rebuild(0)
 	}
-	if len(s.slots) > minSlots && s.n*8 < len(s.slots) {
-		s.resize(len(s.slots) / 2)
+}
+
+// sweepStep looks at one slot and evicts its peer if idle: the incremental
+// sweep that gives memory back without ever scanning a whole table at once.
+func (s *shard) sweepStep() {
+	if s.cursor >= 2*len(s.table) {
+		s.cursor, s.passAt = 0, s.now
 	}
+	if sl := s.slotAt(s.cursor); sl.meta&usedBit != 0 && idle(sl, s.now) {
+		s.remove(sl)
+		s.shrink()
+	}
+	s.cursor++
+}
+
+// sweepPerTick is how many slots the sweep looks at each time a shard's clock
+// reaches a new tick: off the per-decision path, and a table of n slots is
+// swept every n/16 ticks of traffic.
+const sweepPerTick = 16
+
+// sweepAll evicts every idle peer and starts a new pass; it returns how many
+// it evicted.
+func (s *shard) sweepAll(now int64) int {
+	evicted := 0
+	for i := range 2 * len(s.table) {
+		if sl := s.slotAt(i); sl.meta&usedBit != 0 && idle(sl, now) {
+			s.remove(sl)
+			evicted++
+		}
+	}
+	s.cursor, s.passAt = 0, s.now
+	s.shrink()
+	return evicted
+}
+
+// clear forgets every peer (all of them idle).
+func (s *shard) clear() {
+	s.table = make([]bucket, minBuckets)
+	s.n, s.cursor, s.passAt, s.fUntil = 0, 0, s.now, 0
+}
+
+// advance moves the shard's clock to ns (never backwards: an earlier ns is
+// decided at the newest time seen, so a clock step never refills a budget)
+// and returns the time the decision is taken at.
+func (s *shard) advance(ns int64) int64 {
+	if ns <= s.lastNs {
+		return s.lastNs
+	}
+	s.lastNs = ns
+	if tk := s.cfg.tick; ns > s.now*tk {
+		t := s.cfg.tickOf(ns)
+		allIdle := t-s.now > ticksPerWindow
+		s.now = t
+		switch {
+		case allIdle:
+			s.clear() // everyone was idle for more than a window
+		case t-s.passAt >= passTicks:
+			s.sweepAll(t) // finish a pass that low traffic left unfinished
+		default:
+			for range sweepPerTick {
+				s.sweepStep()
+			}
+		}
+	}
+	return ns
 }
 
 // Limiter limits each peer to p2p_max_per_sec requests and
@@ -317,7 +542,7 @@ type LimiterOption func(*limiterOptions)
 func WithShards(n int) LimiterOption { return func(o *limiterOptions) { o.shards = n } }
 
 // WithSeed fixes the hash seed (default: random per limiter, so peers cannot
-// aim many ids at one shard or probe chain across processes).
+// aim many ids at one shard or bucket across processes).
 func WithSeed(seed uint64) LimiterOption {
 	return func(o *limiterOptions) { o.seed, o.seeded = seed, true }
 }
@@ -348,25 +573,17 @@ func NewLimiter(cfg Config, opts ...LimiterOption) (*Limiter, error) {
 	}
 	sc := toShardCfg(cfg)
 	for i := range l.shards {
-		l.shards[i].cfg = sc
-		l.shards[i].slots = make([]uint64, minSlots)
+		s := &l.shards[i]
+		s.cfg, s.rng = sc, o.seed+uint64(i)
+		s.clear()
 	}
 	return l, nil
 }
 
-func toShardCfg(c Config) shardCfg {
-	return shardCfg{
-		sub:      int64(c.Window()) / subWindows,
-		maxReq:   uint64(c.MaxPerSec),
-		maxBytes: uint64(c.MaxBytesPerSec),
-	}
-}
-
 // hash mixes a peer id with the limiter's seed. Every step is invertible (xor
 // with the seed, multiply by an odd number, then murmur3's fmix64), so distinct
-// ids have distinct hashes: that is what lets an entry store half the hash
-// instead of the id. The top bits pick the shard, the high half the home slot,
-// the low half is the fingerprint.
+// ids have distinct hashes: that is what lets a slot store the hash instead of
+// the id. The top bits pick the shard, the rest the buckets.
 func (l *Limiter) hash(key uint64) uint64 {
 	x := (key ^ l.seed0) * l.seed1
 	x ^= x >> 33
@@ -386,54 +603,37 @@ func (l *Limiter) Allow(peer PeerID, size int, now time.Time) Decision {
 	return l.allowNanos(uint64(peer), size, now.UnixNano())
 }
 
-func (l *Limiter) allowNanos(key uint64, size int, ns int64) Decision {
-	h := l.hash(key)
-	s := &l.shards[h>>l.shift]
+func (l *Limiter) allowNanos(id uint64, size int, ns int64) Decision {
+	key := l.hash(id)
+	s := &l.shards[key>>l.shift]
 	s.mu.Lock()
-	d := s.allow(uint32(h>>32), uint32(h), size, ns)
+	d := s.allow(key, size, ns)
 	s.mu.Unlock()
 	return d
 }
 
-func (s *shard) allow(hi, lo uint32, size int, ns int64) Decision {
-	c := s.cfg
+// load sets p to the peer's usage at tick now: its decoded slot with expired
+// quanta dropped, or a fresh state.
+func (p *peer) load(sl *slot, now int64) {
+	if sl == nil || idle(sl, now) {
+		*p = peer{last: now}
+		return
+	}
+	p.decode(sl, now)
+	p.req.expire(p.last, now)
+	p.bytes.expire(p.last, now)
+}
+
+func (s *shard) allow(key uint64, size int, ns int64) Decision {
+	c := &s.cfg
 	need := uint64(max(size, 0))
-	if need > c.maxBytes {
+	if need > c.bytes.max {
 		s.refused[LimitSize]++
 		return Decision{Limit: LimitSize}
 	}
-	if ns < 0 {
-		ns = 0
-	}
-	// Most decisions fall in the shard's newest sub-window: no division then.
-	rem := ns - s.curNs
-	clamped := false
-	switch {
-	case rem >= c.sub:
-		idx := ns / c.sub
-		rem = ns - idx*c.sub
-		s.lastIdx, s.curNs = idx, idx*c.sub
-	case rem < 0:
-		// Time went backwards (or callers raced between reading the clock and
-		// taking the lock): decide at the shard's newest sub-window instead, so
-		// no peer's buckets ever run backwards.
-		rem, clamped = 0, true
-	}
-	cur := uint32(s.lastIdx)
+	ns = s.advance(ns)
 
-	// Incremental eviction: look at one slab entry per decision.
-	if s.n > 0 {
-		if s.cursor >= s.n {
-			s.cursor = 0
-		}
-		if cur-s.at(s.cursor).epoch >= idleSubWindows {
-			s.remove(s.cursor)
-		} else {
-			s.cursor++
-		}
-	}
-
-	if ns < s.fUntil && !clamped && hi == s.fHi && lo == s.fLo && need == s.fNeed {
+	if ns < s.fUntil && key == s.fKey && need == s.fNeed {
 		lim := LimitBytes
 		if ns < s.fReq {
 			lim = LimitRequests
@@ -442,140 +642,58 @@ func (s *shard) allow(hi, lo uint32, size int, ns int64) Decision {
 		return Decision{Limit: lim, RetryAfter: time.Duration(s.fUntil - ns)}
 	}
 
-	var e *entry
-	if p := s.find(hi, lo); p >= 0 {
-		e = s.at(int(uint32(s.slots[p])) - 1)
-		if d := cur - e.epoch; d > 0 { // epochs never pass s.lastIdx, so d ≥ 0
-			e.advance(d)
-		}
-	} else {
-		// A new peer has empty buckets, and need ≤ both maxima: it is allowed.
-		e = s.insert(hi, lo, cur)
-	}
-
-	sReq := sum16(&e.req)
-	sBytes := sum32(&e.bytes)
-	// Far from a limit, counting all of old still fits; only near a limit do
-	// we need frac (a division) and the exact test.
-	okReq := sReq+1+uint64(e.reqOld) <= c.maxReq
-	okBytes := sBytes+need+uint64(e.bytesOld) <= c.maxBytes
-	if !okReq || !okBytes {
-		frac := uint64((rem << fracBits) / c.sub)
-		okReq = okReq || fits(sReq, uint64(e.reqOld), 1, c.maxReq, frac)
-		okBytes = okBytes || fits(sBytes, uint64(e.bytesOld), need, c.maxBytes, frac)
-	}
+	sl := s.find(key)
+	var p peer
+	p.load(sl, s.now)
+	okReq := p.req.fits(c.req, 1) || p.req.admits(c.req, 1, ns, p.last, c)
+	okBytes := p.bytes.fits(c.bytes, need) || p.bytes.admits(c.bytes, need, ns, p.last, c)
 	if okReq && okBytes {
-		i := cur & (subWindows - 1)
-		e.req[i]++
-		e.bytes[i] += uint32(need)
+		p.req.add(c.req, 1, s.now)
+		p.bytes.add(c.bytes, need, s.now)
+		p.last = s.now
+		if sl != nil {
+			p.encode(sl)
+		} else {
+			// A new peer has no usage, and need ≤ both maxima: it is allowed.
+			fresh := slot{key: key}
+			p.encode(&fresh)
+			s.insert(fresh)
+		}
 		s.allowed++
-		if hi == s.fHi && lo == s.fLo {
+		if key == s.fKey {
 			s.fUntil = 0
 		}
 		return Decision{}
 	}
 	var d Decision
-	var raReq, raBytes time.Duration
+	var raReq time.Duration
 	if !okReq {
-		var ring [subWindows]uint32
-		for i, v := range e.req {
-			ring[i] = uint32(v)
-		}
-		raReq = retryAfter(&ring, uint64(e.reqOld), cur, rem, 1, c.maxReq, c.sub)
+		raReq = p.req.retryAfter(c.req, 1, ns, p.last, c)
 		d = Decision{Limit: LimitRequests, RetryAfter: raReq}
 	}
 	if !okBytes {
-		raBytes = retryAfter(&e.bytes, uint64(e.bytesOld), cur, rem, need, c.maxBytes, c.sub)
 		if d.Limit == LimitNone {
 			d.Limit = LimitBytes
 		}
-		d.RetryAfter = max(d.RetryAfter, raBytes)
+		d.RetryAfter = max(d.RetryAfter, p.bytes.retryAfter(c.bytes, need, ns, p.last, c))
 	}
 	s.refused[d.Limit]++
-	if !clamped {
-		s.fHi, s.fLo, s.fNeed = hi, lo, need
-		s.fReq, s.fBytes, s.fUntil = 0, 0, ns+int64(d.RetryAfter)
-		if raReq > 0 {
-			s.fReq = ns + int64(raReq)
-		}
-		if raBytes > 0 {
-			s.fBytes = ns + int64(raBytes)
-		}
+	s.fKey, s.fNeed, s.fReq, s.fUntil = key, need, 0, ns+int64(d.RetryAfter)
+	if raReq > 0 {
+		s.fReq = ns + int64(raReq)
 	}
 	return d
 }
 
-func sum16(b *[subWindows]uint16) uint64 {
-	return uint64(b[0]) + uint64(b[1]) + uint64(b[2]) + uint64(b[3]) +
-		uint64(b[4]) + uint64(b[5]) + uint64(b[6]) + uint64(b[7])
-}
-
-func sum32(b *[subWindows]uint32) uint64 {
-	return uint64(b[0]) + uint64(b[1]) + uint64(b[2]) + uint64(b[3]) +
-		uint64(b[4]) + uint64(b[5]) + uint64(b[6]) + uint64(b[7])
-}
-
-// fits is the admission test. inner is the count of the k sub-windows up to
-// now, old the count of the sub-window sliding out, frac how far (in 1/2^16)
-// we are into the current sub-window. The window (now-W, now] holds inner plus
-// an unknown part of old. The estimate of that part is
-//
-//	max(old × (1 − frac), old − max/k)
-//
-// the usual uniform-spread share, but never less than old − max/k, so the
-// estimate is below the truth by at most max/k: admitted in any window of
-// length W ≤ max × (1 + 1/k). With steady traffic (old ≤ max/k) the second
-// term is ≤ 0 and it is the classic sliding-window counter.
-func fits(inner, old, need, limit, frac uint64) bool {
-	if inner+need > limit {
-		return false
-	}
-	// old − limit/k ≤ limit − inner − need, times k (exact in integers).
-	if (inner+need+old)*subWindows > limit*(subWindows+1) {
-		return false
-	}
-	// old × (1 − frac) ≤ limit − inner − need, in 1/2^16 fixed point; frac was
-	// rounded down, so this errs towards refusing.
-	return old*(fracOne-frac) <= (limit-inner-need)<<fracBits
-}
-
-// retryAfter finds the earliest time, with no further admissions, at which
-// fits() passes: it walks forward through the next k+1 sub-windows, where
-// buckets slide out one by one, and solves for the fraction within the first
-// sub-window where both conditions hold.
-func retryAfter(ring *[subWindows]uint32, old uint64, cur uint32, rem int64, need, limit uint64, sub int64) time.Duration {
-	inner := sum32(ring)
-	for j := range int64(subWindows + 1) {
-		if j > 0 {
-			// In sub-window cur+j the bucket of sub-window cur+j-k slides out;
-			// it sits in the ring slot that sub-window cur+j will reuse.
-			b := uint64(ring[(cur+uint32(j))&(subWindows-1)])
-			inner -= b
-			old = b
-		}
-		if inner+need > limit || (inner+need+old)*subWindows > limit*(subWindows+1) {
-			continue
-		}
-		var f int64 // the smallest frac at which old × (1 − frac) fits
-		if old > 0 {
-			if q := ((limit - inner - need) << fracBits) / old; q < fracOne {
-				f = fracOne - int64(q)
-			}
-		}
-		remNeed := (f*sub + fracOne - 1) >> fracBits // frac ≥ f ⇔ rem ≥ ⌈f·sub/2^16⌉
-		return time.Duration(max(j*sub+remNeed-rem, 1))
-	}
-	// Sub-window cur+k+1: everything has slid out.
-	return time.Duration(int64(subWindows+1)*sub - rem)
-}
-
 // SetConfig applies a new configuration at run time without resetting peers:
-// each peer keeps what it has used. New maxima apply to the next decision. A
-// new window length re-buckets each peer's recent usage (it is carried over as
-// if it all happened in the peer's newest sub-window, which errs towards
-// refusing), so a reload never hands out a fresh budget. Shards switch one at
-// a time, each under its own lock, so decisions never see a torn config. An
-// invalid cfg changes nothing and returns the validation error.
+// each peer keeps what it has used. New maxima apply to the next decision,
+// with each peer's usage re-cut into the new quanta; a new window length
+// keeps each quantum's time (rounded later, never earlier). Where a lowered
+// limit leaves more usage than the new state can hold, the newest is kept and
+// the peer stays refused until it expires. So a reload never hands out a fresh
+// budget. Shards switch one at a time, each under its own lock, so decisions
+// never see a torn config. An invalid cfg changes nothing and returns the
+// validation error.
 func (l *Limiter) SetConfig(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -586,12 +704,9 @@ func (l *Limiter) SetConfig(cfg Config) error {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		if s.cfg.sub != sc.sub {
-			s.rebucket(s.cfg.sub, sc.sub)
+		if s.cfg != sc {
+			s.reconfigure(sc)
 		}
-		s.cfg = sc
-		s.curNs = s.lastIdx * sc.sub
-		s.fUntil = 0
 		s.mu.Unlock()
 	}
 	l.cfg = cfg
@@ -605,42 +720,96 @@ func (l *Limiter) Config() Config {
 	return l.cfg
 }
 
-func (s *shard) rebucket(oldSub, newSub int64) {
-	newLast := s.lastIdx * oldSub / newSub
-	for i := range s.n {
-		e := s.at(i)
-		abs := s.lastIdx - int64(uint32(s.lastIdx)-e.epoch)
-		// The end of the peer's newest sub-window, in new sub-windows.
-		ne := min(((abs+1)*oldSub-1)/newSub, newLast)
-		r := sum16(&e.req) + uint64(e.reqOld)
-		b := sum32(&e.bytes) + uint64(e.bytesOld)
-		*e = entry{hi: e.hi, epoch: uint32(ne)}
-		e.req[e.epoch&(subWindows-1)] = uint16(min(r, 1<<16-1))
-		e.bytes[e.epoch&(subWindows-1)] = uint32(min(b, 1<<32-1))
+// reconfigure re-expresses every peer in the new configuration.
+func (s *shard) reconfigure(sc shardCfg) {
+	old := s.cfg
+	s.cfg = sc
+	s.now = sc.tickOf(s.lastNs)
+	// A time in old ticks, as a new tick: no later than the shard's time in
+	// ns (a quantum completed by then), rounded up.
+	conv := func(t int64) int64 {
+		return sc.tickOf(min(t*old.tick, s.lastNs))
 	}
-	s.lastIdx = newLast
+	oldNow := old.tickOf(s.lastNs)
+	for i := range 2 * len(s.table) {
+		sl := s.slotAt(i)
+		if sl.meta&usedBit == 0 {
+			continue
+		}
+		if idle(sl, oldNow) {
+			s.remove(sl)
+			continue
+		}
+		var p peer
+		p.load(sl, oldNow)
+		last := conv(p.last)
+		np := peer{last: last}
+		np.req = p.req.recut(old.req, sc.req, p.last, last, s.now, conv)
+		np.bytes = p.bytes.recut(old.bytes, sc.bytes, p.last, last, s.now, conv)
+		if s.now-last > ticksPerWindow {
+			s.remove(sl)
+			continue
+		}
+		np.encode(sl)
+	}
+	s.cursor, s.passAt, s.fUntil = 0, s.now, 0
 }
 
-// Prune evicts, shard by shard, every peer idle for more than two windows at
-// now, and returns how many it evicted. Allow already evicts incrementally (it
-// looks at one peer per decision); Prune is for giving memory back after a
-// burst of peers when traffic has gone quiet. Evicting an idle peer loses
-// nothing: all of its buckets have expired.
+// recut pours the usage, oldest quantum first and the partial one last (at
+// the peer's last admission), into quanta of the new size at converted ticks,
+// dropping those that have expired under the new window. A quantum takes the
+// tick of the old quantum that completes it: never earlier than its content.
+// If more than k quanta result (a lowered limit), the newest k are kept and
+// the partial quantum is full: the peer stays refused until they expire, by
+// when the dropped older ones have expired too.
+func (u *usage) recut(from, to limitCfg, oldLast, newLast, now int64, conv func(int64) int64) usage {
+	var newest [quantaPerWindow]int64 // ring buffer of the newest quanta's ticks
+	var acc, total uint64
+	pour := func(amount uint64, t int64) {
+		acc += amount
+		full := acc / to.q
+		acc -= full * to.q
+		for range min(full, quantaPerWindow) {
+			newest[total%quantaPerWindow] = t
+			total++
+		}
+		total += full - min(full, quantaPerWindow)
+	}
+	for i := range u.n {
+		if t := conv(u.at(i, oldLast)); now-t <= ticksPerWindow {
+			pour(from.q, t)
+		}
+	}
+	pour(u.open, newLast)
+	nu := usage{open: acc}
+	first := uint64(0)
+	if total > quantaPerWindow {
+		first, nu.open = total-quantaPerWindow, to.q-1
+	}
+	for i := first; i < total; i++ {
+		nu.ring |= (uint64(newest[i%quantaPerWindow]) & 0xff) << (8 * nu.n)
+		nu.n++
+	}
+	return nu
+}
+
+// Prune evicts, shard by shard, every peer idle for more than a window at now
+// (no admission since), and returns how many it evicted. Allow already
+// evicts incrementally (a few slots each time a shard's clock ticks); Prune is
+// for giving memory back after a burst of peers when traffic has gone quiet.
+// Evicting an idle peer loses nothing: all of its usage has left the window.
 func (l *Limiter) Prune(now time.Time) int {
 	ns := max(now.UnixNano(), 0)
 	evicted := 0
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		cur := uint32(max(ns/s.cfg.sub, s.lastIdx))
-		for j := s.n - 1; j >= 0; j-- {
-			if cur-s.at(j).epoch >= idleSubWindows {
-				s.remove(j)
-				evicted++
-			}
-		}
-		if s.cursor > s.n {
-			s.cursor = 0
+		t := max(s.cfg.tickOf(ns), s.now)
+		if t-s.now > ticksPerWindow {
+			evicted += s.n
+			s.clear()
+		} else {
+			evicted += s.sweepAll(t)
 		}
 		s.mu.Unlock()
 	}

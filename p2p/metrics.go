@@ -19,17 +19,20 @@ type collector struct {
 	limited, allowed, pps *prometheus.Desc
 }
 
-// Collector returns a Prometheus collector for the limiter's counts (register
-// it with your registry). It reads [Limiter.Stats] on each scrape, so the
-// decision path pays nothing for it.
-func (l *Limiter) Collector() prometheus.Collector {
+// Collector returns a Prometheus collector for the limiter's counts, with
+// constLabels on every series (nil for none; use them to tell several limiters
+// apart, e.g. {"listener": "p2p"}). Register it with your registry. It reads
+// [Limiter.Stats] on each scrape, so the decision path pays nothing for it.
+// Every tbops type that exports metrics does it this way (see package runtime,
+// "Metrics").
+func (l *Limiter) Collector(constLabels prometheus.Labels) prometheus.Collector {
 	return &collector{
 		l: l,
 		limited: prometheus.NewDesc(MetricRateLimited,
 			"P2P messages refused by the per-peer rate limiter, by the limit that refused them (requests, bytes, or size: one message larger than the byte limit).",
-			[]string{"limit"}, nil),
-		allowed: prometheus.NewDesc(MetricRateAllowed, "P2P messages allowed by the per-peer rate limiter.", nil, nil),
-		pps:     prometheus.NewDesc(MetricRatePeers, "Peers the p2p rate limiter holds state for (active within about two windows).", nil, nil),
+			[]string{"limit"}, constLabels),
+		allowed: prometheus.NewDesc(MetricRateAllowed, "P2P messages allowed by the per-peer rate limiter.", nil, constLabels),
+		pps:     prometheus.NewDesc(MetricRatePeers, "Peers the p2p rate limiter holds state for (admitted within about the last window).", nil, constLabels),
 	}
 }
 

@@ -1,11 +1,12 @@
 package p2p
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/stretchr/testify/assert"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,29 +19,24 @@ func TestCollector(t *testing.T) {
 	l.Allow(2, 100, t0)                        // bytes
 	l.Allow(3, 5000, t0.Add(time.Millisecond)) // size
 
+	require.NoError(t, testutil.CollectAndCompare(l.Collector(prometheus.Labels{"listener": "p2p"}), strings.NewReader(`
+# HELP p2p_rate_allowed_total P2P messages allowed by the per-peer rate limiter.
+# TYPE p2p_rate_allowed_total counter
+p2p_rate_allowed_total{listener="p2p"} 3
+# HELP p2p_rate_limited_total P2P messages refused by the per-peer rate limiter, by the limit that refused them (requests, bytes, or size: one message larger than the byte limit).
+# TYPE p2p_rate_limited_total counter
+p2p_rate_limited_total{limit="bytes",listener="p2p"} 1
+p2p_rate_limited_total{limit="requests",listener="p2p"} 1
+p2p_rate_limited_total{limit="size",listener="p2p"} 1
+# HELP p2p_rate_limiter_peers Peers the p2p rate limiter holds state for (admitted within about the last window).
+# TYPE p2p_rate_limiter_peers gauge
+p2p_rate_limiter_peers{listener="p2p"} 2
+`)))
+	// Two limiters, told apart by their labels, share a registry.
 	reg := prometheus.NewPedanticRegistry()
-	require.NoError(t, reg.Register(l.Collector()))
-	mfs, err := reg.Gather()
+	require.NoError(t, reg.Register(l.Collector(prometheus.Labels{"listener": "a"})))
+	require.NoError(t, reg.Register(newTestLimiter(t, 1, 2, 2048).Collector(prometheus.Labels{"listener": "b"})))
+	n, err := testutil.GatherAndCount(reg)
 	require.NoError(t, err)
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			key := mf.GetName()
-			for _, lp := range m.GetLabel() {
-				key += "{" + lp.GetName() + "=" + lp.GetValue() + "}"
-			}
-			if m.Counter != nil {
-				got[key] = m.GetCounter().GetValue()
-			} else {
-				got[key] = m.GetGauge().GetValue()
-			}
-		}
-	}
-	assert.Equal(t, map[string]float64{
-		"p2p_rate_limited_total{limit=requests}": 1,
-		"p2p_rate_limited_total{limit=bytes}":    1,
-		"p2p_rate_limited_total{limit=size}":     1,
-		"p2p_rate_allowed_total":                 3,
-		"p2p_rate_limiter_peers":                 2,
-	}, got)
+	require.Equal(t, 10, n)
 }

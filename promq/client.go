@@ -264,14 +264,15 @@ func (c *Client) LabelValues(ctx context.Context, label string, matches []string
 
 // RuleGroup is one group of /api/v1/rules.
 type RuleGroup struct {
-	Name     string  `json:"name"`
-	File     string  `json:"file"`
-	Interval float64 `json:"interval"`
-	Rules    []Rule  `json:"rules"`
+	Name     string       `json:"name"`
+	File     string       `json:"file"`
+	Interval float64      `json:"interval"`
+	Rules    []ServerRule `json:"rules"`
 }
 
-// Rule is one alerting or recording rule as the server reports it.
-type Rule struct {
+// ServerRule is one alerting or recording rule as the server reports it
+// (/api/v1/rules); Rule is a rule tbops defines.
+type ServerRule struct {
 	// Type is "alerting" or "recording".
 	Type        string            `json:"type"`
 	Name        string            `json:"name"`

@@ -17,6 +17,21 @@ type point struct {
 	v float64
 }
 
+// counterDelta is the increase between the first and last samples corrected
+// for counter resets (a drop means the counter restarted from zero), without
+// extrapolation: what the samples themselves show.
+func counterDelta(pts []point) float64 {
+	delta := pts[len(pts)-1].v - pts[0].v
+	prev := pts[0].v
+	for _, p := range pts[1:] {
+		if p.v < prev {
+			delta += prev
+		}
+		prev = p.v
+	}
+	return delta
+}
+
 // extrapolatedDelta is Prometheus' extrapolatedRate (promql/functions.go, 3.x):
 // the counter increase between the first and last samples, corrected for counter
 // resets, extrapolated towards the range boundaries — all the way when the
@@ -28,14 +43,7 @@ func extrapolatedDelta(pts []point, rangeStart, rangeEnd int64) (float64, bool) 
 		return 0, false
 	}
 	first, last := pts[0], pts[len(pts)-1]
-	delta := last.v - first.v
-	prev := first.v
-	for _, p := range pts[1:] {
-		if p.v < prev { // counter reset: the counter restarted from zero
-			delta += prev
-		}
-		prev = p.v
-	}
+	delta := counterDelta(pts)
 	sampled := float64(last.t-first.t) / 1000
 	if sampled <= 0 {
 		return 0, false
@@ -59,6 +67,48 @@ func extrapolatedDelta(pts []point, rangeStart, rangeEnd int64) (float64, bool) 
 	return delta * (sampled + toStart + toEnd) / sampled, true
 }
 
+// extrapolatedRate2 is extrapolatedRate as Prometheus 2.42 computes it, to the
+// last bit, for the evaluator (whose reference is the Prometheus CI and Debian
+// run). It differs from extrapolatedDelta in two details: the zero point of the
+// counter is applied before the 1.1-interval test rather than after it, and the
+// value is multiplied by one factor, (interval / sampled) / range for rate.
+func extrapolatedRate2(pts []point, rangeStart, rangeEnd int64, isRate bool, rangeSeconds float64) (float64, bool) {
+	if len(pts) < 2 {
+		return 0, false
+	}
+	first, last := pts[0], pts[len(pts)-1]
+	sampled := float64(last.t-first.t) / 1000
+	if sampled <= 0 {
+		return 0, false // two samples at one instant: storage never holds them
+	}
+	result := counterDelta(pts)
+	toStart := float64(first.t-rangeStart) / 1000
+	toEnd := float64(rangeEnd-last.t) / 1000
+	avg := sampled / float64(len(pts)-1)
+	if result > 0 && first.v >= 0 {
+		if toZero := sampled * (first.v / result); toZero < toStart {
+			toStart = toZero
+		}
+	}
+	threshold := avg * 1.1
+	interval := sampled
+	if toStart < threshold {
+		interval += toStart
+	} else {
+		interval += avg / 2
+	}
+	if toEnd < threshold {
+		interval += toEnd
+	} else {
+		interval += avg / 2
+	}
+	factor := interval / sampled
+	if isRate {
+		factor /= rangeSeconds
+	}
+	return result * factor, true
+}
+
 // bucket is one cumulative histogram bucket.
 type bucket struct {
 	upper float64
@@ -69,12 +119,26 @@ type bucket struct {
 const smallDeltaTolerance = 1e-12
 
 // bucketQuantile is Prometheus' histogram_quantile for classic buckets
-// (promql/quantile.go BucketQuantile): buckets sorted by upper bound, the highest
-// must be +Inf (else NaN), buckets with the same bound merged, counts forced
-// monotonic (forced reports that it had to), linear interpolation inside the
-// bucket the rank falls in, the lower bound of the first bucket taken as 0 unless
-// it is ≤ 0, and the highest finite bound returned when the rank falls in +Inf.
+// (promql/quantile.go BucketQuantile, 3.x): buckets sorted by upper bound, the
+// highest must be +Inf (else NaN), buckets with the same bound merged, counts
+// forced monotonic (forced reports that it had to), linear interpolation inside
+// the bucket the rank falls in, the lower bound of the first bucket taken as 0
+// unless it is ≤ 0, and the highest finite bound returned when the rank falls in
+// +Inf.
 func bucketQuantile(q float64, bs []bucket) (v float64, forced bool) {
+	return bucketQuantileWith(q, bs, monotonic3)
+}
+
+// bucketQuantile2 is bucketQuantile as Prometheus 2.42 computes it: counts are
+// forced monotonic without 3.x's tolerance for float noise.
+func bucketQuantile2(q float64, bs []bucket) float64 {
+	v, _ := bucketQuantileWith(q, bs, monotonic2)
+	return v
+}
+
+// bucketQuantileWith is the algorithm both versions share; monotonic is the
+// step that differs.
+func bucketQuantileWith(q float64, bs []bucket, monotonic func([]bucket) bool) (v float64, forced bool) {
 	if math.IsNaN(q) {
 		return math.NaN(), false
 	}
@@ -101,21 +165,7 @@ func bucketQuantile(q float64, bs []bucket) (v float64, forced bool) {
 		}
 	}
 	bs = out
-	// Force monotonicity; ignore tiny float deltas.
-	prev := bs[0].count
-	for i := 1; i < len(bs); i++ {
-		cur := bs[i].count
-		switch {
-		case cur == prev:
-		case math.Abs(cur-prev) <= smallDeltaTolerance*math.Max(math.Abs(cur), math.Abs(prev)):
-			bs[i].count = prev // float noise, in either direction
-		case cur < prev:
-			bs[i].count = prev
-			forced = true
-		default:
-			prev = cur
-		}
-	}
+	forced = monotonic(bs)
 	if len(bs) < 2 {
 		return math.NaN(), forced
 	}
@@ -139,6 +189,42 @@ func bucketQuantile(q float64, bs []bucket) (v float64, forced bool) {
 		rank -= bs[b-1].count
 	}
 	return start + (end-start)*(rank/count), forced
+}
+
+// monotonic3 forces the counts monotonic as Prometheus 3.x does, ignoring float
+// noise in either direction; it reports whether a real decrease was fixed.
+func monotonic3(bs []bucket) (forced bool) {
+	prev := bs[0].count
+	for i := 1; i < len(bs); i++ {
+		cur := bs[i].count
+		switch {
+		case cur == prev:
+		case math.Abs(cur-prev) <= smallDeltaTolerance*math.Max(math.Abs(cur), math.Abs(prev)):
+			bs[i].count = prev // float noise, in either direction
+		case cur < prev:
+			bs[i].count = prev
+			forced = true
+		default:
+			prev = cur
+		}
+	}
+	return forced
+}
+
+// monotonic2 is Prometheus 2.42's ensureMonotonic: every count is raised to the
+// largest before it.
+func monotonic2(bs []bucket) (forced bool) {
+	highest := bs[0].count
+	for i := 1; i < len(bs); i++ {
+		switch {
+		case bs[i].count > highest:
+			highest = bs[i].count
+		case bs[i].count < highest:
+			bs[i].count = highest
+			forced = true
+		}
+	}
+	return forced
 }
 
 // parseLE parses an "le" label value as Prometheus does.

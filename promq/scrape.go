@@ -452,6 +452,24 @@ func (s *Scrape) evidence(query string, v any, now time.Time) tbops.Evidence {
 	return tbops.Evidence{Source: tbops.SourceScrape, Query: query + " (" + s.Name() + ")", Value: tbops.RawOf(v), At: now.UTC()}
 }
 
+// MetricNames lists the metric names of every series the source holds
+// (including the synthetic up), sorted: what a Prometheus label-values query
+// for __name__ would answer.
+func (s *Scrape) MetricNames() []string {
+	s.mu.Lock()
+	seen := make(map[string]bool, len(s.series))
+	for _, r := range s.series {
+		seen[string(r.metric[model.MetricNameLabel])] = true
+	}
+	s.mu.Unlock()
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // Instant returns the newest sample of each matching series that was present
 // in its URL's last successful scrape and is at most Lookback old.
 func (s *Scrape) Instant(ctx context.Context, sel Selector) (Result, error) {

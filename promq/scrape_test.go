@@ -536,3 +536,16 @@ func roundMap(m map[string]float64) map[string]float64 {
 }
 
 func ftoa(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+func TestScrapeMetricNames(t *testing.T) {
+	n := nodetest.Start(t)
+	s := promq.NewScrape([]string{n.MetricsURL()})
+	defer s.Close()
+	assert.Empty(t, s.MetricNames(), "nothing scraped yet")
+	require.NoError(t, s.Scrape(context.Background()))
+	names := s.MetricNames()
+	assert.Contains(t, names, "up")
+	assert.Contains(t, names, "block_height_total")
+	assert.Contains(t, names, "oracle_latency_seconds_bucket", "histograms as Prometheus stores them")
+	assert.IsIncreasing(t, names)
+}

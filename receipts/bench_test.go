@@ -1,6 +1,7 @@
 package receipts_test
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -124,4 +125,19 @@ func heapInUse() int64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return int64(ms.HeapInuse)
+}
+
+// BenchmarkDiagnose is one receipts diagnosis of a healthy simulated node over
+// loopback HTTP on the scrape source after doctor's one-second observation:
+// the cost per node of a doctor or serve run (six RPC calls, every rule and
+// evaluation).
+func BenchmarkDiagnose(b *testing.B) {
+	f := short(b, "healthy")
+	rb := receipts.NewRunbook(f.c, f.src, receipts.Options{Now: f.clk.Now, SLO: true, ExplorerURL: f.node.ExplorerURL()})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := rb.Diagnose(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

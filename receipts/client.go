@@ -3,39 +3,38 @@ package receipts
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/theblock/tbops/rpc"
 )
 
-// Stats is receipts.stats for one market.
+// Stats is receipts.stats for one market. EmittedTotal and LastEmittedHeight
+// are always present (an answer without them is ErrMalformed); the other
+// fields are nil (JSON null) when the node did not send them, never 0.
 type Stats struct {
-	Market            Market `json:"market"`
-	EmittedTotal      int64  `json:"emitted_total"`
-	LastEmittedHeight int64  `json:"last_emitted_height"`
-	Pending           int64  `json:"pending"`
-	ValidationErrors  struct {
-		SchemaMismatch     int64 `json:"schema_mismatch"`
-		DuplicateDetection int64 `json:"duplicate_detection"`
-		SignatureInvalid   int64 `json:"signature_invalid"`
-	} `json:"validation_errors"`
-	MinPaymentRejectedTotal int64 `json:"min_payment_rejected_total"`
+	Market                  Market           `json:"market"`
+	EmittedTotal            int64            `json:"emitted_total"`
+	LastEmittedHeight       int64            `json:"last_emitted_height"`
+	Pending                 *int64           `json:"pending"`
+	ValidationErrors        ValidationErrors `json:"validation_errors"`
+	MinPaymentRejectedTotal *int64           `json:"min_payment_rejected_total"`
 }
 
-// ValidationErrorTotal is the sum of the market's validation errors.
-func (s Stats) ValidationErrorTotal() int64 {
-	return s.ValidationErrors.SchemaMismatch + s.ValidationErrors.DuplicateDetection + s.ValidationErrors.SignatureInvalid
+// ValidationErrors are a market's validation errors by reason; nil is a count
+// the node did not send.
+type ValidationErrors struct {
+	SchemaMismatch     *int64 `json:"schema_mismatch"`
+	DuplicateDetection *int64 `json:"duplicate_detection"`
+	SignatureInvalid   *int64 `json:"signature_invalid"`
 }
 
-// ValidateResult is receipts.validate's answer.
+// ValidateResult is receipts.validate's answer. Checked is nil when the node
+// did not say how many receipts it checked.
 type ValidateResult struct {
 	FromBlock int64            `json:"from_block"`
 	ToBlock   int64            `json:"to_block"`
-	Checked   int64            `json:"checked"`
+	Checked   *int64           `json:"checked"`
 	Invalid   []InvalidReceipt `json:"invalid"`
 }
 
@@ -47,141 +46,60 @@ type InvalidReceipt struct {
 	Reason      Reason `json:"reason"`
 }
 
-// NodeStatus is node.status.
+// NodeStatus is node.status. CurrentBlockHeight is always present; the other
+// fields are nil when the node did not send them.
 type NodeStatus struct {
-	CurrentBlockHeight int64  `json:"current_block_height"`
-	Epoch              int64  `json:"epoch"`
-	Syncing            bool   `json:"syncing"`
-	Peers              int    `json:"peers"`
-	Version            string `json:"version"`
+	CurrentBlockHeight int64   `json:"current_block_height"`
+	Epoch              *int64  `json:"epoch"`
+	Syncing            *bool   `json:"syncing"`
+	Peers              *int64  `json:"peers"`
+	Version            *string `json:"version"`
 }
 
-// ConsensusStatus is node.consensus_status.
+// ConsensusStatus is node.consensus_status. Status is always present; the
+// other fields are nil when the node did not send them.
 type ConsensusStatus struct {
 	// Status is "healthy", "degraded" or "stalled".
 	Status              string `json:"status"`
-	LastFinalizedHeight int64  `json:"last_finalized_height"`
-	Round               int64  `json:"round"`
-	ValidatorsOnline    int    `json:"validators_online"`
-	ValidatorsTotal     int    `json:"validators_total"`
+	LastFinalizedHeight *int64 `json:"last_finalized_height"`
+	Round               *int64 `json:"round"`
+	ValidatorsOnline    *int64 `json:"validators_online"`
+	ValidatorsTotal     *int64 `json:"validators_total"`
 }
 
 // Client calls a node's receipts and node methods (PROTOCOL.md sections 2 and
-// 5). Reads are retried; ResetValidationState, a write, is sent once. The client
-// remembers the latency of its recent calls (Latencies), which Diagnose uses for
-// the query-latency SLO. Safe for concurrent use.
+// 5). Reads are retried; ResetValidationState, a write, is sent once. Safe for
+// concurrent use.
 type Client struct {
 	rpc *rpc.Client
-	now func() time.Time
-
-	mu   sync.Mutex
-	lat  []time.Duration // ring of the last latencyRing call durations
-	next int
 }
 
-// latencyRing bounds the latencies a client remembers.
-const latencyRing = 1024
-
-// Option configures New.
-type Option func(*clientConfig)
-
-type clientConfig struct {
-	rpc []rpc.Option
-	now func() time.Time
-}
-
-// WithToken sends "Authorization: Bearer token".
-func WithToken(token string) Option {
-	return func(c *clientConfig) { c.rpc = append(c.rpc, rpc.WithToken(token)) }
-}
-
-// WithTimeout sets the deadline of each call, retries and their waits included (default 5 s).
-func WithTimeout(d time.Duration) Option {
-	return func(c *clientConfig) { c.rpc = append(c.rpc, rpc.WithTimeout(d)) }
-}
-
-// WithHTTPClient uses hc for requests.
-func WithHTTPClient(hc *http.Client) Option {
-	return func(c *clientConfig) { c.rpc = append(c.rpc, rpc.WithHTTPClient(hc)) }
-}
-
-// WithClock sets the clock used to time calls (default time.Now).
-func WithClock(now func() time.Time) Option { return func(c *clientConfig) { c.now = now } }
-
-// New returns a client for the node's JSON-RPC URL.
-func New(url string, opts ...Option) (*Client, error) {
-	var cfg clientConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
-	rc, err := rpc.NewClient(url, cfg.rpc...)
+// NewClient returns a client for the node's JSON-RPC URL, configured with the
+// transport's options (rpc.WithToken, rpc.WithTimeout, rpc.WithRetries,
+// rpc.WithHTTPClient, rpc.WithClock, …). An invalid URL or option is an error.
+func NewClient(url string, opts ...rpc.Option) (*Client, error) {
+	rc, err := rpc.NewClient(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("receipts: %w", err)
 	}
-	return newClient(rc, cfg.now), nil
+	return NewClientFromRPC(rc), nil
 }
 
-// NewWithTransport wraps an already configured transport (tbops's CLI builds one
-// with its global flags). Options other than WithClock are ignored.
-func NewWithTransport(rc *rpc.Client, opts ...Option) *Client {
-	var cfg clientConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
-	return newClient(rc, cfg.now)
-}
+// NewClientFromRPC wraps a configured transport, shared with other clients.
+func NewClientFromRPC(rc *rpc.Client) *Client { return &Client{rpc: rc} }
 
-func newClient(rpc *rpc.Client, now func() time.Time) *Client {
-	if now == nil {
-		now = time.Now
-	}
-	return &Client{rpc: rpc, now: now}
-}
-
-// URL is the node's JSON-RPC URL.
+// URL is the node's JSON-RPC URL, its password hidden.
 func (c *Client) URL() string { return c.rpc.URL() }
 
-func (c *Client) read(ctx context.Context, method string, params, out any) error {
-	start := c.now()
-	err := c.rpc.Read(ctx, method, params, out)
-	c.observe(c.now().Sub(start))
-	return err
-}
-
-func (c *Client) observe(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.lat) < latencyRing {
-		c.lat = append(c.lat, d)
-		return
-	}
-	c.lat[c.next] = d
-	c.next = (c.next + 1) % latencyRing
-}
-
-// Latencies returns the durations of the client's recent read calls (up to
-// 1024), oldest first is not guaranteed.
-func (c *Client) Latencies() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.lat...)
-}
-
-// LatencyQuantile returns the q-quantile (0..1, nearest rank) of the recent
-// read latencies; ok is false before the first call.
-func (c *Client) LatencyQuantile(q float64) (d time.Duration, ok bool) {
-	l := c.Latencies()
-	if len(l) == 0 {
-		return 0, false
-	}
-	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
-	i := int(q*float64(len(l))+0.999999) - 1 // nearest rank: ceil(q·n)
-	i = max(0, min(i, len(l)-1))
-	return l[i], true
+// malformed is the error of an answer that lacks fields the caller relies on.
+func (c *Client) malformed(method string, missing []string) error {
+	return fmt.Errorf("%s at %s: %w: result lacks %s", method, c.URL(), ErrMalformed, strings.Join(missing, ", "))
 }
 
 // Stats calls receipts.stats for one market. An unknown market is refused
-// before anything is sent (ErrUnknownMarket).
+// before anything is sent (ErrUnknownMarket). An answer without emitted_total
+// or last_emitted_height is ErrMalformed: a missing height read as 0 would
+// make a healthy market look a million blocks stale.
 func (c *Client) Stats(ctx context.Context, m Market) (Stats, error) {
 	if _, err := ParseMarket(string(m)); err != nil {
 		return Stats{}, fmt.Errorf("receipts.stats: %w", err)
@@ -192,11 +110,9 @@ func (c *Client) Stats(ctx context.Context, m Market) (Stats, error) {
 		LastEmittedHeight *int64  `json:"last_emitted_height"`
 		Stats
 	}
-	if err := c.read(ctx, "receipts.stats", map[string]any{"market": m}, &raw); err != nil {
+	if err := c.rpc.Read(ctx, "receipts.stats", map[string]any{"market": m}, &raw); err != nil {
 		return Stats{}, err
 	}
-	// A missing height would read as 0 and make a healthy market look stalled
-	// for a million blocks: refuse the answer instead.
 	var missing []string
 	if raw.EmittedTotal == nil {
 		missing = append(missing, "emitted_total")
@@ -205,7 +121,7 @@ func (c *Client) Stats(ctx context.Context, m Market) (Stats, error) {
 		missing = append(missing, "last_emitted_height")
 	}
 	if len(missing) > 0 {
-		return Stats{}, fmt.Errorf("receipts.stats at %s: %w: result lacks %s", c.URL(), ErrMalformed, strings.Join(missing, ", "))
+		return Stats{}, c.malformed("receipts.stats", missing)
 	}
 	if raw.Market != nil && *raw.Market != m {
 		return Stats{}, fmt.Errorf("receipts.stats at %s: %w: asked for market %q, got %q", c.URL(), ErrMalformed, m, *raw.Market)
@@ -217,7 +133,8 @@ func (c *Client) Stats(ctx context.Context, m Market) (Stats, error) {
 
 // Validate calls receipts.validate over [from, to]; to <= 0 means "up to the
 // current height" (the node decides). The node re-checks stored receipts and
-// reports the invalid ones; it is idempotent, so it is retried like a read.
+// reports the invalid ones; it is idempotent, so it is retried like a read. An
+// answer without its block range or its invalid list is ErrMalformed.
 func (c *Client) Validate(ctx context.Context, from, to int64) (ValidateResult, error) {
 	if from < 0 {
 		return ValidateResult{}, fmt.Errorf("receipts.validate: from_block %d is negative", from)
@@ -229,12 +146,29 @@ func (c *Client) Validate(ctx context.Context, from, to int64) (ValidateResult, 
 		}
 		p["to_block"] = to
 	}
-	var r ValidateResult
-	err := c.read(ctx, "receipts.validate", p, &r)
-	if r.Invalid == nil {
-		r.Invalid = []InvalidReceipt{}
+	var raw struct {
+		FromBlock *int64            `json:"from_block"`
+		ToBlock   *int64            `json:"to_block"`
+		Checked   *int64            `json:"checked"`
+		Invalid   *[]InvalidReceipt `json:"invalid"`
 	}
-	return r, err
+	if err := c.rpc.Read(ctx, "receipts.validate", p, &raw); err != nil {
+		return ValidateResult{}, err
+	}
+	var missing []string
+	for _, f := range []struct {
+		name string
+		ok   bool
+	}{{"from_block", raw.FromBlock != nil}, {"to_block", raw.ToBlock != nil}, {"invalid", raw.Invalid != nil}} {
+		if !f.ok {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return ValidateResult{}, c.malformed("receipts.validate", missing)
+	}
+	return ValidateResult{FromBlock: *raw.FromBlock, ToBlock: *raw.ToBlock, Checked: raw.Checked,
+		Invalid: append([]InvalidReceipt{}, *raw.Invalid...)}, nil
 }
 
 // ResetValidationState calls receipts.reset_validation_state: the node forgets
@@ -244,10 +178,7 @@ func (c *Client) ResetValidationState(ctx context.Context) error {
 	var r struct {
 		OK bool `json:"ok"`
 	}
-	start := c.now()
-	err := c.rpc.Call(ctx, "receipts.reset_validation_state", nil, &r)
-	c.observe(c.now().Sub(start))
-	if err != nil {
+	if err := c.rpc.Call(ctx, "receipts.reset_validation_state", nil, &r); err != nil {
 		return err
 	}
 	if !r.OK {
@@ -256,31 +187,37 @@ func (c *Client) ResetValidationState(ctx context.Context) error {
 	return nil
 }
 
-// NodeStatus calls node.status.
+// NodeStatus calls node.status. An answer without current_block_height is
+// ErrMalformed.
 func (c *Client) NodeStatus(ctx context.Context) (NodeStatus, error) {
 	var raw struct {
 		Height *int64 `json:"current_block_height"`
 		NodeStatus
 	}
-	if err := c.read(ctx, "node.status", nil, &raw); err != nil {
+	if err := c.rpc.Read(ctx, "node.status", nil, &raw); err != nil {
 		return NodeStatus{}, err
 	}
 	if raw.Height == nil {
-		return NodeStatus{}, fmt.Errorf("node.status at %s: %w: result lacks current_block_height", c.URL(), ErrMalformed)
+		return NodeStatus{}, c.malformed("node.status", []string{"current_block_height"})
 	}
 	s := raw.NodeStatus
 	s.CurrentBlockHeight = *raw.Height
 	return s, nil
 }
 
-// ConsensusStatus calls node.consensus_status.
+// ConsensusStatus calls node.consensus_status. An answer without status is
+// ErrMalformed.
 func (c *Client) ConsensusStatus(ctx context.Context) (ConsensusStatus, error) {
 	var s ConsensusStatus
-	if err := c.read(ctx, "node.consensus_status", nil, &s); err != nil {
+	if err := c.rpc.Read(ctx, "node.consensus_status", nil, &s); err != nil {
 		return ConsensusStatus{}, err
 	}
 	if s.Status == "" {
-		return ConsensusStatus{}, fmt.Errorf("node.consensus_status at %s: %w: result lacks status", c.URL(), ErrMalformed)
+		return ConsensusStatus{}, c.malformed("node.consensus_status", []string{"status"})
 	}
 	return s, nil
 }
+
+// now is the transport's clock, which times the calls a diagnosis reports as
+// tbops's own round trips.
+func (c *Client) now() time.Time { return c.rpc.Now() }

@@ -2,8 +2,11 @@ package receipts_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,6 +18,7 @@ import (
 
 func TestClientStats(t *testing.T) {
 	f := start(t, "receipts-market-stalled")
+	f.advance(t, 30*time.Second)
 	ctx := context.Background()
 	st, err := f.c.NodeStatus(ctx)
 	require.NoError(t, err)
@@ -25,7 +29,8 @@ func TestClientStats(t *testing.T) {
 	assert.Equal(t, receipts.Compute, s.Market)
 	assert.Equal(t, int64(1_200_000-45), s.LastEmittedHeight)
 	assert.Equal(t, int64(2_830_000), s.EmittedTotal)
-	assert.Equal(t, int64(1), s.ValidationErrors.DuplicateDetection)
+	assert.Equal(t, int64(1), *s.ValidationErrors.DuplicateDetection)
+	assert.Equal(t, int64(380), *s.Pending)
 
 	s, err = f.c.Stats(ctx, receipts.Ad)
 	require.NoError(t, err)
@@ -58,11 +63,12 @@ func TestClientUnknownMarket(t *testing.T) {
 
 func TestClientValidate(t *testing.T) {
 	f := start(t, "receipts-validation-errors")
+	f.advance(t, 30*time.Second)
 	ctx := context.Background()
 	res, err := f.c.Validate(ctx, 1_199_965, 0)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1_200_030), res.ToBlock)
-	assert.Equal(t, int64(45*66), res.Checked)
+	assert.Equal(t, int64(45*66), *res.Checked)
 	require.Len(t, res.Invalid, 2)
 	assert.Equal(t, receipts.InvalidReceipt{BlockHeight: 1_199_978, ReceiptID: "rcpt-ad-310577", Market: receipts.Ad, Reason: receipts.ReasonSignatureInvalid}, res.Invalid[0])
 
@@ -120,15 +126,55 @@ func TestClientMalformedAnswers(t *testing.T) {
 	assert.Equal(t, -32601, je.Code)
 }
 
-func TestClientLatency(t *testing.T) {
+// Missing optional fields are nil (JSON null), never 0; missing required ones
+// are ErrMalformed.
+func TestClientMissingIsNull(t *testing.T) {
 	f := start(t, "healthy")
-	_, ok := f.c.LatencyQuantile(0.99)
-	assert.False(t, ok)
-	_, err := f.c.NodeStatus(context.Background())
+	ctx := context.Background()
+	f.node.SetFault(nodetest.Fault{Method: "receipts.stats", Body: `{"jsonrpc":"2.0","id":1,"result":{"market":"storage","emitted_total":5,"last_emitted_height":3}}`})
+	s, err := f.c.Stats(ctx, receipts.Storage)
 	require.NoError(t, err)
-	_, ok = f.c.LatencyQuantile(0.99)
-	assert.True(t, ok)
-	assert.Len(t, f.c.Latencies(), 1)
-	_, err = receipts.New("not a url")
-	require.Error(t, err)
+	raw, err := json.Marshal(s)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"market":"storage","emitted_total":5,"last_emitted_height":3,"pending":null,
+		"validation_errors":{"schema_mismatch":null,"duplicate_detection":null,"signature_invalid":null},"min_payment_rejected_total":null}`, string(raw))
+
+	f.node.SetFault(nodetest.Fault{Method: "node.consensus_status", Body: `{"jsonrpc":"2.0","id":1,"result":{"status":"healthy"}}`})
+	cs, err := f.c.ConsensusStatus(ctx)
+	require.NoError(t, err)
+	assert.Nil(t, cs.ValidatorsOnline)
+
+	f.node.SetFault(nodetest.Fault{Method: "receipts.validate", Body: `{"jsonrpc":"2.0","id":1,"result":{"from_block":1,"to_block":2,"invalid":[]}}`})
+	v, err := f.c.Validate(ctx, 1, 2)
+	require.NoError(t, err)
+	assert.Nil(t, v.Checked)
+	f.node.SetFault(nodetest.Fault{Method: "receipts.validate", Body: `{"jsonrpc":"2.0","id":1,"result":{"from_block":1,"to_block":2,"checked":5}}`})
+	_, err = f.c.Validate(ctx, 1, 2)
+	require.ErrorIs(t, err, receipts.ErrMalformed)
+	assert.Contains(t, err.Error(), "lacks invalid")
+}
+
+func TestNewClient(t *testing.T) {
+	n := nodetest.Start(t)
+	for _, bad := range []struct {
+		url  string
+		opts []rpc.Option
+	}{
+		{"not a url", nil},
+		{n.URL(), []rpc.Option{rpc.WithRetries(0)}},
+		{n.URL(), []rpc.Option{rpc.WithTimeout(-time.Second)}},
+	} {
+		_, err := receipts.NewClient(bad.url, bad.opts...)
+		assert.Error(t, err, "%q", bad.url)
+	}
+	// A transport shared with other clients.
+	rc, err := rpc.NewClient(strings.Replace(n.URL(), "http://", "http://ops:hunter2@", 1), rpc.WithRetries(1))
+	require.NoError(t, err)
+	c := receipts.NewClientFromRPC(rc)
+	assert.NotContains(t, c.URL(), "hunter2")
+	n.SetFault(nodetest.Fault{Method: "node.status", HTTPStatus: 503, Body: "<html>bad gateway</html>"})
+	_, err = c.NodeStatus(context.Background())
+	var ce *rpc.CallError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 1, ce.Attempts, "the transport's options hold")
 }

@@ -2,14 +2,15 @@ package receipts
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/promq"
@@ -18,11 +19,12 @@ import (
 // RunbookID is the id of the Receipts Flatlining runbook.
 const RunbookID = "receipts-flatlining"
 
-// Thresholds of the runbook and its SLO table, exported for the alert-rules
-// generator and for callers who evaluate them themselves.
+// Thresholds of the runbook and its SLO table, exported for callers who
+// evaluate them themselves.
 const (
-	// StallBlocks: a market (or the whole stream) is not emitting after this many
-	// blocks without a receipt ("flat for 5+ blocks", "any market = 0 for 5 blocks").
+	// StallBlocks: a market (or the whole stream) is not emitting when its last
+	// receipt is this many blocks behind the tip ("flat for 5+ blocks", "any
+	// market = 0 for 5 blocks").
 	StallBlocks = 5
 	// NoEmissionBlocks is the runbook's "markets with no emissions (last 10 blocks)".
 	NoEmissionBlocks = 10
@@ -49,10 +51,10 @@ const (
 
 // Windows of the runbook's queries.
 const (
-	// FlatWindow is the default window of the "not emitting" and "chain stalled"
-	// metric checks: increase(…[1m]) == 0. One minute holds at least two
-	// samples at the usual 15–30 s scrape intervals; the block-exact 5-block
-	// check comes from receipts.stats (see the package documentation).
+	// FlatWindow is the window of the metric "not emitting" and "chain stalled"
+	// checks, increase(…[1m]) == 0: the shortest that holds two samples at the
+	// usual 15–30 s scrape intervals. The block-exact 5-block check comes from
+	// receipts.stats.
 	FlatWindow          = time.Minute
 	EmissionRateWindow  = time.Minute
 	NoEmissionWindow    = 10 * time.Minute
@@ -82,17 +84,16 @@ const (
 	PathMinPayment       = "D"
 )
 
-// Options configures Diagnose and Apply. The zero value is usable.
+// Options configures a Runbook. The zero value is usable.
 type Options struct {
-	// Now is the clock (default time.Now).
+	// Now is the clock (default: the client's, rpc.WithClock, else time.Now):
+	// the report's time, and the instant the metrics are evaluated at.
 	Now func() time.Time
 	// Markets to check (default all four).
 	Markets []Market
-	// FlatWindow is the window of the metric "not emitting" checks (default
-	// FlatWindow; at least StallBlocks seconds).
-	FlatWindow time.Duration
 	// ExplorerURL, when set, is fetched (GET) for the explorer check: it must
-	// answer JSON with an integer "latest_receipt_height". Empty: not checked.
+	// answer JSON with an integer "latest_receipt_height". Empty: not checked,
+	// so the symptom is unknown.
 	ExplorerURL string
 	// ExplorerMaxLag is the lag in blocks beyond which the explorer is not
 	// updating (default ExplorerMaxLagBlocks).
@@ -106,7 +107,9 @@ type Options struct {
 	RevalidateBlocks int64
 }
 
-func (o *Options) defaults() error {
+// withDefaults returns the options with defaults filled in, or an error naming
+// the bad field.
+func (o Options) withDefaults() (Options, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -115,23 +118,18 @@ func (o *Options) defaults() error {
 	}
 	for _, m := range o.Markets {
 		if _, err := ParseMarket(string(m)); err != nil {
-			return fmt.Errorf("receipts: Options.Markets: %w", err)
+			return o, fmt.Errorf("receipts: Options.Markets: %w", err)
 		}
 	}
-	if o.FlatWindow == 0 {
-		o.FlatWindow = FlatWindow
-	}
-	if o.FlatWindow < StallBlocks*time.Second {
-		return fmt.Errorf("receipts: Options.FlatWindow %s: want at least %d s (%d blocks)", o.FlatWindow, StallBlocks, StallBlocks)
-	}
+	o.Markets = append([]Market(nil), o.Markets...)
 	if o.ExplorerMaxLag == 0 {
 		o.ExplorerMaxLag = ExplorerMaxLagBlocks
 	}
 	if o.ExplorerMaxLag < 0 {
-		return fmt.Errorf("receipts: Options.ExplorerMaxLag %d: want a positive number of blocks", o.ExplorerMaxLag)
+		return o, fmt.Errorf("receipts: Options.ExplorerMaxLag %d: want a positive number of blocks", o.ExplorerMaxLag)
 	}
 	if o.ExplorerURL != "" && !strings.HasPrefix(o.ExplorerURL, "http://") && !strings.HasPrefix(o.ExplorerURL, "https://") {
-		return fmt.Errorf("receipts: Options.ExplorerURL %q: want an http(s) URL", o.ExplorerURL)
+		return o, fmt.Errorf("receipts: Options.ExplorerURL %q: want an http(s) URL", tbops.RedactURL(o.ExplorerURL))
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 5 * time.Second}
@@ -140,19 +138,91 @@ func (o *Options) defaults() error {
 		o.RevalidateBlocks = RevalidateBlocks
 	}
 	if o.RevalidateBlocks < 0 {
-		return fmt.Errorf("receipts: Options.RevalidateBlocks %d: want a positive number of blocks", o.RevalidateBlocks)
+		return o, fmt.Errorf("receipts: Options.RevalidateBlocks %d: want a positive number of blocks", o.RevalidateBlocks)
 	}
-	return nil
+	return o, nil
+}
+
+// Runbook is the Receipts Flatlining runbook bound to one node: its client,
+// its metrics source (nil for none) and options. It is a tbops.Runbook and a
+// tbops.Applier. Safe for concurrent use.
+type Runbook struct {
+	c    *Client
+	src  promq.Source
+	opts Options
+}
+
+// NewRunbook binds the runbook to a node's client and metrics source (src may
+// be nil: what only metrics show is then unknown). Options are checked by
+// Diagnose and Apply.
+func NewRunbook(c *Client, src promq.Source, opts Options) *Runbook {
+	return &Runbook{c: c, src: src, opts: opts}
+}
+
+// ID is RunbookID.
+func (rb *Runbook) ID() string { return RunbookID }
+
+func (rb *Runbook) options() (Options, error) {
+	if rb.c == nil {
+		return Options{}, errors.New("receipts: the runbook has no client")
+	}
+	o := rb.opts
+	if o.Now == nil {
+		o.Now = rb.c.now
+	}
+	return o.withDefaults()
+}
+
+// Diagnose runs the Receipts Flatlining runbook. It only reads; Apply carries
+// out the actions that change the node. It returns an error only for invalid
+// options or a cancelled ctx; missing data is reported as unknown symptoms
+// and warnings.
+func (rb *Runbook) Diagnose(ctx context.Context) (tbops.Report, error) {
+	opts, err := rb.options()
+	if err != nil {
+		return tbops.Report{}, err
+	}
+	d := &diagnosis{ctx: ctx, c: rb.c, src: rb.src, opts: opts, now: opts.Now(), seen: map[string]bool{}}
+	d.r = tbops.NewReport(RunbookID, rb.c.URL(), d.now)
+	if rb.src != nil {
+		d.r.Scope = rb.src.Name()
+	}
+	d.gather()
+	if err := ctx.Err(); err != nil {
+		return d.r, err
+	}
+	d.evalRules()
+	d.chainStalled()
+	d.stepEmission()
+	d.stepValidation()
+	d.stepMarketStats()
+	d.stepBlocks()
+	d.stepExplorer()
+	d.stepRoundTrips()
+	if err := ctx.Err(); err != nil {
+		return d.r, err
+	}
+	d.paths()
+	d.alerts()
+	if opts.SLO {
+		d.slos()
+	}
+	d.r.Finalize()
+	return d.r, ctx.Err()
 }
 
 // tri is a three-valued verdict: known and true/false, or unknown.
 type tri struct{ known, yes bool }
 
-func yes() tri { return tri{true, true} }
-func no() tri  { return tri{true, false} }
-func (t tri) or(u tri) tri { // true if either is; false if one is known false and none true
+func yes() tri         { return tri{true, true} }
+func no() tri          { return tri{true, false} }
+func isYes(t tri) bool { return t.known && t.yes }
+func isNo(t tri) bool  { return t.known && !t.yes }
+
+// or is true if either is, false if one is known false and neither true.
+func (t tri) or(u tri) tri {
 	switch {
-	case t.known && t.yes, u.known && u.yes:
+	case isYes(t) || isYes(u):
 		return yes()
 	case t.known || u.known:
 		return no()
@@ -165,13 +235,19 @@ type market struct {
 	m        Market
 	stats    *Stats
 	statsErr error
-	// blocksSince is current height − last_emitted_height (RPC).
-	blocksSince int64
-	rpc         tri // stalled by RPC (≥ StallBlocks blocks without a receipt)
-	metric      tri // stalled by metrics (increase over FlatWindow == 0, or no series)
-	noSeries    bool
-	flatInc     float64
-	stalled     tri
+	// blocksSince is the tip minus last_emitted_height, when both are known.
+	blocksSince *int64
+	// stalled: no receipt for StallBlocks blocks, from receipts.stats when it
+	// answered, else from the ReceiptsMarketNotEmitting rule.
+	stalled tri
+	why     string
+}
+
+// ruleResult is one rule of Rules() evaluated on the source.
+type ruleResult struct {
+	rule  promq.Rule
+	state promq.RuleState
+	ok    bool // evaluated (a source, and no error)
 }
 
 type diagnosis struct {
@@ -179,26 +255,21 @@ type diagnosis struct {
 	c    *Client
 	src  promq.Source
 	opts Options
+	now  time.Time
 	r    tbops.Report
 	seen map[string]bool // warnings already given
+	rtt  []time.Duration // tbops's own round trips to the node
 
 	status    *NodeStatus
-	statusErr error
 	consensus *ConsensusStatus
 	markets   []*market
+	rules     []ruleResult
 
-	chain     tri
-	chainWhy  []string
-	chainEv   []tbops.Evidence
-	emRate5   *float64
-	errRate5  *float64
-	success5  *float64
-	mpRate5   *float64
-	stalled   []Market
-	latencyEv *tbops.Evidence
+	chain    tri              // the chain makes no blocks
+	blocks   promq.Evaluation // increase(block_height_total[1m])
+	blocksOK bool
+	stalled  []Market // markets known not to emit
 }
-
-func (d *diagnosis) now() time.Time { return d.opts.Now().UTC() }
 
 func (d *diagnosis) warn(format string, args ...any) {
 	s := fmt.Sprintf(format, args...)
@@ -214,98 +285,84 @@ func (d *diagnosis) warnAll(ws []string) {
 	}
 }
 
-// metric runs one metrics question; ok is false (with a warning) when there is
-// no source or it failed.
-func (d *diagnosis) metric(what string, f func(promq.Source) (promq.Result, error)) (promq.Result, bool) {
-	if d.src == nil {
-		d.warn("no metrics source: %s not checked", what)
-		return promq.Result{}, false
-	}
-	res, err := f(d.src)
-	if err != nil {
-		d.warn("%s: %v", what, err)
-		return promq.Result{}, false
-	}
-	d.warnAll(res.Warnings)
-	return res, true
+// timed runs one RPC call and keeps its round trip, an observation of the
+// link and of tbops itself (never of the node's own query latency).
+func (d *diagnosis) timed(call func() error) error {
+	start := d.c.now()
+	err := call()
+	d.rtt = append(d.rtt, d.c.now().Sub(start))
+	return err
 }
 
 func (d *diagnosis) rpcEvidence(query string, v any) tbops.Evidence {
-	return tbops.Evidence{Source: tbops.SourceRPC, Query: query, Value: tbops.RawOf(v), At: d.now()}
+	return tbops.Evidence{Source: tbops.SourceRPC, Query: query, Value: tbops.RawOf(v), At: d.now.UTC()}
 }
 
 // rpcWarn says what an RPC failure means for the diagnosis.
 func (d *diagnosis) rpcWarn(method string, err error, consequence string) {
 	if errors.Is(err, ErrMethodNotFound) {
-		d.warn("the node does not serve %s (-32601): %s; check the node version", method, consequence)
+		d.warn("the node does not serve %s (-32601): %s", method, consequence)
 		return
 	}
 	d.warn("%s failed: %v; %s", method, err, consequence)
 }
 
-// Diagnose runs the Receipts Flatlining runbook against a node (c) and a metrics
-// source (src, may be nil). It only reads; Apply carries out the actions that
-// change the node. It returns an error only for invalid options or a cancelled ctx.
-func Diagnose(ctx context.Context, c *Client, src promq.Source, opts Options) (tbops.Report, error) {
-	if err := opts.defaults(); err != nil {
-		return tbops.Report{}, err
-	}
-	if c == nil {
-		return tbops.Report{}, errors.New("receipts: Diagnose needs a client")
-	}
-	d := &diagnosis{ctx: ctx, c: c, src: src, opts: opts, seen: map[string]bool{}}
-	d.r = tbops.NewReport(RunbookID, c.URL(), opts.Now())
-	d.r.Target = c.URL()
+// noSource is the warning of a diagnosis without a metrics source.
+const noSource = "no metrics source: the metric checks and alerts are unknown"
 
-	d.gatherNode()
-	d.gatherMarkets()
-	if err := ctx.Err(); err != nil {
-		return d.r, err
+// eval evaluates an expression on the source now. ok is false, with a
+// warning, when there is no source or the evaluation failed; coverage warnings
+// are the caller's to give when they explain an unknown verdict.
+func (d *diagnosis) eval(e promq.Expr) (promq.Evaluation, bool) {
+	if d.src == nil {
+		d.warn(noSource)
+		return promq.Evaluation{}, false
 	}
-	d.stepEmission()
-	d.stepValidation()
-	d.stepMarketStats()
-	d.stepBlocks()
-	d.stepExplorer()
-	if err := ctx.Err(); err != nil {
-		return d.r, err
+	ev, err := promq.Eval(d.ctx, d.src, e, d.now)
+	if err != nil {
+		d.warn("%s: %v", e, err)
+		return promq.Evaluation{}, false
 	}
-	d.paths()
-	d.alerts()
-	if opts.SLO {
-		d.slos()
-	}
-	d.r.Finalize()
-	return d.r, ctx.Err()
+	return ev, true
 }
 
-func (d *diagnosis) gatherNode() {
-	st, err := d.c.NodeStatus(d.ctx)
-	if err != nil {
-		d.statusErr = err
+// undecided says why an evaluation left a verdict unknown: the evaluation's
+// own warnings (no data, a window not covered), or how much of the window was
+// observed when its series exist but their values are not decided.
+func (d *diagnosis) undecided(what string, ev promq.Evaluation) {
+	if len(ev.Warnings) > 0 {
+		d.warnAll(ev.Warnings)
+		return
+	}
+	d.warn("%s: only %s of the %s window observed: %s", what, roundDur(ev.Observed), roundDur(ev.Needed), promq.HistoryHint)
+}
+
+func statsQuery(m Market) string { return fmt.Sprintf("receipts.stats {\"market\":%q}", m) }
+
+// gather reads node.status, node.consensus_status and receipts.stats of each market.
+func (d *diagnosis) gather() {
+	var st NodeStatus
+	if err := d.timed(func() (err error) { st, err = d.c.NodeStatus(d.ctx); return err }); err != nil {
 		d.rpcWarn("node.status", err, "blocks since each market's last receipt unknown")
 	} else {
 		d.status = &st
 	}
-	cs, err := d.c.ConsensusStatus(d.ctx)
-	if err != nil {
+	var cs ConsensusStatus
+	if err := d.timed(func() (err error) { cs, err = d.c.ConsensusStatus(d.ctx); return err }); err != nil {
 		d.rpcWarn("node.consensus_status", err, "consensus not checked")
 	} else {
 		d.consensus = &cs
 	}
-}
-
-func (d *diagnosis) gatherMarkets() {
 	for _, m := range d.opts.Markets {
 		mk := &market{m: m}
 		d.markets = append(d.markets, mk)
-		s, err := d.c.Stats(d.ctx, m)
-		if err != nil {
+		var s Stats
+		if err := d.timed(func() (err error) { s, err = d.c.Stats(d.ctx, m); return err }); err != nil {
 			mk.statsErr = err
 			if errors.Is(err, ErrMethodNotFound) {
 				d.rpcWarn("receipts.stats", err, "per-market stats unavailable")
 			} else {
-				d.rpcWarn(fmt.Sprintf("receipts.stats {\"market\":%q}", m), err, "stats unavailable for this market")
+				d.rpcWarn(statsQuery(m), err, "stats unavailable for this market")
 			}
 			continue
 		}
@@ -313,123 +370,145 @@ func (d *diagnosis) gatherMarkets() {
 		if d.status == nil {
 			continue
 		}
-		mk.blocksSince = d.status.CurrentBlockHeight - s.LastEmittedHeight
-		if mk.blocksSince < 0 {
-			// Answers taken a moment apart, or a node whose stats run ahead of its
-			// status: say so rather than report a negative age.
+		since := d.status.CurrentBlockHeight - s.LastEmittedHeight
+		if since < 0 {
+			// Answers taken a moment apart, or stats running ahead of the status:
+			// say so rather than report a negative age.
 			d.warn("receipts.stats for %s says last_emitted_height %d, above node.status current_block_height %d", m, s.LastEmittedHeight, d.status.CurrentBlockHeight)
-			mk.blocksSince = 0
+			since = 0
 		}
+		mk.blocksSince = &since
 		never := s.EmittedTotal == 0 && s.LastEmittedHeight == 0
-		mk.rpc = tri{true, never || mk.blocksSince >= StallBlocks}
+		mk.stalled = tri{true, never || since >= StallBlocks}
+		switch {
+		case never:
+			mk.why = fmt.Sprintf("%s has never emitted", m)
+		case since >= StallBlocks:
+			mk.why = fmt.Sprintf("%s: no receipt for %d blocks (last at height %d)", m, since, s.LastEmittedHeight)
+		}
 	}
+}
+
+// evalRules evaluates every rule of Rules() on the source, once: the Alerts
+// block and the symptoms that are an alert's condition read these states.
+func (d *diagnosis) evalRules() {
+	for _, rule := range Rules() {
+		res := ruleResult{rule: rule}
+		if d.src == nil {
+			d.warn(noSource)
+		} else if st, err := promq.EvalRule(d.ctx, d.src, rule, d.now); err != nil {
+			d.warn("alert %s not evaluated: %v", rule.Alert, err)
+		} else {
+			res.state, res.ok = st, true
+		}
+		d.rules = append(d.rules, res)
+	}
+}
+
+// rule returns the evaluation of the first rule named alert.
+func (d *diagnosis) rule(alert string) ruleResult {
+	for _, r := range d.rules {
+		if r.rule.Alert == alert {
+			return r
+		}
+	}
+	return ruleResult{}
+}
+
+// marketNotEmittingByRule is the ReceiptsMarketNotEmitting alert of one
+// market: unknown when the rule was not evaluated or the market has no series.
+func marketNotEmittingByRule(r ruleResult, m Market) tri {
+	if !r.ok {
+		return tri{}
+	}
+	present := false
+	for _, v := range r.state.Values {
+		present = present || string(v.Metric["market"]) == string(m)
+	}
+	if !present {
+		return tri{}
+	}
+	for _, a := range r.state.Alerts {
+		if string(a.Labels["market"]) == string(m) {
+			return tri{a.Known, a.Firing}
+		}
+	}
+	return no() // its series exists and is certainly not returned
 }
 
 // stepEmission is runbook step 1 and the two emission symptoms.
 func (d *diagnosis) stepEmission() {
 	step := tbops.Step{ID: "emission-rate", Title: "Emission rate by market"}
 	emitted := promq.Select(MetricEmitted)
-
-	inst, instOK := d.metric("receipt_emitted_total", func(s promq.Source) (promq.Result, error) { return s.Instant(d.ctx, emitted) })
-	present := map[string]bool{}
-	if instOK {
-		for k := range inst.ByLabel("market") {
-			present[k] = true
-		}
-	}
-	flat, flatOK := d.metric("increase(receipt_emitted_total)", func(s promq.Source) (promq.Result, error) {
-		return s.Increase(d.ctx, emitted, d.opts.FlatWindow)
-	})
-	flatBy := flat.ByLabel("market")
-	rate, rateOK := d.metric("rate(receipt_emitted_total[1m])", func(s promq.Source) (promq.Result, error) {
-		return s.Rate(d.ctx, emitted, EmissionRateWindow)
-	})
-	inc10, inc10OK := d.metric("increase(receipt_emitted_total[10m])", func(s promq.Source) (promq.Result, error) {
-		return s.Increase(d.ctx, emitted, NoEmissionWindow)
-	})
-	for _, res := range []struct {
-		r  promq.Result
-		ok bool
-	}{{rate, rateOK}, {inc10, inc10OK}, {flat, flatOK}} {
-		if res.ok {
-			step.Evidence = append(step.Evidence, res.r.Evidence)
-		}
-	}
-	if rateOK && len(rate.Vector) > 0 {
-		by := rate.ByLabel("market")
-		var parts []string
+	if ev, ok := d.eval(promq.Rate(emitted, EmissionRateWindow)); ok {
+		step.Evidence = append(step.Evidence, ev.Evidence)
+		by := byLabel(ev.Series, "market")
+		parts := make([]string, 0, len(d.markets))
 		for _, mk := range d.markets {
-			if v, ok := by[string(mk.m)]; ok {
-				parts = append(parts, fmt.Sprintf("%s %.3g/s", mk.m, v))
-			} else {
-				parts = append(parts, fmt.Sprintf("%s no data", mk.m))
-			}
+			parts = append(parts, string(mk.m)+" "+showSeries(by[string(mk.m)], "/s"))
 		}
 		step.Findings = append(step.Findings, "emission rate (1m): "+strings.Join(parts, ", "))
 	}
-	if inc10OK && len(inc10.Vector) > 0 {
-		by := inc10.ByLabel("market")
+	if ev, ok := d.eval(promq.EQc(promq.Increase(emitted, NoEmissionWindow), 0)); ok {
+		step.Evidence = append(step.Evidence, ev.Evidence)
 		var none []string
-		for _, mk := range d.markets {
-			if v, ok := by[string(mk.m)]; ok && v == 0 {
-				none = append(none, string(mk.m))
+		for _, s := range ev.Series {
+			if s.Known {
+				none = append(none, string(s.Metric["market"]))
 			}
 		}
-		step.Findings = append(step.Findings, "markets with increase(receipt_emitted_total[10m]) == 0 (the runbook's \"last 10 blocks\" query): "+listOrNone(none))
-	}
-	var rpcNone []string
-	for _, mk := range d.markets {
-		if mk.stats != nil && d.status != nil && mk.blocksSince >= NoEmissionBlocks {
-			rpcNone = append(rpcNone, fmt.Sprintf("%s (%d blocks)", mk.m, mk.blocksSince))
+		answer := listOrNone(none)
+		if !ev.Known {
+			answer += fmt.Sprintf("; undecided for the rest (observed %s of %s)", roundDur(ev.Observed), roundDur(ev.Needed))
 		}
+		step.Findings = append(step.Findings, "markets with increase(receipt_emitted_total[10m]) == 0 (the runbook's \"last 10 blocks\" query spans 10 minutes): "+answer)
 	}
 	if d.status != nil {
-		step.Findings = append(step.Findings, fmt.Sprintf("markets with no receipt in the last %d blocks (receipts.stats last_emitted_height): %s", NoEmissionBlocks, listOrNone(rpcNone)))
-	}
-
-	// Per-market verdicts.
-	for _, mk := range d.markets {
-		switch {
-		case !flatOK && !instOK:
-		case instOK && len(present) > 0 && !present[string(mk.m)]:
-			mk.noSeries = true
-			mk.metric = yes()
-			d.warn("receipt_emitted_total has no series for market %q while other markets have some: counted as not emitting", mk.m)
-		default:
-			if v, ok := flatBy[string(mk.m)]; ok && flatOK {
-				mk.flatInc = v
-				mk.metric = tri{true, v <= 0}
+		var quiet []string
+		for _, mk := range d.markets {
+			if mk.blocksSince != nil && *mk.blocksSince >= NoEmissionBlocks {
+				quiet = append(quiet, fmt.Sprintf("%s (%d blocks)", mk.m, *mk.blocksSince))
 			}
 		}
-		mk.stalled = mk.rpc.or(mk.metric)
+		step.Findings = append(step.Findings, fmt.Sprintf("markets with no receipt in the last %d blocks (receipts.stats last_emitted_height): %s", NoEmissionBlocks, listOrNone(quiet)))
 	}
+	d.r.Symptoms = append(d.r.Symptoms, d.emissionFlat(), d.marketNotEmitting())
+	d.r.Steps = append(d.r.Steps, step)
+}
 
-	// Symptom: one or more markets not emitting.
+// marketNotEmitting decides each market from last_emitted_height against the
+// tip (exact), or, where receipts.stats did not answer, from the
+// ReceiptsMarketNotEmitting alert; never from a short metric delta.
+func (d *diagnosis) marketNotEmitting() tbops.Symptom {
 	sym := tbops.Symptom{ID: SymptomMarketNotEmitting, Summary: "one or more markets (storage, compute, energy, ad) not emitting",
 		Threshold: tbops.Num(StallBlocks)}
-	known, unknown := 0, []string{}
-	var why []string
+	byRule, usedRule := d.rule(AlertMarketNotEmitting), false
+	var unknown, why []string
 	for _, mk := range d.markets {
 		if mk.stats != nil {
-			sym.Evidence = append(sym.Evidence, d.rpcEvidence(fmt.Sprintf("receipts.stats {\"market\":%q}", mk.m),
+			sym.Evidence = append(sym.Evidence, d.rpcEvidence(statsQuery(mk.m),
 				map[string]any{"last_emitted_height": mk.stats.LastEmittedHeight, "emitted_total": mk.stats.EmittedTotal, "blocks_since": mk.blocksSince}))
+		}
+		if !mk.stalled.known {
+			usedRule = true
+			mk.stalled = marketNotEmittingByRule(byRule, mk.m)
+			if isYes(mk.stalled) {
+				mk.why = fmt.Sprintf("%s: %s fires", mk.m, AlertMarketNotEmitting)
+			}
 		}
 		switch {
 		case !mk.stalled.known:
 			unknown = append(unknown, string(mk.m))
 		case mk.stalled.yes:
-			known++
 			d.stalled = append(d.stalled, mk.m)
-			why = append(why, mk.describe(d.opts.FlatWindow))
-		default:
-			known++
+			why = append(why, mk.why)
 		}
-	}
-	if flatOK {
-		sym.Evidence = append(sym.Evidence, flat.Evidence)
 	}
 	if d.status != nil {
 		sym.Evidence = append(sym.Evidence, d.rpcEvidence("node.status", map[string]any{"current_block_height": d.status.CurrentBlockHeight}))
+	}
+	if usedRule && byRule.ok {
+		sym.Evidence = append(sym.Evidence, byRule.state.Evidence...)
 	}
 	switch {
 	case len(d.stalled) > 0:
@@ -438,366 +517,276 @@ func (d *diagnosis) stepEmission() {
 		sym.Summary = "not emitting: " + strings.Join(why, "; ")
 	case len(unknown) > 0:
 		sym.Status = tbops.StatusUnknown
-		d.warn("emission not decided for %s: neither receipts.stats with node.status nor receipt_emitted_total answered", strings.Join(unknown, ", "))
+		d.warn("emission not decided for %s: receipts.stats with node.status did not answer and %s is undecided", strings.Join(unknown, ", "), AlertMarketNotEmitting)
+		if byRule.ok {
+			d.warnAll(byRule.state.Warnings)
+		}
 	default:
 		sym.Status, sym.Value = tbops.StatusOK, tbops.Num(0)
 	}
+	return sym
+}
 
-	// Symptom: receipt_emitted_total flat or decreasing for 5+ blocks.
-	flatSym := tbops.Symptom{ID: SymptomEmissionFlat, Summary: "receipt_emitted_total flat or decreasing for 5+ blocks",
+// emissionFlat decides "receipt_emitted_total flat or decreasing for 5+
+// blocks": from receipts.stats (every market 5+ blocks behind the tip, or one
+// within 5 blocks while the chain makes blocks), from a stalled chain (no
+// blocks, no receipts), else from increase(…[1m]) over a covered window.
+func (d *diagnosis) emissionFlat() tbops.Symptom {
+	sym := tbops.Symptom{ID: SymptomEmissionFlat, Summary: "receipt_emitted_total flat or decreasing for 5+ blocks",
 		Threshold: tbops.Num(StallBlocks)}
-	metricFlat := tri{}
-	if flatOK && len(flat.Vector) > 0 {
-		total, _ := flat.Sum()
-		metricFlat = tri{true, total <= 0}
-		flatSym.Value = tbops.Num(total)
-		flatSym.Evidence = append(flatSym.Evidence, flat.Evidence)
-	}
-	rpcFlat := tri{}
-	allRPC, anyEmitting := true, false
+	newest, all := int64(-1), len(d.markets) > 0
 	for _, mk := range d.markets {
-		if !mk.rpc.known {
-			allRPC = false
+		if mk.blocksSince == nil {
+			all = false
 			continue
 		}
-		if !mk.rpc.yes {
-			anyEmitting = true
+		sym.Evidence = append(sym.Evidence, d.rpcEvidence(statsQuery(mk.m),
+			map[string]any{"last_emitted_height": mk.stats.LastEmittedHeight, "blocks_since": *mk.blocksSince}))
+		if newest < 0 || *mk.blocksSince < newest {
+			newest = *mk.blocksSince
 		}
 	}
-	if allRPC && len(d.markets) > 0 {
-		// A recent last_emitted_height only shows emission while blocks are being
-		// made; it says nothing when the chain may be stalled.
-		if !anyEmitting {
-			rpcFlat = yes()
-		} else if d.consensus != nil && d.consensus.Status != "stalled" {
-			rpcFlat = no()
-		}
-		for _, mk := range d.markets {
-			flatSym.Evidence = append(flatSym.Evidence, d.rpcEvidence(fmt.Sprintf("receipts.stats {\"market\":%q}", mk.m),
-				map[string]any{"last_emitted_height": mk.stats.LastEmittedHeight, "blocks_since": mk.blocksSince}))
-		}
-	}
-	v := metricFlat.or(rpcFlat)
+	flat := tri{}
 	switch {
-	case !v.known:
-		flatSym.Status = tbops.StatusUnknown
-		d.warn("receipt_emitted_total flatness not decided: no metric data and no receipts.stats for every market")
-	case v.yes:
-		flatSym.Firing, flatSym.Status = true, tbops.StatusCritical
-		if flatSym.Value == nil {
-			flatSym.Value = tbops.Num(0)
-		}
+	case isYes(d.chain):
+		flat = yes()
+		sym.Detail = tbops.RawOf("no new blocks: receipts are emitted in blocks")
+	case all && newest >= StallBlocks:
+		flat = yes()
+		sym.Value = tbops.Num(newest)
+	case all && isNo(d.chain):
+		// A recent receipt shows emission only while blocks are being made.
+		flat = no()
+		sym.Value = tbops.Num(newest)
 	default:
-		flatSym.Status = tbops.StatusOK
+		if ev, ok := d.eval(emissionIncreaseExpr()); ok {
+			sym.Evidence = append(sym.Evidence, ev.Evidence)
+			flat = anySeries(ev.Series, func(s promq.Series) tri { return atMost(s, 0) })
+			if !flat.known {
+				d.undecided(ev.Expr, ev)
+			}
+		}
 	}
-	d.r.Symptoms = append(d.r.Symptoms, flatSym, sym)
-	d.r.Steps = append(d.r.Steps, step)
-}
-
-func (mk *market) describe(window time.Duration) string {
 	switch {
-	case mk.rpc.known && mk.rpc.yes && mk.stats != nil && mk.stats.EmittedTotal == 0 && mk.stats.LastEmittedHeight == 0:
-		return fmt.Sprintf("%s has never emitted", mk.m)
-	case mk.rpc.known && mk.rpc.yes:
-		return fmt.Sprintf("%s: no receipt for %d blocks (last at height %d)", mk.m, mk.blocksSince, mk.stats.LastEmittedHeight)
-	case mk.noSeries:
-		return fmt.Sprintf("%s: no receipt_emitted_total series", mk.m)
+	case !flat.known:
+		sym.Status = tbops.StatusUnknown
+		d.warn("receipt_emitted_total flatness not decided: receipts.stats did not answer for every market and %s is undecided", emissionIncreaseExpr())
+	case flat.yes:
+		sym.Firing, sym.Status = true, tbops.StatusCritical
+	default:
+		sym.Status = tbops.StatusOK
 	}
-	return fmt.Sprintf("%s: increase(receipt_emitted_total[%s]) == 0", mk.m, promDuration(window))
+	return sym
 }
 
-// stepValidation is runbook step 2: validation errors and min-payment rejections.
+// stepValidation is runbook step 2 and the validation and min-payment symptoms.
 func (d *diagnosis) stepValidation() {
 	step := tbops.Step{ID: "validation-errors", Title: "Validation errors and min-payment rejections"}
 	errsSel := promq.Select(MetricValidationErrors)
-	errRate, errOK := d.metric("rate(receipt_validation_errors_total[5m])", func(s promq.Source) (promq.Result, error) {
-		return s.Rate(d.ctx, errsSel, ValidationWindow)
-	})
-	emRate, emOK := d.metric("rate(receipt_emitted_total[5m])", func(s promq.Source) (promq.Result, error) {
-		return s.Rate(d.ctx, promq.Select(MetricEmitted), ValidationWindow)
-	})
-	inst, instOK := d.metric("receipt_validation_errors_total", func(s promq.Source) (promq.Result, error) { return s.Instant(d.ctx, errsSel) })
-	for _, res := range []struct {
-		r  promq.Result
-		ok bool
-	}{{errRate, errOK}, {inst, instOK}} {
-		if res.ok {
-			step.Evidence = append(step.Evidence, res.r.Evidence)
-		}
+	if ev, ok := d.eval(promq.Rate(errsSel, ValidationWindow)); ok {
+		step.Evidence = append(step.Evidence, ev.Evidence)
+		step.Findings = append(step.Findings, "validation error rate (5m): "+reasonList(byLabel(ev.Series, "reason"), func(s *promq.Series) string { return showSeries(s, "/s") }))
 	}
-	if v, ok := errRate.Sum(); errOK && ok {
-		d.errRate5 = &v
-		by := errRate.ByLabel("reason")
-		step.Findings = append(step.Findings, fmt.Sprintf("validation error rate (5m): %.4g/s (%s)", v, reasonList(by, "%.3g/s")))
+	if ev, ok := d.eval(promq.Metric(MetricValidationErrors)); ok {
+		step.Evidence = append(step.Evidence, ev.Evidence)
+		step.Findings = append(step.Findings, "validation errors so far: "+reasonList(byLabel(ev.Series, "reason"), func(s *promq.Series) string { return showSeries(s, "") }))
 	}
-	if v, ok := emRate.Sum(); emOK && ok {
-		d.emRate5 = &v
+	val := d.validationErrors(&step)
+	if ev, ok := d.eval(promq.Metric(MetricMinPaymentRejected)); ok {
+		step.Evidence = append(step.Evidence, ev.Evidence)
+		step.Findings = append(step.Findings, "min-payment rejections so far: "+showSeries(first(ev.Series), ""))
 	}
-	if instOK && len(inst.Vector) > 0 {
-		step.Findings = append(step.Findings, "validation errors so far: "+reasonList(inst.ByLabel("reason"), "%.0f"))
-	}
-	if d.errRate5 != nil && d.emRate5 != nil {
-		if total := *d.emRate5 + *d.errRate5; total > 0 {
-			s := *d.emRate5 / total
-			d.success5 = &s
-			step.Findings = append(step.Findings, fmt.Sprintf("validation success (5m): %s (target > 99.99%%)", percent(s)))
-		}
-	}
+	mp := d.minPayment(&step)
+	d.r.Symptoms = append(d.r.Symptoms, val, mp)
+	d.r.Steps = append(d.r.Steps, step)
+}
 
+// validationErrors decides "receipt_validation_errors_total increasing" as
+// the SLO reads it: validation success over 5m below 99.99 % (warning) or
+// 99 % (critical), on a covered window. A trickle within the SLO is ok.
+func (d *diagnosis) validationErrors(step *tbops.Step) tbops.Symptom {
 	sym := tbops.Symptom{ID: SymptomValidationErrors, Summary: "receipt_validation_errors_total increasing",
 		Threshold: tbops.Num(ValidationSuccessTarget)}
-	if errOK {
-		sym.Evidence = append(sym.Evidence, errRate.Evidence)
-	}
-	if emOK {
-		sym.Evidence = append(sym.Evidence, emRate.Evidence)
-	}
-	switch {
-	case d.errRate5 == nil:
+	ev, ok := d.eval(validationSuccessExpr())
+	if !ok {
 		sym.Status = tbops.StatusUnknown
-		d.warn("validation errors not checked: no data for rate(receipt_validation_errors_total[5m])")
-	case *d.errRate5 <= 0:
-		sym.Status, sym.Value = tbops.StatusOK, tbops.Num(0.0)
-	case d.success5 == nil:
-		sym.Firing, sym.Status, sym.Value = true, tbops.StatusWarning, tbops.Num(*d.errRate5)
-		sym.Summary = fmt.Sprintf("validation errors increasing at %.3g/s (success ratio unknown: no emission rate)", *d.errRate5)
-	case *d.success5 < ValidationSuccessAlert:
-		sym.Firing, sym.Status, sym.Value = true, tbops.StatusCritical, tbops.Num(*d.errRate5)
-		sym.Summary = fmt.Sprintf("validation errors increasing at %.3g/s: validation success %s, below %s", *d.errRate5, percent(*d.success5), percent(ValidationSuccessAlert))
-	case *d.success5 < ValidationSuccessTarget:
-		sym.Firing, sym.Status, sym.Value = true, tbops.StatusWarning, tbops.Num(*d.errRate5)
-		sym.Summary = fmt.Sprintf("validation errors increasing at %.3g/s: validation success %s, below the %s target", *d.errRate5, percent(*d.success5), percent(ValidationSuccessTarget))
+		return sym
+	}
+	sym.Evidence = append(sym.Evidence, ev.Evidence)
+	step.Evidence = append(step.Evidence, ev.Evidence)
+	s := lowest(ev.Series)
+	if v := exactValue(s); v != nil {
+		sym.Value = v
+		step.Findings = append(step.Findings, fmt.Sprintf("validation success (5m): %s (target > 99.99%%)", percent(*v)))
+	}
+	crit := anySeries(ev.Series, func(s promq.Series) tri { return below(s, ValidationSuccessAlert) })
+	warn := anySeries(ev.Series, func(s promq.Series) tri { return below(s, ValidationSuccessTarget) })
+	switch {
+	case s != nil && s.Exact && s.Value != nil && math.IsNaN(*s.Value): // 0/0
+		sym.Status = tbops.StatusOK
+		step.Findings = append(step.Findings, "no receipts and no validation errors in the last 5m")
+	case isYes(crit):
+		sym.Firing, sym.Status = true, tbops.StatusCritical
+		sym.Summary = "validation errors increasing: validation success " + showPercent(s) + ", below 99%"
+	case isYes(warn):
+		sym.Firing, sym.Status = true, tbops.StatusWarning
+		sym.Summary = "validation errors increasing: validation success " + showPercent(s) + ", below the 99.99% target"
+	case isNo(warn):
+		sym.Status = tbops.StatusOK
 	default:
-		sym.Status, sym.Value = tbops.StatusOK, tbops.Num(*d.errRate5)
-		step.Findings = append(step.Findings, fmt.Sprintf("a trickle of validation errors (%.3g/s) within the SLO", *d.errRate5))
+		sym.Status = tbops.StatusUnknown
+		d.undecided("validation success over 5m", ev)
 	}
-	d.r.Symptoms = append(d.r.Symptoms, sym)
+	return sym
+}
 
-	// Min-payment rejections (0.001 BLOCK floor).
-	mpSel := promq.Select(MetricMinPaymentRejected)
-	mpInst, mpInstOK := d.metric("receipt_min_payment_rejected_total", func(s promq.Source) (promq.Result, error) { return s.Instant(d.ctx, mpSel) })
-	mpRate, mpOK := d.metric("rate(receipt_min_payment_rejected_total[5m])", func(s promq.Source) (promq.Result, error) {
-		return s.Rate(d.ctx, mpSel, ValidationWindow)
-	})
-	mp := tbops.Symptom{ID: SymptomMinPayment, Summary: "receipts rejected below the 0.001 BLOCK payment floor",
+// minPayment decides "min-payment rejections above near-zero": the 5m
+// rejection rate above one a minute.
+func (d *diagnosis) minPayment(step *tbops.Step) tbops.Symptom {
+	sym := tbops.Symptom{ID: SymptomMinPayment, Summary: "receipts rejected below the 0.001 BLOCK payment floor",
 		Threshold: tbops.Num(MinPaymentNearZeroPerSecond)}
-	if mpInstOK && len(mpInst.Vector) > 0 {
-		v, _ := mpInst.Sum()
-		step.Findings = append(step.Findings, fmt.Sprintf("min-payment rejections so far: %.0f", v))
-		step.Evidence = append(step.Evidence, mpInst.Evidence)
+	ev, ok := d.eval(minPaymentRateExpr())
+	if !ok {
+		sym.Status = tbops.StatusUnknown
+		return sym
 	}
-	if mpOK {
-		mp.Evidence = append(mp.Evidence, mpRate.Evidence)
-		step.Evidence = append(step.Evidence, mpRate.Evidence)
+	sym.Evidence = append(sym.Evidence, ev.Evidence)
+	step.Evidence = append(step.Evidence, ev.Evidence)
+	s := first(ev.Series)
+	sym.Value = exactValue(s)
+	step.Findings = append(step.Findings, "min-payment rejection rate (5m): "+showSeries(s, "/s"))
+	switch v := anySeries(ev.Series, func(s promq.Series) tri { return above(s, MinPaymentNearZeroPerSecond) }); {
+	case isYes(v):
+		sym.Firing, sym.Status = true, tbops.StatusWarning
+		sym.Summary = showSeries(s, " receipts/s") + " rejected below the 0.001 BLOCK floor (near-zero is at most one a minute)"
+	case isNo(v):
+		sym.Status = tbops.StatusOK
+	default:
+		sym.Status = tbops.StatusUnknown
+		d.undecided("rate(receipt_min_payment_rejected_total[5m])", ev)
 	}
-	if v, ok := mpRate.Sum(); mpOK && ok {
-		d.mpRate5 = &v
-		step.Findings = append(step.Findings, fmt.Sprintf("min-payment rejection rate (5m): %.3g/s", v))
-		mp.Value = tbops.Num(v)
-		if v > MinPaymentNearZeroPerSecond {
-			mp.Firing, mp.Status = true, tbops.StatusWarning
-			mp.Summary = fmt.Sprintf("%.3g receipts/s rejected below the 0.001 BLOCK floor (near-zero is at most one a minute)", v)
-		} else {
-			mp.Status = tbops.StatusOK
-		}
-	} else {
-		mp.Status = tbops.StatusUnknown
-		d.warn("min-payment rejections not checked: no data for rate(receipt_min_payment_rejected_total[5m])")
-	}
-	d.r.Symptoms = append(d.r.Symptoms, mp)
-	d.r.Steps = append(d.r.Steps, step)
+	return sym
 }
 
 // stepMarketStats is runbook step 3: receipts.stats for each market.
 func (d *diagnosis) stepMarketStats() {
 	step := tbops.Step{ID: "market-stats", Title: "Per-market stats (receipts.stats)"}
 	for _, mk := range d.markets {
-		q := fmt.Sprintf("receipts.stats {\"market\":%q}", mk.m)
 		if mk.statsErr != nil {
-			step.Evidence = append(step.Evidence, d.rpcEvidence(q, mk.statsErr.Error()))
+			step.Evidence = append(step.Evidence, d.rpcEvidence(statsQuery(mk.m), mk.statsErr.Error()))
 			step.Findings = append(step.Findings, fmt.Sprintf("%s: stats unavailable: %v", mk.m, mk.statsErr))
 			continue
 		}
 		s := mk.stats
-		step.Evidence = append(step.Evidence, d.rpcEvidence(q, s))
+		step.Evidence = append(step.Evidence, d.rpcEvidence(statsQuery(mk.m), s))
 		since := ""
-		if d.status != nil {
-			since = fmt.Sprintf(" (%d blocks ago)", mk.blocksSince)
+		if mk.blocksSince != nil {
+			since = fmt.Sprintf(" (%d blocks ago)", *mk.blocksSince)
 		}
-		step.Findings = append(step.Findings, fmt.Sprintf("%s: %d emitted, last at height %d%s, %d pending, validation errors %d (schema %d, duplicate %d, signature %d), %d below the payment floor",
-			s.Market, s.EmittedTotal, s.LastEmittedHeight, since, s.Pending, s.ValidationErrorTotal(),
-			s.ValidationErrors.SchemaMismatch, s.ValidationErrors.DuplicateDetection, s.ValidationErrors.SignatureInvalid, s.MinPaymentRejectedTotal))
+		ve := s.ValidationErrors
+		step.Findings = append(step.Findings, fmt.Sprintf("%s: %d emitted, last at height %d%s, %s pending, validation errors: schema %s, duplicate %s, signature %s; %s below the payment floor",
+			s.Market, s.EmittedTotal, s.LastEmittedHeight, since, show(s.Pending),
+			show(ve.SchemaMismatch), show(ve.DuplicateDetection), show(ve.SignatureInvalid), show(s.MinPaymentRejectedTotal)))
 	}
 	step.Findings = append(step.Findings, "receipts.log is on the node host: grep <market> /var/log/node/receipts.log | tail -20")
 	d.r.Steps = append(d.r.Steps, step)
 }
 
-// stepBlocks is runbook step 4: block height, progression and consensus.
-func (d *diagnosis) stepBlocks() {
-	step := tbops.Step{ID: "block-progression", Title: "Block height, progression and consensus"}
-	sym := tbops.Symptom{ID: SymptomChainStalled, Summary: "no new blocks: receipts are emitted in blocks",
-		Threshold: tbops.Num(0)}
-	if d.status != nil {
-		ev := d.rpcEvidence("node.status", d.status)
-		step.Evidence = append(step.Evidence, ev)
-		sym.Evidence = append(sym.Evidence, ev)
-		step.Findings = append(step.Findings, fmt.Sprintf("current block %d (epoch %d, syncing %t, %d peers)", d.status.CurrentBlockHeight, d.status.Epoch, d.status.Syncing, d.status.Peers))
-	}
-	hSel := promq.Select(MetricBlockHeight)
-	incFlat, flatOK := d.metric("increase(block_height_total)", func(s promq.Source) (promq.Result, error) {
-		return s.Increase(d.ctx, hSel, d.opts.FlatWindow)
-	})
-	inc50, inc50OK := d.metric("increase(block_height_total[50m])", func(s promq.Source) (promq.Result, error) {
-		return s.Increase(d.ctx, hSel, BlockProgressWindow)
-	})
-	if v, ok := inc50.Sum(); inc50OK && ok {
-		step.Evidence = append(step.Evidence, inc50.Evidence)
-		step.Findings = append(step.Findings, fmt.Sprintf("increase(block_height_total[50m]) = %.0f blocks (the runbook's \"last 50 blocks\" query spans 50 minutes: about 3000 blocks at 1 block/s)", v))
-	}
-	metricStalled := tri{}
-	if v, ok := incFlat.Sum(); flatOK && ok {
-		metricStalled = tri{true, v <= 0}
-		step.Evidence = append(step.Evidence, incFlat.Evidence)
-		sym.Evidence = append(sym.Evidence, incFlat.Evidence)
-		step.Findings = append(step.Findings, fmt.Sprintf("increase(block_height_total[%s]) = %.0f", promDuration(d.opts.FlatWindow), v))
-		if v <= 0 {
-			d.chainWhy = append(d.chainWhy, fmt.Sprintf("block_height_total has not moved in %s", promDuration(d.opts.FlatWindow)))
-		}
-	}
-	rpcStalled := tri{}
+// chainStalled decides whether the chain makes blocks: node.consensus_status
+// (exact), or increase(block_height_total[1m]) over a covered window.
+func (d *diagnosis) chainStalled() {
+	byRPC := tri{}
 	if cs := d.consensus; cs != nil {
-		ev := d.rpcEvidence("node.consensus_status", cs)
-		step.Evidence = append(step.Evidence, ev)
-		sym.Evidence = append(sym.Evidence, ev)
-		step.Findings = append(step.Findings, fmt.Sprintf("consensus %s: round %d, finalized height %d, %d/%d validators online", cs.Status, cs.Round, cs.LastFinalizedHeight, cs.ValidatorsOnline, cs.ValidatorsTotal))
 		switch cs.Status {
 		case "stalled":
-			rpcStalled = yes()
-			d.chainWhy = append(d.chainWhy, fmt.Sprintf("consensus stalled with %d/%d validators online", cs.ValidatorsOnline, cs.ValidatorsTotal))
+			byRPC = yes()
 		case "healthy", "degraded":
-			rpcStalled = no()
+			byRPC = no()
 		default:
 			d.warn("node.consensus_status: unknown status %q", cs.Status)
 		}
 	}
-	d.chain = rpcStalled.or(metricStalled)
-	d.chainEv = sym.Evidence
+	byMetric := tri{}
+	if d.blocks, d.blocksOK = d.eval(blockIncreaseExpr()); d.blocksOK {
+		byMetric = anySeries(d.blocks.Series, func(s promq.Series) tri { return atMost(s, 0) })
+	}
+	d.chain = byRPC.or(byMetric)
+	if !d.chain.known && d.blocksOK {
+		d.undecided(d.blocks.Expr, d.blocks)
+	}
+}
+
+// stepBlocks is runbook step 4 (block height, progression, consensus) and the
+// chain-stalled symptom.
+func (d *diagnosis) stepBlocks() {
+	step := tbops.Step{ID: "block-progression", Title: "Block height, progression and consensus"}
+	sym := tbops.Symptom{ID: SymptomChainStalled, Summary: "no new blocks: receipts are emitted in blocks", Threshold: tbops.Num(0)}
+	if st := d.status; st != nil {
+		ev := d.rpcEvidence("node.status", st)
+		step.Evidence = append(step.Evidence, ev)
+		sym.Evidence = append(sym.Evidence, ev)
+		step.Findings = append(step.Findings, fmt.Sprintf("current block %d (epoch %s, syncing %s, %s peers)", st.CurrentBlockHeight, show(st.Epoch), show(st.Syncing), show(st.Peers)))
+	}
+	if ev, ok := d.eval(promq.Increase(promq.Select(MetricBlockHeight), BlockProgressWindow)); ok {
+		step.Evidence = append(step.Evidence, ev.Evidence)
+		step.Findings = append(step.Findings, "increase(block_height_total[50m]) = "+showSeries(first(ev.Series), " blocks")+" (the runbook's \"last 50 blocks\" query spans 50 minutes: about 3000 blocks at 1 block/s)")
+	}
+	var why []string
+	if ev := d.blocks; d.blocksOK {
+		s := first(ev.Series)
+		step.Evidence = append(step.Evidence, ev.Evidence)
+		sym.Evidence = append(sym.Evidence, ev.Evidence)
+		sym.Value = exactValue(s)
+		step.Findings = append(step.Findings, "increase(block_height_total[1m]) = "+showSeries(s, " blocks"))
+		if isYes(anySeries(ev.Series, func(s promq.Series) tri { return atMost(s, 0) })) {
+			why = append(why, "block_height_total has not moved in 1m")
+		}
+	}
+	if cs := d.consensus; cs != nil {
+		ev := d.rpcEvidence("node.consensus_status", cs)
+		step.Evidence = append(step.Evidence, ev)
+		sym.Evidence = append(sym.Evidence, ev)
+		sym.Detail = tbops.RawOf(cs.Status)
+		step.Findings = append(step.Findings, fmt.Sprintf("consensus %s: round %s, finalized height %s, %s/%s validators online",
+			cs.Status, show(cs.Round), show(cs.LastFinalizedHeight), show(cs.ValidatorsOnline), show(cs.ValidatorsTotal)))
+		if cs.Status == "stalled" {
+			why = append(why, fmt.Sprintf("consensus stalled with %s/%s validators online", show(cs.ValidatorsOnline), show(cs.ValidatorsTotal)))
+		}
+	}
 	switch {
 	case !d.chain.known:
 		sym.Status = tbops.StatusUnknown
-		d.warn("chain progress not decided: neither node.consensus_status nor block_height_total answered")
+		d.warn("chain progress not decided: node.consensus_status did not answer and increase(block_height_total[1m]) is undecided")
 	case d.chain.yes:
 		sym.Firing, sym.Status = true, tbops.StatusCritical
-		sym.Summary = "no new blocks (" + strings.Join(d.chainWhy, "; ") + "): receipts are emitted in blocks"
-		if d.status != nil {
-			sym.Value = tbops.Num(d.status.CurrentBlockHeight)
-		} else {
-			sym.Detail = tbops.RawOf("stalled")
-		}
+		sym.Summary = "no new blocks (" + strings.Join(why, "; ") + "): receipts are emitted in blocks"
 	default:
 		sym.Status = tbops.StatusOK
-		if d.status != nil {
-			sym.Value = tbops.Num(d.status.CurrentBlockHeight)
-		}
 	}
 	d.r.Symptoms = append(d.r.Symptoms, sym)
 	d.r.Steps = append(d.r.Steps, step)
 }
 
-// explorerAnswer is the minimal explorer check's expected JSON.
-type explorerAnswer struct {
-	LatestReceiptHeight *int64 `json:"latest_receipt_height"`
-}
-
-// stepExplorer checks "explorer receipt tables not updating" when an explorer
-// URL is given; otherwise the symptom is unknown (not checked): no explorer is
-// part of the node, and what was not checked is never reported ok.
-func (d *diagnosis) stepExplorer() {
-	sym := tbops.Symptom{ID: SymptomExplorerStale, Summary: "explorer receipt tables not updating",
-		Threshold: tbops.Num(d.opts.ExplorerMaxLag)}
-	step := tbops.Step{ID: "explorer", Title: "Explorer receipt tables"}
-	if d.opts.ExplorerURL == "" {
-		sym.Status = tbops.StatusUnknown
-		sym.Summary = "explorer receipt tables: not checked (no explorer URL given; pass --explorer URL)"
-		step.Findings = append(step.Findings, "not checked: no explorer URL given (tbops receipts diagnose --explorer URL, which must answer {\"latest_receipt_height\": N})")
-		d.r.Symptoms = append(d.r.Symptoms, sym)
-		d.r.Steps = append(d.r.Steps, step)
+// stepRoundTrips shows tbops's own RPC round trips for what they are: an
+// observation of the link and of tbops, never the node's query latency.
+func (d *diagnosis) stepRoundTrips() {
+	if len(d.rtt) == 0 {
 		return
 	}
-	q := "GET " + d.opts.ExplorerURL
-	latest, err := d.fetchExplorer()
-	if err != nil {
-		sym.Status = tbops.StatusUnknown
-		sym.Evidence = append(sym.Evidence, tbops.Evidence{Source: tbops.SourceRPC, Query: q, Value: tbops.RawOf(err.Error()), At: d.now()})
-		d.warn("explorer check failed: %v", err)
-		step.Findings = append(step.Findings, "explorer not checked: "+err.Error())
-		d.r.Symptoms = append(d.r.Symptoms, sym)
-		d.r.Steps = append(d.r.Steps, step)
-		return
-	}
-	sym.Evidence = append(sym.Evidence, tbops.Evidence{Source: tbops.SourceRPC, Query: q, Value: tbops.RawOf(map[string]int64{"latest_receipt_height": latest}), At: d.now()})
-	// The node's newest receipt: the highest last_emitted_height, else the tip.
-	nodeLatest, have := int64(0), false
-	for _, mk := range d.markets {
-		if mk.stats != nil && mk.stats.LastEmittedHeight > nodeLatest {
-			nodeLatest, have = mk.stats.LastEmittedHeight, true
-		}
-	}
-	if !have && d.status != nil {
-		nodeLatest, have = d.status.CurrentBlockHeight, true
-	}
-	if !have {
-		sym.Status = tbops.StatusUnknown
-		d.warn("explorer lag not decided: the node's latest receipt height is unknown")
-		d.r.Symptoms = append(d.r.Symptoms, sym)
-		d.r.Steps = append(d.r.Steps, step)
-		return
-	}
-	lag := nodeLatest - latest
-	sym.Value = tbops.Num(lag)
-	step.Findings = append(step.Findings, fmt.Sprintf("explorer's latest receipt at height %d, node's at %d: %d blocks behind", latest, nodeLatest, lag))
-	if lag > d.opts.ExplorerMaxLag {
-		sym.Firing, sym.Status = true, tbops.StatusWarning
-		sym.Summary = fmt.Sprintf("explorer receipt tables %d blocks behind the node (latest %d vs %d)", lag, latest, nodeLatest)
-	} else {
-		sym.Status = tbops.StatusOK
-	}
-	step.Evidence = sym.Evidence
-	d.r.Symptoms = append(d.r.Symptoms, sym)
-	d.r.Steps = append(d.r.Steps, step)
-}
-
-func (d *diagnosis) fetchExplorer() (int64, error) {
-	req, err := http.NewRequestWithContext(d.ctx, http.MethodGet, d.opts.ExplorerURL, nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := d.opts.HTTPClient.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("GET %s: %w", d.opts.ExplorerURL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return 0, fmt.Errorf("GET %s: reading the body: %w", d.opts.ExplorerURL, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET %s: HTTP %d", d.opts.ExplorerURL, resp.StatusCode)
-	}
-	var a explorerAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
-		return 0, fmt.Errorf("GET %s: want JSON {\"latest_receipt_height\": N}: %v", d.opts.ExplorerURL, err)
-	}
-	if a.LatestReceiptHeight == nil {
-		return 0, fmt.Errorf("GET %s: field latest_receipt_height missing", d.opts.ExplorerURL)
-	}
-	return *a.LatestReceiptHeight, nil
+	l := append([]time.Duration(nil), d.rtt...)
+	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	p99 := l[max(0, (99*len(l)+99)/100-1)] // nearest rank: ceil(0.99·n)
+	med := l[(len(l)-1)/2]
+	d.r.Steps = append(d.r.Steps, tbops.Step{ID: "rpc-round-trips", Title: "tbops's RPC round trips to the node",
+		Findings: []string{fmt.Sprintf("tbops's RPC round trips to the node: p99 %s, median %s over %d calls (the link and tbops itself, not the node's query latency, which only %s shows)",
+			p99.Round(time.Microsecond), med.Round(time.Microsecond), len(l), MetricQueryDuration)},
+		Evidence: []tbops.Evidence{d.rpcEvidence("round trips of this diagnosis' RPC calls (measured by tbops)",
+			map[string]any{"calls": len(l), "p99_seconds": p99.Seconds(), "median_seconds": med.Seconds()})}})
 }
 
 // paths picks the resolution paths.
 func (d *diagnosis) paths() {
-	chainStalled := d.chain.known && d.chain.yes
+	chainStalled := isYes(d.chain)
 
 	a := tbops.Path{ID: PathStalledMarket, Title: "Stalled markets"}
 	switch {
@@ -807,7 +796,7 @@ func (d *diagnosis) paths() {
 		a.Matched = true
 		a.Why = "not emitting while the chain makes blocks: " + strings.Join(marketNames(d.stalled), ", ")
 	default:
-		a.Why = "every market emits"
+		a.Why = "no market is known to have stopped emitting"
 	}
 	a.Actions = append(a.Actions, tbops.Action{Kind: "restart", Target: "receipt-emitter", Command: "sudo systemctl restart receipt-emitter",
 		Note: "on the node host (tbops cannot restart services)", DryRun: true})
@@ -820,33 +809,26 @@ func (d *diagnosis) paths() {
 			Note: "if the market stays stalled after the emitter restart", DryRun: true})
 	}
 
-	b := tbops.Path{ID: PathValidationErrors, Title: "Validation errors"}
-	valSym := d.symptom(SymptomValidationErrors)
-	if valSym != nil && valSym.Firing {
-		b.Matched = true
-		b.Why = valSym.Summary
-	} else {
-		b.Why = "validation errors within the SLO"
+	b := tbops.Path{ID: PathValidationErrors, Title: "Validation errors", Why: "validation errors not known to break the SLO"}
+	if s, ok := d.r.Symptom(SymptomValidationErrors); ok && s.Firing {
+		b.Matched, b.Why = true, s.Summary
 	}
 	from := "<current height − 100>"
 	if d.status != nil {
 		from = fmt.Sprint(max(d.status.CurrentBlockHeight-d.opts.RevalidateBlocks, 0))
 	}
 	b.Actions = []tbops.Action{
-		{Kind: "reset", Target: "validation-state", Command: "contract-cli receipts reset-validation-state",
-			Note: "clear the node's validation state (if safe: it forgets duplicate-detection history); tbops receipts diagnose --apply does this", DryRun: true},
-		{Kind: "revalidate", Target: fmt.Sprintf("last %d blocks", d.opts.RevalidateBlocks), Command: "tbops receipts validate --from-block " + from,
-			Note: "re-validate the last blocks after the reset (--apply does this too)", DryRun: true},
+		{Kind: actionReset, Target: "validation-state", Command: "contract-cli receipts reset-validation-state",
+			Note: "clear the node's validation state (if safe: it forgets duplicate-detection history); Apply does this", DryRun: true},
+		{Kind: actionRevalidate, Target: fmt.Sprintf("last %d blocks", d.opts.RevalidateBlocks), Command: "tbops receipts validate --from-block " + from,
+			Note: "re-validate the last blocks after the reset; Apply does this too", DryRun: true},
 		{Kind: "wait", Target: MetricValidationErrors, Command: "watch -n 10 'tbops query receipt_validation_errors_total'",
 			Note: "the counters should stop growing", DryRun: true},
 	}
 
-	c := tbops.Path{ID: PathStalledChain, Title: "Stalled chain"}
-	if chainStalled {
-		c.Matched = true
-		c.Why = strings.Join(d.chainWhy, "; ")
-	} else {
-		c.Why = "blocks are being made"
+	c := tbops.Path{ID: PathStalledChain, Title: "Stalled chain", Why: "the chain is not known to be stalled"}
+	if s, ok := d.r.Symptom(SymptomChainStalled); ok && s.Firing {
+		c.Matched, c.Why = true, s.Summary
 	}
 	c.Actions = []tbops.Action{
 		{Kind: "check", Target: "consensus", Command: "contract-cli node consensus --status",
@@ -854,195 +836,27 @@ func (d *diagnosis) paths() {
 		{Kind: "escalate", Target: "validators", Note: "bring validators back online until consensus is healthy", DryRun: true},
 	}
 
-	dp := tbops.Path{ID: PathMinPayment, Title: "Min-payment rejections"}
-	mpSym := d.symptom(SymptomMinPayment)
-	if mpSym != nil && mpSym.Firing {
-		dp.Matched = true
-		dp.Why = mpSym.Summary
-	} else {
-		dp.Why = "min-payment rejections near zero"
+	dp := tbops.Path{ID: PathMinPayment, Title: "Min-payment rejections", Why: "min-payment rejections not known to be above near-zero"}
+	if s, ok := d.r.Symptom(SymptomMinPayment); ok && s.Firing {
+		dp.Matched, dp.Why = true, s.Summary
 	}
-	worst, worstN := Market(""), int64(-1)
+	worst, worstN := "<market>", int64(-1)
 	for _, mk := range d.markets {
-		if mk.stats != nil && mk.stats.MinPaymentRejectedTotal > worstN {
-			worst, worstN = mk.m, mk.stats.MinPaymentRejectedTotal
+		if mk.stats != nil && mk.stats.MinPaymentRejectedTotal != nil && *mk.stats.MinPaymentRejectedTotal > worstN {
+			worst, worstN = string(mk.m), *mk.stats.MinPaymentRejectedTotal
 		}
 	}
-	if worst == "" {
-		worst = "<market>"
-	}
-	dp.Actions = []tbops.Action{{Kind: "check", Target: string(worst), Command: "tbops receipts stats --market " + string(worst),
+	dp.Actions = []tbops.Action{{Kind: "check", Target: worst, Command: "tbops receipts stats --market " + worst,
 		Note: "find which market (and then which provider) pays below the 0.001 BLOCK floor; the runbook has no remedy beyond this", DryRun: true}}
 
 	d.r.Paths = append(d.r.Paths, a, b, c, dp)
 }
 
-func (d *diagnosis) symptom(id string) *tbops.Symptom {
-	for i := range d.r.Symptoms {
-		if d.r.Symptoms[i].ID == id {
-			return &d.r.Symptoms[i]
-		}
-	}
-	return nil
-}
-
-// alerts evaluates Rules() now, from the data gathered.
-func (d *diagnosis) alerts() {
-	for _, rule := range Rules() {
-		a := tbops.Alert{Name: rule.Alert, Severity: rule.Severity, Expr: rule.Expr, ForSeconds: rule.For.Seconds()}
-		switch rule.Alert {
-		case AlertMarketNotEmitting:
-			var flat []string
-			known := false
-			for _, mk := range d.markets {
-				if mk.metric.known && !mk.noSeries {
-					known = true
-					if mk.metric.yes {
-						flat = append(flat, string(mk.m))
-					}
-				}
-			}
-			d.setAlert(&a, known, len(flat) > 0, flat)
-		case AlertMarketSeriesMissing:
-			var missing []string
-			known := false
-			for _, mk := range d.markets {
-				if mk.metric.known {
-					known = true
-					if mk.noSeries {
-						missing = append(missing, string(mk.m))
-					}
-				}
-			}
-			d.setAlert(&a, known, len(missing) > 0, missing)
-		case AlertValidationSuccessLow:
-			er, eok := d.rate(MetricValidationErrors, ValidationAlertFor)
-			em, mok := d.rate(MetricEmitted, ValidationAlertFor)
-			if eok && mok && er+em > 0 {
-				s := em / (em + er)
-				d.setAlert(&a, true, s < ValidationSuccessAlert, percent(s))
-			} else {
-				d.setAlert(&a, eok && mok, false, nil)
-			}
-		case AlertMinPaymentSpike:
-			base, bok := d.rate(MetricMinPaymentRejected, MinPaymentBaseline)
-			if d.mpRate5 != nil && bok {
-				r5 := *d.mpRate5
-				d.setAlert(&a, true, r5 > MinPaymentNearZeroPerSecond && r5 > MinPaymentSpikeFactor*base,
-					map[string]float64{"rate_5m": r5, "rate_1h": base})
-			} else {
-				d.setAlert(&a, false, false, nil)
-			}
-		case AlertQueryLatencyHigh:
-			// The node exports no query-latency metric (PROTOCOL.md section 7): the
-			// alert is evaluated on the latency tbops itself observed.
-			p99, ok := d.c.LatencyQuantile(0.99)
-			d.setAlert(&a, ok, p99 > QueryLatencyAlert, fmt.Sprintf("%s (p99 of %d calls observed by tbops)", p99.Round(time.Microsecond), len(d.c.Latencies())))
-		}
-		d.r.Alerts = append(d.r.Alerts, a)
-	}
-}
-
-func (d *diagnosis) setAlert(a *tbops.Alert, known, firing bool, value any) {
-	v, detail := tbops.Raw(nil), tbops.RawOf(value)
-	if f, ok := value.(float64); ok {
-		a.Value, detail = tbops.Num(f), v
-	}
-	a.Detail = detail
-	switch {
-	case !known:
-		a.Status = tbops.StatusUnknown
-	case firing:
-		a.Firing, a.Status = true, a.Severity
-	default:
-		a.Status = tbops.StatusOK
-	}
-}
-
-// rate is the summed rate of a metric over a window, quietly (the alerts reuse
-// metrics whose gaps the steps already warned about).
-func (d *diagnosis) rate(metric string, w time.Duration) (float64, bool) {
-	if d.src == nil {
-		return 0, false
-	}
-	res, err := d.src.Rate(d.ctx, promq.Select(metric), w)
-	if err != nil {
-		return 0, false
-	}
-	return res.Sum()
-}
-
-// slos evaluates the Receipts SLO table.
-func (d *diagnosis) slos() {
-	// Emission in all markets: the value is how many markets emit.
-	em := tbops.SLO{Name: "Emission Rate", Target: "All markets", AlertThreshold: "Any market = 0 for 5 blocks"}
-	if s := d.symptom(SymptomMarketNotEmitting); s != nil {
-		em.Evidence = s.Evidence
-		switch s.Status {
-		case tbops.StatusUnknown:
-			em.Status = tbops.StatusUnknown
-		case tbops.StatusOK:
-			em.Met, em.Status, em.Value = true, tbops.StatusOK, tbops.Num(len(d.markets))
-		default:
-			em.Status, em.Value = tbops.StatusCritical, tbops.Num(len(d.markets)-len(d.stalled))
-		}
-	}
-	// Validation success.
-	vs := tbops.SLO{Name: "Validation Success", Target: "> 99.99%", AlertThreshold: "< 99% for 10 min"}
-	if s := d.symptom(SymptomValidationErrors); s != nil {
-		vs.Evidence = s.Evidence
-	}
-	switch {
-	case d.success5 != nil:
-		vs.Value = tbops.Num(*d.success5)
-		vs.Met = *d.success5 > ValidationSuccessTarget
-		vs.Status = tbops.StatusOK
-		if !vs.Met {
-			vs.Status = tbops.StatusWarning
-			if *d.success5 < ValidationSuccessAlert {
-				vs.Status = tbops.StatusCritical
-			}
-		}
-	case d.errRate5 != nil && *d.errRate5 == 0:
-		vs.Value, vs.Met, vs.Status = tbops.Num(1), true, tbops.StatusOK
-	default:
-		vs.Status = tbops.StatusUnknown
-	}
-	// Min-payment rejections near zero.
-	mp := tbops.SLO{Name: "Min-Payment Rejections", Target: "Near-zero", AlertThreshold: "Sudden increase in receipt_min_payment_rejected_total"}
-	if s := d.symptom(SymptomMinPayment); s != nil {
-		mp.Evidence = s.Evidence
-	}
-	if d.mpRate5 != nil {
-		mp.Value = tbops.Num(*d.mpRate5)
-		mp.Met = *d.mpRate5 <= MinPaymentNearZeroPerSecond
-		mp.Status = tbops.StatusOK
-		if !mp.Met {
-			mp.Status = tbops.StatusWarning
-		}
-	} else {
-		mp.Status = tbops.StatusUnknown
-	}
-	// Query latency p99, as tbops observed it.
-	ql := tbops.SLO{Name: "Query Latency p99", Target: "< 100ms", AlertThreshold: "> 500ms for 5 min"}
-	if p99, ok := d.c.LatencyQuantile(0.99); ok {
-		n := len(d.c.Latencies())
-		ql.Value = tbops.Num(p99.Seconds())
-		ql.Met = p99 < QueryLatencyTarget
-		ql.Status = tbops.StatusOK
-		if !ql.Met {
-			ql.Status = tbops.StatusWarning
-		}
-		ql.Evidence = []tbops.Evidence{d.rpcEvidence("latency of this diagnosis' RPC calls", map[string]any{"p99_ms": float64(p99) / 1e6, "calls": n})}
-	} else {
-		ql.Status = tbops.StatusUnknown
-	}
-	d.r.SLOs = append(d.r.SLOs, em, vs, mp, ql)
-	// "Storage: all receipts, alert when > 1 week" cannot be evaluated: the node
-	// exposes no retention (oldest stored receipt) in RPC or metrics.
-	d.r.Steps = append(d.r.Steps, tbops.Step{ID: "slo-storage", Title: "SLO: receipt storage",
-		Findings: []string{"Storage (all receipts, alert at > 1 week) not checked: the node exposes no receipt retention in its RPC or metrics; check the node's receipt store on the host"}})
-}
+// Action kinds Apply carries out.
+const (
+	actionReset      = "reset"
+	actionRevalidate = "revalidate"
+)
 
 func marketNames(ms []Market) []string {
 	out := make([]string, len(ms))
@@ -1059,39 +873,24 @@ func listOrNone(s []string) string {
 	return strings.Join(s, ", ")
 }
 
-func reasonList(by map[string]float64, format string) string {
-	keys := make([]string, 0, len(by))
-	for k := range by {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s "+format, k, by[k]))
-	}
+// reasonList shows a value for each of the three validation-error reasons.
+func reasonList(by map[string]*promq.Series, show func(*promq.Series) string) string {
+	parts := make([]string, 0, 3)
 	for _, r := range []Reason{ReasonSchemaMismatch, ReasonDuplicate, ReasonSignatureInvalid} {
-		if _, ok := by[string(r)]; !ok {
-			parts = append(parts, string(r)+" no data")
-		}
+		parts = append(parts, string(r)+" "+show(by[string(r)]))
 	}
 	return strings.Join(parts, ", ")
 }
 
-func percent(v float64) string {
-	return fmt.Sprintf("%.4g%%", v*100)
-}
+func percent(v float64) string { return fmt.Sprintf("%.4g%%", v*100) }
 
-// promDuration renders a duration as PromQL does (1m, 10m, 5s, 1h).
-func promDuration(d time.Duration) string {
-	switch {
-	case d == 0:
-		return ""
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	case d%time.Second == 0:
-		return fmt.Sprintf("%ds", d/time.Second)
+// roundDur prints a duration as PromQL does: 5m, 1h5m, 1s.
+func roundDur(d time.Duration) string { return model.Duration(d.Round(time.Second)).String() }
+
+// show prints an optional RPC field, "?" when the node did not send it.
+func show[T any](p *T) string {
+	if p == nil {
+		return "?"
 	}
-	return fmt.Sprintf("%dms", d/time.Millisecond)
+	return fmt.Sprint(*p)
 }

@@ -1,18 +1,26 @@
 // Package receipts is the Receipts Flatlining runbook as code: a typed client
 // for the node's receipts and node methods, a receipt Validator for node and
-// explorer code, and Diagnose/Apply for the runbook (id "receipts-flatlining").
+// explorer code, and the runbook itself (id "receipts-flatlining"), a
+// tbops.Runbook and tbops.Applier.
 //
 // # Client
 //
-// [Client] calls receipts.stats, receipts.validate, receipts.reset_validation_state,
-// node.status and node.consensus_status (PROTOCOL.md sections 2 and 5). Reads are
-// retried with backoff; ResetValidationState is a write and is sent exactly once.
-// receipts.validate is treated as an idempotent read (re-checking stored receipts
-// twice gives the same answer). An unknown market is refused before anything is
-// sent (ErrUnknownMarket). Answers missing the fields a diagnosis depends on
-// (emitted_total, last_emitted_height, current_block_height, consensus status)
-// are ErrMalformed, never zeros: a missing height read as 0 would make a
-// healthy market look a million blocks stale.
+// [NewClient] takes the node's JSON-RPC URL and the transport's options
+// (rpc.WithToken, rpc.WithTimeout, rpc.WithRetries, rpc.WithHTTPClient,
+// rpc.WithClock); [NewClientFromRPC] wraps a transport shared with other
+// clients. [Client] calls receipts.stats, receipts.validate,
+// receipts.reset_validation_state, node.status and node.consensus_status
+// (PROTOCOL.md sections 2 and 5). Reads are retried with backoff;
+// ResetValidationState is a write and is sent exactly once. receipts.validate
+// is treated as an idempotent read (re-checking stored receipts twice gives the
+// same answer). An unknown market is refused before anything is sent
+// (ErrUnknownMarket). Answers missing the fields a diagnosis depends on
+// (emitted_total, last_emitted_height, current_block_height, consensus status,
+// validate's range and invalid list) are ErrMalformed, never zeros: a missing
+// height read as 0 would make a healthy market look a million blocks stale.
+// Other fields the node did not send are nil (JSON null). Transport errors are
+// rpc's: the sentinels are aliased here (ErrUnauthorized, ErrMethodNotFound, …)
+// and errors.As reaches *rpc.CallError and the node's *rpc.Error (RPCError).
 //
 // # Validator
 //
@@ -24,8 +32,7 @@
 // does not define what a receipt signature covers), and duplicates by
 // receipt_id and by (provider, nonce) (duplicate_detection). Each rejection is a
 // *RejectError matching ErrSchemaMismatch, ErrMinPayment, ErrSignatureInvalid or
-// ErrDuplicate. NewCollector exports the counts under the wire contract's names:
-// receipt_validation_errors_total{reason} and receipt_min_payment_rejected_total.
+// ErrDuplicate.
 //
 // Duplicate detection remembers WindowBlocks blocks (default one epoch, 120):
 // two maps of 64-bit seeded hashes (key → block) plus a ring of per-block key
@@ -41,35 +48,45 @@
 // set the tip it knows. Keys are hashes: a false duplicate has probability about
 // n/2^64 for n receipts in the window.
 //
-// # Diagnose
+// # Metrics
 //
-// Symptoms (ids stable):
+// [Validator.Collector] exports the Validator's counts under the wire
+// contract's names, receipt_validation_errors_total{reason} and
+// receipt_min_payment_rejected_total, with the constant labels given; register
+// it with a prometheus.Registerer.
 //
+// # Runbook
+//
+// [NewRunbook] binds a client, a metrics source and Options. Every windowed
+// condition is decided only from evidence that covers it — exact RPC fields
+// first, else a metric window the source observed whole, or a counter that
+// moved (promq's "Time windows") — and is otherwise unknown, with a warning
+// saying how much was observed. Symptoms (ids stable):
+//
+//   - market-not-emitting (critical): a market whose receipts.stats
+//     last_emitted_height is StallBlocks (5) or more blocks behind node.status'
+//     current_block_height, or that never emitted — block-exact, whatever the
+//     market's volume. Where receipts.stats does not answer, the market's
+//     ReceiptsMarketNotEmitting alert decides (increase over 1m == 0, for 5s),
+//     which needs two minutes of history.
 //   - emission-flat (critical): receipt_emitted_total flat or decreasing for 5+
-//     blocks. Decided from increase(receipt_emitted_total[1m]) summed over the
-//     markets == 0 (1m: the shortest range that holds two samples at usual
-//     scrape intervals), or from receipts.stats when every market is 5+ blocks
-//     behind node.status' current_block_height.
-//   - market-not-emitting (critical): a market with no receipt for StallBlocks
-//     (5) blocks by receipts.stats last_emitted_height — the block-exact check —
-//     or with increase(receipt_emitted_total{market}[1m]) == 0. A market with no
-//     series at all while others have some counts as not emitting, with a
-//     warning; when the metric has no series at all, it is missing data.
-//   - validation-errors-increasing (warning; critical below 99 %): errors grow
-//     faster than the SLO allows, i.e. validation success emitted / (emitted +
-//     errors) over 5m is below 99.99 %. A trickle within the SLO is a step
-//     finding, not a symptom.
+//     blocks. From receipts.stats: every market 5+ blocks behind the tip fires;
+//     one within 5 blocks while consensus makes blocks is ok. A stalled chain
+//     fires it (no blocks, no receipts). Else from the sum over markets of
+//     increase(receipt_emitted_total[1m]) on a covered window.
+//   - validation-errors-increasing (warning; critical below 99 %): validation
+//     success emitted / (emitted + errors) over 5m below the 99.99 % target.
+//     A trickle within the SLO is ok.
 //   - min-payment-rejections (warning): rate(receipt_min_payment_rejected_total[5m])
-//     above "near-zero", defined as one rejection a minute.
-//   - chain-stalled (critical): consensus "stalled" or block_height_total flat
-//     over 1m. Not a runbook checkbox: it is step 4 turned into a verdict,
-//     because receipts are emitted in blocks and the remedy differs.
+//     above "near-zero", one rejection a minute.
+//   - chain-stalled (critical): node.consensus_status "stalled", or
+//     block_height_total flat over a covered minute. Not a runbook checkbox: it
+//     is step 4 turned into a verdict, because receipts are emitted in blocks
+//     and the remedy differs.
 //   - explorer-not-updating (warning): only with Options.ExplorerURL, a URL
 //     answering JSON {"latest_receipt_height": N}; firing when N is more than 10
-//     blocks behind the node's newest receipt. Without a URL the symptom is "not
-//     checked": ok, not firing, no warning (no explorer is part of a node, so
-//     unknown would turn every healthy doctor run into exit 3). An explorer that
-//     cannot be read is unknown with a warning.
+//     blocks behind the node's newest receipt. Without a URL, or when the
+//     explorer cannot be read, the symptom is unknown: not checked is never ok.
 //
 // Steps are the runbook's: 1 rate(receipt_emitted_total[1m]) per market and the
 // runbook's increase(receipt_emitted_total[10m]) == 0 query (it says "last 10
@@ -78,8 +95,9 @@
 // validation error rate and breakdown by reason, min-payment rejections; 3
 // receipts.stats for each market (the receipts.log grep stays on the host); 4
 // node.status, the runbook's increase(block_height_total[50m]) (50 minutes ≈
-// 3000 blocks, shown as written, while the stall verdict uses 1m), and
-// node.consensus_status.
+// 3000 blocks, shown as written) and node.consensus_status. A last step shows
+// tbops's own RPC round trips to the node, labelled as what they are: the link
+// and tbops itself, never a symptom or SLO of the node.
 //
 // Paths (the runbook has no letters; tbops names them): A stalled markets
 // (restart receipt-emitter, watch stats, systemctl status <market>-market —
@@ -87,24 +105,17 @@
 // validation errors (reset validation state, re-validate the last 100 blocks),
 // C stalled chain (check consensus, escalate), D min-payment rejections (find
 // the market; the runbook offers no remedy). Diagnose never writes; Apply
-// carries out B's reset and re-validation only.
+// carries out B's reset and re-validation only, once.
 //
-// SLOs (Options.SLO): emission in all markets; validation success > 99.99 %
-// (critical below 99 %); min-payment rejections near zero (≤ 1/min); query
-// latency p99 < 100 ms, measured on the RPC calls tbops itself makes because
-// the node exports no query-latency metric (a single diagnosis has a handful of
-// calls, so its p99 is close to the maximum). "Storage: all receipts, > 1
-// week" is not evaluated: no RPC or metric exposes receipt retention (calling
+// Alerts: [Rules] is the only definition of the runbook's alerts; the Alerts
+// block is promq.EvalRule of each on the same source, three-valued.
+//
+// SLOs (Options.SLO): emission in all markets (from market-not-emitting);
+// validation success > 99.99 % and min-payment rejections near zero (from their
+// symptoms); query latency p99 < 100 ms from the node's own
+// receipt_query_duration_seconds histogram through the ReceiptsQueryLatencyHigh
+// rule, unknown when the node exports none. "Storage: all receipts, > 1 week"
+// is not evaluated: no RPC or metric exposes receipt retention (calling
 // receipts.validate on week-old blocks would re-validate, which the runbook uses
 // as a remedy, not a probe); a step says so.
-//
-// Alerts: [Rules] returns the SLO table's thresholds as Prometheus rules; Diagnose
-// evaluates each on the data gathered. Two cannot be evaluated as Prometheus
-// would: "< 99 % for 10 min" uses the 10-minute average rate in place of
-// holding for 10 minutes, and query latency uses tbops' own observations (the
-// rule reads receipt_query_duration_seconds, which the node does not export).
-// "Sudden increase" in min-payment rejections is the 5m rate above near-zero
-// and above 3× the 1h rate; a scrape source that has observed only seconds
-// cannot tell a sudden increase from a steady one, so the alert stays quiet
-// there while the min-payment-rejections symptom still fires.
 package receipts

@@ -39,8 +39,10 @@ var (
 	ErrUnknownMarket = errors.New("unknown market")
 )
 
-// Transport errors of the node client, re-exported so users never import the
-// internal transport.
+// Transport errors of the node client: rpc's sentinels, aliased so that
+// errors.Is(err, receipts.ErrUnauthorized) reads naturally. errors.As reaches
+// *rpc.CallError (method, URL, attempts) and the node's *rpc.Error through
+// every error the client returns.
 var (
 	ErrUnauthorized   = rpc.ErrUnauthorized
 	ErrRateLimited    = rpc.ErrRateLimited
@@ -51,7 +53,8 @@ var (
 	ErrMalformed      = rpc.ErrMalformed
 )
 
-// RPCError is the JSON-RPC error object a node sent; reach it with errors.As.
+// RPCError is the JSON-RPC error object a node sent (rpc.Error); reach it
+// with errors.As.
 type RPCError = rpc.Error
 
 // RejectError is why the Validator (or DecodeReceipt) refused a receipt.

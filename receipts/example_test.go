@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/nodetest"
-	"github.com/theblock/tbops/promq"
 	"github.com/theblock/tbops/receipts"
+	"github.com/theblock/tbops/rpc"
 )
 
 // A node or an explorer checks receipts as it ingests them.
@@ -46,8 +47,11 @@ func ExampleValidator() {
 	// accepted 1 duplicates 2
 }
 
-// Diagnose a node whose compute market stopped emitting.
-func ExampleDiagnose() {
+// The runbook in tbops's loop, against a simulated node whose compute market
+// stopped emitting. receipts.stats decides the stall in blocks at once; the
+// ReceiptsMarketNotEmitting alert needs two minutes of metrics to decide its
+// 1m window and 5s for, and is unknown until then (never a page from a guess).
+func ExampleRunbook() {
 	ctx := context.Background()
 	clk := nodetest.NewFakeClock(time.Unix(1_765_000_000, 0))
 	node, err := nodetest.New(nodetest.WithClock(clk.Now), nodetest.WithScenarioName("receipts-market-stalled"))
@@ -55,34 +59,32 @@ func ExampleDiagnose() {
 		panic(err)
 	}
 	defer node.Close()
-
-	src := promq.NewScrape([]string{node.MetricsURL()}, promq.WithScrapeClock(clk.Now))
+	src, err := nodetest.NewSource(ctx, node, clk, 0) // scrapes every 15 s of fake time
+	if err != nil {
+		panic(err)
+	}
 	defer src.Close()
-	for i := 0; i < 3; i++ { // three scrapes, 15 s apart
-		if i > 0 {
-			clk.Advance(15 * time.Second)
-		}
-		_ = src.Scrape(ctx)
-	}
-	c, err := receipts.New(node.URL())
+	c, err := receipts.NewClient(node.URL(), rpc.WithClock(clk.Now)) // the runbook reads the client's clock
 	if err != nil {
 		panic(err)
 	}
-	r, err := receipts.Diagnose(ctx, c, src, receipts.Options{Now: clk.Now})
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(r.Status)
-	for _, s := range r.Firing() {
-		fmt.Printf("%s: %s\n", s.ID, s.Detail)
+	rb := receipts.NewRunbook(c, src, receipts.Options{})
+
+	var r tbops.Report
+	for _, wait := range []time.Duration{15 * time.Second, 3 * time.Minute} {
+		_ = src.Advance(ctx, wait)
+		r = tbops.Diagnose(ctx, clk.Now, rb)[0]
+		a, _ := r.Alert(receipts.AlertMarketNotEmitting)
+		s, _ := r.Symptom(receipts.SymptomMarketNotEmitting)
+		fmt.Printf("%s: %s %s, alert %s\n", r.Status, s.ID, s.Detail, a.Status)
 	}
 	for _, p := range r.Matched() {
 		fmt.Printf("path %s: %s\n", p.ID, p.Title)
 		fmt.Println("  $", p.Actions[0].Command)
 	}
 	// Output:
-	// critical
-	// market-not-emitting: ["compute"]
+	// critical: market-not-emitting ["compute"], alert unknown
+	// critical: market-not-emitting ["compute"], alert critical
 	// path A: Stalled markets
 	//   $ sudo systemctl restart receipt-emitter
 }

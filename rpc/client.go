@@ -89,6 +89,7 @@ type Client struct {
 	userAgent   string
 	tlsTimeout  time.Duration
 	now         func() time.Time
+	wall        func() time.Time // places deadlines: real time except in tests
 	sleep       func(ctx context.Context, d time.Duration) error
 	badRetries  bool
 	nextID      atomic.Int64
@@ -141,9 +142,10 @@ func WithRetries(attempts int) Option {
 	}
 }
 
-// WithClock sets the clock that places each call's deadline and dates a
-// Retry-After (default time.Now). Waits still take real time; see Client.Now
-// for callers that time calls with the same clock.
+// WithClock sets the clock that dates a Retry-After and that Client.Now reads
+// (default time.Now), for callers that stamp what they read with one clock. A
+// call's deadline and its waits always run on real time: a fake clock set in
+// the past never makes a call time out at once.
 func WithClock(now func() time.Time) Option {
 	return func(c *Client) {
 		if now != nil {
@@ -152,9 +154,10 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// withClock replaces the clock and the sleep between attempts (tests fake both).
+// withClock replaces every clock, the deadline's included, and the sleep
+// between attempts (tests fake them all).
 func withClock(now func() time.Time, sleep func(context.Context, time.Duration) error) Option {
-	return func(c *Client) { c.now, c.sleep = now, sleep }
+	return func(c *Client) { c.now, c.wall, c.sleep = now, now, sleep }
 }
 
 // NewClient returns a client for the endpoint URL.
@@ -175,6 +178,7 @@ func NewClient(endpoint string, opts ...Option) (*Client, error) {
 		userAgent:   "tbops",
 		tlsTimeout:  DefaultTLSHandshakeTimeout,
 		now:         time.Now,
+		wall:        time.Now,
 		sleep:       sleep,
 	}
 	for _, o := range opts {
@@ -234,7 +238,7 @@ func (c *Client) do(ctx context.Context, write bool, method string, params, resu
 		attempts = 1
 	}
 	timedOut := fmt.Errorf("%w: no answer within %s: %w", ErrUnavailable, c.timeout, context.DeadlineExceeded)
-	ctx, cancel := context.WithDeadlineCause(ctx, c.now().Add(c.timeout), timedOut)
+	ctx, cancel := context.WithDeadlineCause(ctx, c.wall().Add(c.timeout), timedOut)
 	defer cancel()
 	for n := 1; ; n++ {
 		if c.limiter != nil {
@@ -269,7 +273,7 @@ func (c *Client) do(ctx context.Context, write bool, method string, params, resu
 // leaving some of the call's deadline for the retry itself.
 func (c *Client) fits(ctx context.Context, d time.Duration) bool {
 	dl, _ := ctx.Deadline() // do always sets one
-	return d <= c.retry.MaxWait && d < dl.Sub(c.now())
+	return d <= c.retry.MaxWait && d < dl.Sub(c.wall())
 }
 
 // sleep waits d or until ctx ends, whichever comes first.
@@ -375,12 +379,24 @@ func (c *Client) attempt(ctx context.Context, write bool, body []byte) (json.Raw
 		if d := r.Error.RetryAfter(); d > after {
 			after = d
 		}
+		if gatewayDown(resp.StatusCode) {
+			// A proxy in front of the node (the energy guard, a load balancer)
+			// answers 502/503/504 with a JSON-RPC body when the node is down or
+			// slow: that is the node being unavailable, which a read retries.
+			return nil, resp.StatusCode, after, fmt.Errorf("%w: %w", ErrUnavailable, r.Error)
+		}
 		return nil, resp.StatusCode, after, r.Error
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, resp.StatusCode, after, fmt.Errorf("%w: a result with a non-200 status", ErrMalformed)
 	}
 	return r.Result, resp.StatusCode, 0, nil
+}
+
+// gatewayDown says whether an HTTP status is a gateway's "the server behind me
+// is down or slow".
+func gatewayDown(status int) bool {
+	return status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
 }
 
 // transportError says why no response came: the call's deadline or the

@@ -771,8 +771,37 @@ func TestWithRetriesCountsAttempts(t *testing.T) {
 	assert.Equal(t, int32(2), n.Load(), "WithRetries(2) is two requests in all")
 	_, err = NewClient(srv.URL, WithRetries(0))
 	assert.ErrorContains(t, err, "WithRetries(0): want at least 1 attempt")
-	at := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
-	c, err = NewClient(srv.URL, WithClock(func() time.Time { return at }))
+	at := time.Date(2020, 1, 1, 3, 0, 0, 0, time.UTC)
+	c, err = NewClient(srv.URL, WithClock(func() time.Time { return at }), WithRetries(1))
 	require.NoError(t, err)
 	assert.Equal(t, at, c.Now())
+	err = c.Read(context.Background(), "node.status", nil, nil)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "a fake clock in the past does not time the call out: %v", err)
+	assert.ErrorIs(t, err, ErrUnavailable, "the 503 itself")
+}
+
+// Behind a proxy (the energy guard), a node that is down is a 502/503/504 with
+// a JSON-RPC body: reads retry it as unavailable, writes are sent once, and
+// the node's error stays reachable with errors.As.
+func TestGatewayErrorsWithJSONRPCBodiesAreUnavailable(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"upstream unreachable"}}`)
+	}))
+	defer srv.Close()
+	noSleep := withClock(time.Now, func(context.Context, time.Duration) error { return nil })
+	c, err := NewClient(srv.URL, WithRetries(3), noSleep)
+	require.NoError(t, err)
+	err = c.Read(context.Background(), "energy.market", nil, nil)
+	assert.ErrorIs(t, err, ErrUnavailable)
+	var re *Error
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, CodeInternal, re.Code)
+	assert.Equal(t, int32(3), n.Load(), "a read retries a node that is down behind its proxy")
+	n.Store(0)
+	require.Error(t, c.Call(context.Background(), "energy.submit_reading", nil, nil))
+	assert.Equal(t, int32(1), n.Load(), "a write is sent once")
 }

@@ -1,37 +1,44 @@
-// Package runtime is the node runtime's operations surface: the tuning knobs
-// (RUNBOOK.md "Runtime Tuning Knobs", PROTOCOL.md section 8) loaded from the
-// node's TOML config and the environment; a generic config-file Watcher with
+// Package runtime is the node runtime's operations surface: the node config
+// file (RUNBOOK.md "Runtime Tuning Knobs" and "P2P Rate Limiting", PROTOCOL.md
+// section 8) loaded with the environment; a generic config-file Watcher with
 // hot reload and the polling fallback ("Config Hot-Reload Fallback"); TLS
 // handshake timeouts for HTTP servers and clients ("TLS Handshake Timeouts");
-// and the reactor-health diagnosis DiagnoseReactor ("Runtime Reactor"), runbook
-// id runtime-reactor.
+// and the reactor-health runbook ("Runtime Reactor", id runtime-reactor):
+// NewRunbook, a tbops.Runbook, and DiagnoseReactor, the function it calls.
 //
 // The package name shadows the standard library's runtime inside this package;
 // importers who need both alias one of them.
 //
-// # Knobs
+// # Node config
 //
-// LoadKnobs reads the [runtime] table (reactor_idle_poll_ms, io_read_backoff_ms,
-// io_write_backoff_ms, tls_handshake_timeout_ms) with precedence defaults < file
-// < environment (TB_REACTOR_IDLE_POLL_MS, TB_IO_READ_BACKOFF_MS,
-// TB_IO_WRITE_BACKOFF_MS, TB_TLS_HANDSHAKE_TIMEOUT_MS), and returns each value
-// with its source. Decisions where the runbook is open:
+// LoadNodeConfig is the one loader of the node's TOML config file: its
+// [runtime] table (reactor_idle_poll_ms, io_read_backoff_ms,
+// io_write_backoff_ms, tls_handshake_timeout_ms) and its top-level p2p_* keys
+// (p2p_rate_window_secs, p2p_max_per_sec, p2p_max_bytes_per_sec,
+// p2p_chain_sync_interval_ms), with precedence defaults < file < environment
+// (TB_REACTOR_IDLE_POLL_MS, TB_IO_READ_BACKOFF_MS, TB_IO_WRITE_BACKOFF_MS,
+// TB_TLS_HANDSHAKE_TIMEOUT_MS, TB_P2P_*). It returns a NodeConfig (the Knobs
+// and the P2PConfig, which converts to p2p.Config) and every key's value as a
+// Setting: a number, its unit and its source. Decisions where the runbook is
+// open:
 //
-//   - Values are integers of milliseconds, in the file and in the environment.
-//     A float, a string ("100") or a unit suffix is an error, not a guess.
-//   - Allowed ranges (inclusive): reactor_idle_poll_ms 1..60000, the backoffs
-//     1..10000, tls_handshake_timeout_ms 100..300000. Zero is refused for all of
-//     them (a zero poll or backoff spins; a zero timeout is no timeout).
-//   - Every bad value is reported at once (errors.Join), each naming the file or
-//     environment variable, the key, the value and the range; all match
-//     errors.Is(err, ErrInvalidConfig). On error nothing is applied: the Knobs
-//     returned are the defaults and the caller keeps what it runs.
+//   - Values are integers, in the file and in the environment: milliseconds
+//     for the *_ms keys, seconds, requests or bytes for the others (Specs). A
+//     float, a string ("100") or a unit suffix is an error, not a guess.
+//   - Allowed ranges (inclusive) are in Specs; zero is refused for all but
+//     p2p_chain_sync_interval_ms, where it means off (a zero poll or backoff
+//     spins; a zero timeout is no timeout).
+//   - Every bad value of either part is reported at once (errors.Join of
+//     *ValueError), each naming the file or environment variable, the key, the
+//     value and the range with its unit; all match errors.Is(err,
+//     ErrInvalidConfig). On error nothing is applied: the NodeConfig returned is
+//     the defaults and the caller keeps what it runs.
 //   - Unknown keys are warnings, not errors, so a newer config does not stop an
-//     older node. Top-level p2p_* keys belong to package p2p and are not warned
-//     about. Keys are case-sensitive, as the node's are: the file is walked as a
-//     map instead of being decoded into a struct, because the TOML decoder
-//     matches struct fields case-insensitively and would silently apply
-//     REACTOR_IDLE_POLL_MS.
+//     older node; a misspelt key gets a "did you mean", a [p2p] table or a
+//     runtime knob outside [runtime] a hint. Keys are case-sensitive, as the
+//     node's are: the file is walked as a map instead of being decoded into a
+//     struct, because the TOML decoder matches struct fields
+//     case-insensitively and would silently apply REACTOR_IDLE_POLL_MS.
 //   - An empty environment variable counts as unset. A missing file given by
 //     path is an error (the caller named it); path "" means no file.
 //   - Files over MaxConfigBytes (1 MiB) are refused.
@@ -81,30 +88,54 @@
 // smallest of ReadHeaderTimeout, ReadTimeout and WriteTimeout, which conflates
 // them with request timeouts. ServerConfig.NewListener bounds each handshake
 // exactly: every accepted connection is handshaken in its own goroutine with a
-// deadline of TLSHandshakeTimeout from accept, and Accept hands http.Server only
-// connections whose handshake finished, so a peer that connects and never sends
-// a ClientHello neither blocks other peers nor holds its socket past the bound.
-// (A plain-HTTP request to the TLS port is therefore closed rather than answered
-// with net/http's 400 page.) NewServer also sets ReadHeaderTimeout to the same
-// bound so that srv.ListenAndServeTLS alone is bounded too. Clients use
-// http.Transport's own TLSHandshakeTimeout (ClientConfig.NewTransport) or
-// ClientConfig.DialTLS for raw TLS. TB_TLS_HANDSHAKE_TIMEOUT_MS overrides both
-// (ApplyEnv); zero means the 10 s default.
+// deadline from accept, and Accept hands http.Server only connections whose
+// handshake finished, so a peer that connects and never sends a ClientHello
+// neither blocks other peers nor holds its socket past the bound. (A
+// plain-HTTP request to the TLS port is therefore closed rather than answered
+// with net/http's 400 page.) The bound is read at every accepted connection:
+// with ServerConfig.HandshakeTimeoutFunc reading a Watcher's current value, a
+// reloaded tls_handshake_timeout_ms applies from the next connection on. The
+// Listener counts failed handshakes by reason (timeout, error) and exports
+// tls_handshake_failures_total. NewServer also sets ReadHeaderTimeout to the
+// bound in force when it is called, so that srv.ListenAndServeTLS alone is
+// bounded too. Clients use http.Transport's own TLSHandshakeTimeout
+// (ClientConfig.NewTransport) or ClientConfig.DialTLS for raw TLS.
+// TB_TLS_HANDSHAKE_TIMEOUT_MS overrides both (ApplyEnv); zero means the 10 s
+// default.
 //
 // # Reactor health
 //
-// DiagnoseReactor judges runtime_read_without_ready_total and
-// runtime_write_without_ready_total. "Sustained growth" (the runbook's words) is
-// defined as: the counter increased in each of the last 3 five-minute
-// sub-windows (15 minutes without a pause), computed from raw samples with
-// counter resets handled. A single burst is not sustained. When the metrics
-// source has observed less than the window (the embedded scrape source right
-// after start) the observed span is split into up to 3 parts, one per sample
-// interval, and judged the same way, with a warning saying how much was seen;
-// fewer than two samples is unknown, never zero. Sustained growth is a warning
-// (missed wakeups cost latency and CPU, not correctness). Any increase of
-// config_reload_total{result="error"} in the same window is a warning too: the
-// node runs a stale configuration. The report shows the knobs in force (as
-// tbops loads them) and the runbook's tuning advice, including the BSD kqueue
-// note. Rules returns the same checks as Prometheus alerting rules.
+// Rules is the runbook's only definition of its checks, as promq.Rule:
+// RuntimeReadWithoutReadyGrowing and RuntimeWriteWithoutReadyGrowing,
+// increase(runtime_*_without_ready_total[5m]) > 0 held for 10m ("sustained
+// growth", the runbook's words: 15 minutes without a 5-minute pause; a single
+// burst is not sustained), and ConfigReloadFailing,
+// increase(config_reload_total{result="error"}[15m]) > 0 (the node runs a
+// stale configuration). `tbops rules` prints them; DiagnoseReactor evaluates
+// each with promq.EvalRule on the source it is given (Report.Scope names it),
+// its Alerts block is those evaluations and each symptom is its rule's. So a
+// rule is decided only from history that covers its window and `for`, or from
+// a counter that moved (a failed reload seen is a failed reload); otherwise
+// symptom and alert are unknown, with a warning saying how much was observed
+// of how much is needed ("only 1s of the 15m window observed") and what would
+// decide it. A one-shot doctor (two scrapes a second apart) therefore reports
+// the reactor unknown, never a page from a guess; a Prometheus source or tbops
+// serve, which accumulates history, decides it. Missed wakeups are a warning
+// (they cost latency and CPU, not correctness), so are failed reloads. The
+// report shows the knobs in force (as tbops loads them) and the runbook's
+// tuning advice, including the BSD kqueue note.
+//
+// # Metrics
+//
+// Every tbops type that exports metrics does it one way: a method
+//
+//	Collector(constLabels prometheus.Labels) prometheus.Collector
+//
+// returning a collector that reads the type's own counters (atomics, so the
+// counted path pays an add and nothing else) at each scrape and exports them
+// with constLabels on every series, nil for none; the labels tell several
+// instances apart in one registry ({"config": "node"}, {"listener": "rpc"}).
+// Every series of a labelled family is exported from zero. Here:
+// Watcher.Collector (config_reload_total{result}) and Listener.Collector
+// (tls_handshake_failures_total{reason}); in package p2p, Limiter.Collector.
 package runtime

@@ -3,163 +3,208 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
+	"github.com/theblock/tbops/internal/nodeconfig"
 )
-
-// Sources of a knob's value, lowest precedence first.
-const (
-	SourceDefault = "default"
-	SourceFile    = "file"
-	SourceEnv     = "env"
-)
-
-// MaxConfigBytes caps how much of a config file is read: a node config is a few
-// hundred bytes, and a runaway file must not exhaust memory on every reload.
-const MaxConfigBytes = 1 << 20
 
 // Knobs are the runtime tuning knobs of RUNBOOK.md "Runtime Tuning Knobs" and
 // "TLS Handshake Timeouts" (PROTOCOL.md section 8).
 type Knobs struct {
 	// ReactorIdlePoll is runtime.reactor_idle_poll_ms: the maximum sleep between
 	// reactor polls.
-	ReactorIdlePoll time.Duration `json:"reactor_idle_poll"`
+	ReactorIdlePoll time.Duration `json:"reactor_idle_poll_ns"`
 	// IOReadBackoff is runtime.io_read_backoff_ms: the fallback delay before
 	// retrying a read when readiness is missing.
-	IOReadBackoff time.Duration `json:"io_read_backoff"`
+	IOReadBackoff time.Duration `json:"io_read_backoff_ns"`
 	// IOWriteBackoff is runtime.io_write_backoff_ms: the fallback delay before
 	// retrying a write when readiness is missing.
-	IOWriteBackoff time.Duration `json:"io_write_backoff"`
+	IOWriteBackoff time.Duration `json:"io_write_backoff_ns"`
 	// TLSHandshakeTimeout is runtime.tls_handshake_timeout_ms: how long a TLS
 	// handshake may take, server and client side.
-	TLSHandshakeTimeout time.Duration `json:"tls_handshake_timeout"`
+	TLSHandshakeTimeout time.Duration `json:"tls_handshake_timeout_ns"`
 }
 
-// Setting is one knob's effective value and where it came from. The p2p package
-// has a type of the same shape, so a command can print both side by side.
-type Setting struct {
-	// Key is the config-file key, "runtime.reactor_idle_poll_ms".
-	Key string `json:"key"`
-	// Env is the environment variable that overrides it.
-	Env string `json:"env"`
-	// Value is the effective value as written in the file (milliseconds).
-	Value string `json:"value"`
-	// Source is "default", "file" or "env".
-	Source string `json:"source"`
+// P2PConfig is the p2p part of the node config file: the top-level p2p_* keys,
+// as plain integers. Its fields are those of p2p.Config, so p2p.Config(c)
+// converts it (this package cannot name p2p's type: domain packages do not
+// import each other).
+type P2PConfig struct {
+	// RateWindowSecs is p2p_rate_window_secs.
+	RateWindowSecs int
+	// MaxPerSec is p2p_max_per_sec (requests per peer per window).
+	MaxPerSec int
+	// MaxBytesPerSec is p2p_max_bytes_per_sec (bytes per peer per window).
+	MaxBytesPerSec int
+	// ChainSyncIntervalMS is p2p_chain_sync_interval_ms (0 = off).
+	ChainSyncIntervalMS int
 }
 
-// KnobSpec describes one knob: its names, default and allowed range, all in
-// milliseconds.
+// NodeConfig is everything the node config file sets: the runtime knobs (the
+// [runtime] table) and the p2p keys (top level). It is a comparable value.
+type NodeConfig struct {
+	Knobs Knobs
+	P2P   P2PConfig
+}
+
+// KnobSpec describes one key of the node config file: its names, unit,
+// default and allowed range.
 type KnobSpec struct {
-	// Name is the key inside the [runtime] table.
-	Name string
+	// Key is the key as the runbook writes it: "runtime.reactor_idle_poll_ms"
+	// (inside the [runtime] table) or "p2p_max_per_sec" (top level).
+	Key string
 	// Env is the environment variable that overrides the file.
-	Env     string
+	Env string
+	// Unit is what the integer counts: "ms", "s", "requests" or "bytes".
+	Unit string
+	// Default is the value when neither the file nor the environment sets it.
 	Default int64
-	Min     int64
-	Max     int64
-	// Doc says what the knob does, for help texts and generated docs.
+	// Min and Max bound the value (inclusive).
+	Min, Max int64
+	// ZeroOff allows 0 besides Min..Max, meaning off
+	// (p2p_chain_sync_interval_ms).
+	ZeroOff bool
+	// Doc says what the key does, for help texts and generated docs.
 	Doc string
 }
 
-// Key is the knob's full dotted key, "runtime.<name>".
-func (s KnobSpec) Key() string { return "runtime." + s.Name }
+// Allowed describes the range with its unit: "1..10000 ms", "0 (off) or
+// 10..3600000 ms".
+func (s KnobSpec) Allowed() string { return nodeconfig.Key(s).Allowed() }
 
-// Specs lists the runtime knobs in a fixed order with their defaults and ranges.
+func (s KnobSpec) inRange(v int64) bool { return nodeconfig.Key(s).InRange(v) }
+
+// Specs lists every key of the node config file in a fixed order, the four
+// runtime knobs first, with their defaults and ranges.
 //
-// Ranges (milliseconds, inclusive):
-//   - reactor_idle_poll_ms 1..60000: 0 would make the reactor spin; more than a
-//     minute between polls means a missed wakeup stalls a peer for minutes.
-//   - io_read_backoff_ms and io_write_backoff_ms 1..10000: 0 retries in a busy
-//     loop; more than 10 s makes every missed wakeup a visible stall.
-//   - tls_handshake_timeout_ms 100..300000: under 100 ms even loopback handshakes
-//     on a loaded machine fail; over 5 minutes is no bound against stalled peers.
+// Ranges, runtime (milliseconds): reactor_idle_poll_ms 1..60000 (0 would
+// spin; more than a minute between polls stalls a peer for minutes on a
+// missed wakeup); io_read_backoff_ms and io_write_backoff_ms 1..10000 (0
+// retries in a busy loop; over 10 s makes every missed wakeup a visible
+// stall); tls_handshake_timeout_ms 100..300000 (under 100 ms even loopback
+// handshakes fail on a loaded machine; over 5 minutes is no bound against
+// stalled peers). p2p: see package p2p.
 func Specs() []KnobSpec {
-	return []KnobSpec{
-		{Name: "reactor_idle_poll_ms", Env: "TB_REACTOR_IDLE_POLL_MS", Default: 100, Min: 1, Max: 60_000,
-			Doc: "maximum sleep between reactor polls"},
-		{Name: "io_read_backoff_ms", Env: "TB_IO_READ_BACKOFF_MS", Default: 10, Min: 1, Max: 10_000,
-			Doc: "fallback delay before retrying reads when readiness is missing"},
-		{Name: "io_write_backoff_ms", Env: "TB_IO_WRITE_BACKOFF_MS", Default: 10, Min: 1, Max: 10_000,
-			Doc: "fallback delay before retrying writes when readiness is missing"},
-		{Name: "tls_handshake_timeout_ms", Env: "TB_TLS_HANDSHAKE_TIMEOUT_MS", Default: 10_000, Min: 100, Max: 300_000,
-			Doc: "TLS handshake timeout for HTTP servers and clients"},
+	keys := nodeconfig.Keys()
+	out := make([]KnobSpec, len(keys))
+	for i, k := range keys {
+		out[i] = KnobSpec(k)
 	}
+	return out
+}
+
+func spec(key string) KnobSpec {
+	k, _ := nodeconfig.Lookup(key)
+	return KnobSpec(k)
+}
+
+// DefaultNodeConfig is every key at its documented default.
+func DefaultNodeConfig() NodeConfig {
+	var c NodeConfig
+	for _, s := range Specs() {
+		c.set(s.Key, s.Default)
+	}
+	return c
 }
 
 // DefaultKnobs are the documented defaults: 100 ms idle poll, 10 ms read and
 // write backoff, 10 s TLS handshake timeout.
-func DefaultKnobs() Knobs {
-	var k Knobs
-	for _, s := range Specs() {
-		k.set(s.Name, s.Default)
-	}
-	return k
-}
+func DefaultKnobs() Knobs { return DefaultNodeConfig().Knobs }
 
-// field returns the knob called name (the key inside [runtime]), nil when unknown.
-func (k *Knobs) field(name string) *time.Duration {
-	switch name {
-	case "reactor_idle_poll_ms":
+// duration returns the runtime knob called key, nil when key is not one.
+func (k *Knobs) duration(key string) *time.Duration {
+	switch key {
+	case "runtime.reactor_idle_poll_ms":
 		return &k.ReactorIdlePoll
-	case "io_read_backoff_ms":
+	case "runtime.io_read_backoff_ms":
 		return &k.IOReadBackoff
-	case "io_write_backoff_ms":
+	case "runtime.io_write_backoff_ms":
 		return &k.IOWriteBackoff
-	case "tls_handshake_timeout_ms":
+	case "runtime.tls_handshake_timeout_ms":
 		return &k.TLSHandshakeTimeout
 	}
 	return nil
 }
 
-func (k *Knobs) set(name string, ms int64) {
-	if f := k.field(name); f != nil {
-		*f = time.Duration(ms) * time.Millisecond
+// integer returns the p2p key called key, nil when key is not one.
+func (p *P2PConfig) integer(key string) *int {
+	switch key {
+	case "p2p_rate_window_secs":
+		return &p.RateWindowSecs
+	case "p2p_max_per_sec":
+		return &p.MaxPerSec
+	case "p2p_max_bytes_per_sec":
+		return &p.MaxBytesPerSec
+	case "p2p_chain_sync_interval_ms":
+		return &p.ChainSyncIntervalMS
+	}
+	return nil
+}
+
+func (c *NodeConfig) set(key string, v int64) {
+	if d := c.Knobs.duration(key); d != nil {
+		*d = time.Duration(v) * time.Millisecond
+	} else if n := c.P2P.integer(key); n != nil {
+		*n = int(v)
 	}
 }
 
-// Millis returns the knob called name (the key inside [runtime]) in
-// milliseconds; ok is false for an unknown name.
-func (k Knobs) Millis(name string) (ms int64, ok bool) {
-	f := k.field(name)
-	if f == nil {
+// Millis returns the runtime knob called key ("runtime.io_read_backoff_ms") in
+// milliseconds; ok is false for any other key.
+func (k Knobs) Millis(key string) (ms int64, ok bool) {
+	d := k.duration(key)
+	if d == nil {
 		return 0, false
 	}
-	return f.Milliseconds(), true
+	return d.Milliseconds(), true
+}
+
+// Validate checks knobs built in code against the ranges the loader enforces
+// (for example after a caller adjusted one); every bad knob is a *ValueError.
+func (k Knobs) Validate() error {
+	var errs []error
+	for _, s := range Specs() {
+		d := k.duration(s.Key)
+		if d == nil {
+			continue
+		}
+		if ms := d.Milliseconds(); !s.inRange(ms) || *d%time.Millisecond != 0 {
+			errs = append(errs, &ValueError{File: "<code>", Value: d.String(), Spec: s,
+				Reason: "out of range or not a whole number of milliseconds"})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ErrInvalidConfig is matched (errors.Is) by every error about a bad value, a bad
 // file or a bad environment variable.
-var ErrInvalidConfig = errors.New("invalid runtime configuration")
+var ErrInvalidConfig = errors.New("invalid node configuration")
 
-// ValueError is one knob value that is not acceptable: out of range, not an
+// ValueError is one value that is not acceptable: out of range, not an
 // integer, or of the wrong TOML type. It names where the value came from.
 type ValueError struct {
 	// File is the config file, empty when the value came from the environment.
 	File string
-	// Key is the dotted config key ("runtime.io_read_backoff_ms").
-	Key string
 	// Env is the environment variable, set when the value came from it.
 	Env string
 	// Value is the offending value as written.
 	Value string
-	// Min and Max are the allowed range in milliseconds.
-	Min, Max int64
-	// Reason says what is wrong: "out of range", "not an integer", …
+	// Reason says what is wrong: "out of range", "want an integer (ms), got a
+	// string", …
 	Reason string
+	// Spec is the key, with its unit and allowed range.
+	Spec KnobSpec
 }
 
+// Error reads "config FILE: KEY = VALUE: REASON (allowed RANGE)", or for the
+// environment "env VAR="VALUE" (KEY): …".
 func (e *ValueError) Error() string {
-	where := fmt.Sprintf("config %s: %s = %s", e.File, e.Key, e.Value)
+	where := fmt.Sprintf("config %s: %s = %s", e.File, e.Spec.Key, e.Value)
 	if e.Env != "" {
-		where = fmt.Sprintf("env %s=%q (%s)", e.Env, e.Value, e.Key)
+		where = fmt.Sprintf("env %s=%q (%s)", e.Env, e.Value, e.Spec.Key)
 	}
-	return fmt.Sprintf("%s: %s (allowed %d..%d ms)", where, e.Reason, e.Min, e.Max)
+	return fmt.Sprintf("%s: %s (allowed %s)", where, e.Reason, e.Spec.Allowed())
 }
 
 // Is makes errors.Is(err, ErrInvalidConfig) true.
@@ -173,6 +218,7 @@ type FileError struct {
 	Err  error
 }
 
+// Error reads "config FILE: line N: what".
 func (e *FileError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("config %s: line %d: %v", e.File, e.Line, e.Err)
@@ -186,228 +232,13 @@ func (e *FileError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrInvalidConfig) true.
 func (e *FileError) Is(target error) bool { return target == ErrInvalidConfig }
 
-// ReadConfigFile reads a config file, capped at MaxConfigBytes, with errors
-// that name the file.
-func ReadConfigFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, &FileError{File: path, Err: err}
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, &FileError{File: path, Err: err}
-	}
-	if st.IsDir() {
-		return nil, &FileError{File: path, Err: errors.New("is a directory, want a TOML file")}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
-	if err != nil {
-		return nil, &FileError{File: path, Err: err}
-	}
-	if len(data) > MaxConfigBytes {
-		return nil, &FileError{File: path, Err: fmt.Errorf("larger than %d bytes: not a node config", MaxConfigBytes)}
-	}
-	return data, nil
-}
-
-// LoadKnobs loads the runtime knobs: the defaults, overridden by the [runtime]
-// table of the TOML file at path (none when path is ""), overridden by the
-// environment (getenv; nil means an empty environment). It returns the knobs,
-// each knob's effective value with its source, warnings (unknown keys, which are
-// ignored), and an error naming the file, key, value and allowed range when any
-// value is bad — then the returned Knobs are the defaults and must not be applied.
-// Top-level p2p_* keys belong to package p2p and are not warned about.
-func LoadKnobs(path string, getenv func(string) string) (Knobs, []Setting, []string, error) {
-	var data []byte
-	if path != "" {
-		var err error
-		if data, err = ReadConfigFile(path); err != nil {
-			return DefaultKnobs(), nil, nil, err
-		}
-	}
-	return ParseKnobs(data, path, getenv)
-}
-
-// ParseKnobs is LoadKnobs on the contents of a config file already read; file
-// names it in errors. Empty data means no file.
-func ParseKnobs(data []byte, file string, getenv func(string) string) (Knobs, []Setting, []string, error) {
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	if file == "" {
-		file = "<config>"
-	}
-	fileVals, warnings, err := parseFile(data, file)
-	if err != nil {
-		return DefaultKnobs(), nil, warnings, err
-	}
-	var (
-		k    Knobs
-		sets []Setting
-		errs []error
-	)
-	for _, s := range Specs() {
-		v, src := s.Default, SourceDefault
-		if raw, ok := fileVals[s.Name]; ok {
-			ms, verr := checkFileValue(s, raw, file)
-			if verr != nil {
-				errs = append(errs, verr)
-			} else {
-				v, src = ms, SourceFile
-			}
-		}
-		if raw := getenv(s.Env); raw != "" {
-			ms, verr := ParseEnvMillis(s, raw)
-			if verr != nil {
-				errs = append(errs, verr)
-			} else {
-				v, src = ms, SourceEnv
-			}
-		}
-		k.set(s.Name, v)
-		sets = append(sets, Setting{Key: s.Key(), Env: s.Env, Value: strconv.FormatInt(v, 10), Source: src})
-	}
-	if len(errs) > 0 {
-		return DefaultKnobs(), nil, warnings, errors.Join(errs...)
-	}
-	return k, sets, warnings, nil
-}
-
-// parseFile decodes the TOML and returns the raw values of the [runtime] table.
-// It walks the decoded map rather than decoding into a struct because the TOML
-// decoder matches struct fields case-insensitively: the node's keys are
-// case-sensitive, so REACTOR_IDLE_POLL_MS must be reported as unknown, not
-// silently applied.
-func parseFile(data []byte, file string) (map[string]any, []string, error) {
-	out := map[string]any{}
-	if len(data) == 0 {
-		return out, nil, nil
-	}
-	var doc map[string]any
-	md, err := toml.Decode(string(data), &doc)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, nil, &FileError{File: file, Line: pe.Position.Line, Err: errors.New(pe.Message)}
-		}
-		return nil, nil, &FileError{File: file, Err: err}
-	}
-	known := map[string]bool{}
-	for _, s := range Specs() {
-		known[s.Name] = true
-	}
-	var warnings []string
-	for _, key := range md.Keys() {
-		switch {
-		case len(key) == 1 && key[0] == "runtime":
-		case strings.HasPrefix(key[0], "p2p_"):
-			// p2p's keys (and anything under them) are p2p.LoadConfig's to judge.
-		case len(key) == 1:
-			warnings = append(warnings, fmt.Sprintf("config %s: unknown key %q ignored", file, key.String()))
-		case key[0] == "runtime" && len(key) == 2 && known[key[1]]:
-		case key[0] == "runtime" && len(key) == 2:
-			warnings = append(warnings, fmt.Sprintf("config %s: unknown key %q ignored (known: %s)", file, key.String(), knownKeys()))
-		}
-		// Deeper keys belong to a table already warned about.
-	}
-	rt, ok := doc["runtime"]
-	if !ok {
-		return out, warnings, nil
-	}
-	table, ok := rt.(map[string]any)
-	if !ok {
-		return nil, warnings, &FileError{File: file, Err: fmt.Errorf("runtime: want a [runtime] table, got %s", tomlType(rt))}
-	}
-	for name, v := range table {
-		if known[name] {
-			out[name] = v
-		}
-	}
-	return out, warnings, nil
-}
-
-func knownKeys() string {
+// knownRuntimeKeys lists the keys inside the [runtime] table, for a warning.
+func knownRuntimeKeys() string {
 	var names []string
 	for _, s := range Specs() {
-		names = append(names, s.Name)
+		if name, ok := strings.CutPrefix(s.Key, "runtime."); ok {
+			names = append(names, name)
+		}
 	}
 	return strings.Join(names, ", ")
-}
-
-func tomlType(v any) string {
-	switch v.(type) {
-	case int64:
-		return "an integer"
-	case float64:
-		return "a float"
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	case map[string]any:
-		return "a table"
-	case []any, []map[string]any:
-		return "an array"
-	case time.Time:
-		return "a datetime"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
-func checkFileValue(s KnobSpec, raw any, file string) (int64, error) {
-	e := &ValueError{File: file, Key: s.Key(), Min: s.Min, Max: s.Max}
-	switch v := raw.(type) {
-	case int64:
-		e.Value = strconv.FormatInt(v, 10)
-		if v < s.Min || v > s.Max {
-			e.Reason = "out of range"
-			return 0, e
-		}
-		return v, nil
-	case string:
-		e.Value = strconv.Quote(v)
-		e.Reason = "want an integer number of milliseconds, got a string (write it without quotes)"
-	case float64:
-		e.Value = strconv.FormatFloat(v, 'g', -1, 64)
-		e.Reason = "want an integer number of milliseconds, got a float"
-	default:
-		e.Value = fmt.Sprint(v)
-		e.Reason = "want an integer number of milliseconds, got " + tomlType(v)
-	}
-	return 0, e
-}
-
-// ParseEnvMillis parses an environment override of the knob s: a decimal
-// integer of milliseconds within the knob's range (surrounding spaces allowed).
-func ParseEnvMillis(s KnobSpec, raw string) (int64, error) {
-	e := &ValueError{Key: s.Key(), Env: s.Env, Value: raw, Min: s.Min, Max: s.Max}
-	v, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
-	if err != nil {
-		e.Reason = "want an integer number of milliseconds"
-		if errors.Is(err, strconv.ErrRange) {
-			e.Reason = "out of range"
-		}
-		return 0, e
-	}
-	if v < s.Min || v > s.Max {
-		e.Reason = "out of range"
-		return 0, e
-	}
-	return v, nil
-}
-
-// Validate checks knobs built in code against the same ranges the loader
-// enforces (for example after a caller adjusted one).
-func (k Knobs) Validate() error {
-	var errs []error
-	for _, s := range Specs() {
-		d := *k.field(s.Name)
-		ms := d.Milliseconds()
-		if ms < s.Min || ms > s.Max || d%time.Millisecond != 0 {
-			errs = append(errs, &ValueError{File: "<code>", Key: s.Key(), Value: d.String(), Min: s.Min, Max: s.Max,
-				Reason: "out of range or not a whole number of milliseconds"})
-		}
-	}
-	return errors.Join(errs...)
 }

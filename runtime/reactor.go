@@ -2,8 +2,8 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -23,11 +23,13 @@ const (
 	MetricConfigReload      = "config_reload_total"
 )
 
-// Defaults of ReactorOptions: growth is sustained when the counter rose in each
-// of the last 3 five-minute sub-windows, i.e. for 15 minutes without a pause.
+// The windows of the rules. "Sustained growth" (the runbook's words) is an
+// increase over every 5-minute window, held for 10 minutes: 15 minutes of
+// growth without a 5-minute pause. A failed reload counts for 15 minutes.
 const (
-	DefaultSubWindow  = 5 * time.Minute
-	DefaultSubWindows = 3
+	growthWindow = 5 * time.Minute
+	growthFor    = 10 * time.Minute
+	reloadWindow = 15 * time.Minute
 )
 
 // Symptom ids of the reactor diagnosis.
@@ -37,289 +39,171 @@ const (
 	SymptomReloadErrors      = "config-reload-errors"
 )
 
-// Rules returns the reactor runbook's alerting rules. The wakeup rules are the
-// PromQL form of Diagnose's "sustained": increase over 5m > 0, held for 10m, so
-// that when they fire the counter has grown throughout the last 15 minutes.
-// None aggregates: each series is one node's (config_reload_total keeps its
-// result label), so a Prometheus scraping a fleet alerts per instance.
-func Rules() []tbops.Rule {
-	held := DefaultSubWindow * (DefaultSubWindows - 1)
-	return []tbops.Rule{
-		{Alert: "RuntimeReadWithoutReadyGrowing", Runbook: RunbookID, Severity: tbops.StatusWarning,
-			Expr: fmt.Sprintf("increase(%s[%s]) > 0", MetricReadWithoutReady, model.Duration(DefaultSubWindow)), For: held,
-			Summary: "reads keep succeeding without readiness events: the reactor misses IO wakeups (reactor/event-mapping issue)"},
-		{Alert: "RuntimeWriteWithoutReadyGrowing", Runbook: RunbookID, Severity: tbops.StatusWarning,
-			Expr: fmt.Sprintf("increase(%s[%s]) > 0", MetricWriteWithoutReady, model.Duration(DefaultSubWindow)), For: held,
-			Summary: "writes keep succeeding without readiness events: the reactor misses IO wakeups (reactor/event-mapping issue)"},
+// Rules returns the reactor runbook's alerting rules, the only definition of
+// its checks: `tbops rules` prints them and DiagnoseReactor evaluates them
+// (promq.EvalRule), its symptoms being the same evaluations. None aggregates:
+// each series is one node's (config_reload_total keeps its result label), so
+// a Prometheus scraping a fleet alerts per instance.
+func Rules() []promq.Rule {
+	growing := func(alert, metric, what string) promq.Rule {
+		return promq.Rule{Alert: alert, Runbook: RunbookID, Severity: tbops.StatusWarning,
+			Expr: promq.GTc(promq.Increase(promq.Select(metric), growthWindow), 0), For: growthFor,
+			Summary: what + " keep succeeding without readiness events: the reactor misses IO wakeups (reactor/event-mapping issue)"}
+	}
+	return []promq.Rule{
+		growing("RuntimeReadWithoutReadyGrowing", MetricReadWithoutReady, "reads"),
+		growing("RuntimeWriteWithoutReadyGrowing", MetricWriteWithoutReady, "writes"),
 		{Alert: "ConfigReloadFailing", Runbook: RunbookID, Severity: tbops.StatusWarning,
-			Expr: fmt.Sprintf(`increase(%s{result="error"}[%s]) > 0`, MetricConfigReload,
-				model.Duration(DefaultSubWindow*DefaultSubWindows)),
+			Expr:    promq.GTc(promq.Increase(promq.Select(MetricConfigReload, "result", ReloadError), reloadWindow), 0),
 			Summary: "a config reload failed: the node keeps running its last good configuration, not the file on disk"},
+	}
+}
+
+// check is one symptom and the rule that decides it.
+type check struct {
+	symptom, summary string
+	rule             promq.Rule
+}
+
+func checks() []check {
+	rules := Rules()
+	return []check{
+		{SymptomReadWithoutReady, MetricReadWithoutReady + " grows steadily: reads succeed without a readiness event (missed IO wakeups)", rules[0]},
+		{SymptomWriteWithoutReady, MetricWriteWithoutReady + " grows steadily: writes succeed without a readiness event (missed IO wakeups)", rules[1]},
+		{SymptomReloadErrors, "config reloads fail: the node keeps its last good configuration, not the file on disk", rules[2]},
 	}
 }
 
 // ReactorOptions tunes DiagnoseReactor.
 type ReactorOptions struct {
 	// Target names the node whose metrics src reads (its RPC URL), for the
-	// report's target.
+	// report's target. Required.
 	Target string
-	// Now is the clock (default time.Now).
+	// Now is the clock (default time.Now): the rules are evaluated at Now.
 	Now func() time.Time
-	// SubWindow and SubWindows define "sustained growth": the counter rose in
-	// each of the last SubWindows sub-windows of length SubWindow (default 3 × 5m).
-	SubWindow  time.Duration
-	SubWindows int
-	// Settings, when given, say where each knob's value came from (LoadKnobs'
-	// second result); they are shown with the knobs.
+	// Settings, when given, say where each knob's value came from
+	// (LoadNodeConfig's second result); they are shown with the knobs.
 	Settings []Setting
 	// ConfigPath names the config file the knobs came from, for the advice.
 	ConfigPath string
+	// Eval configures the rule evaluations: promq.WithEvalInterval to match a
+	// Prometheus' evaluation_interval, promq.WithHistoryHint to say what would
+	// decide an undecided window.
+	Eval []promq.EvalOption
 }
 
-// growth is what the samples of one counter say.
-type growth struct {
-	known     bool
-	sustained bool
-	increase  float64
-	grew, of  int // sub-windows that grew, of how many judged
-	observed  time.Duration
-	partial   bool
-	evidence  tbops.Evidence
-	warnings  []string
+// Runbook is the runtime-reactor runbook bound to one node's metrics and the
+// knobs in force: a tbops.Runbook.
+type Runbook struct {
+	src   promq.Source
+	knobs Knobs
+	opts  ReactorOptions
 }
 
-// judgeGrowth reads the counter's samples over sub×n and decides whether it grew
-// in every sub-window. When the source has seen less than the whole window (a
-// scrape source that just started), the observed span is split into as many
-// sub-windows as there are sample intervals, up to n, and judged the same way.
-func judgeGrowth(ctx context.Context, src promq.Source, metric string, sub time.Duration, n int) (growth, error) {
-	window := sub * time.Duration(n)
-	// One sub-window more than judged, so the sample at the window's start is
-	// there as the baseline of the first sub-window.
-	rr, err := src.Samples(ctx, promq.Select(metric), window+sub)
-	var g growth
-	g.evidence = tbops.Evidence{Source: tbops.SourcePrometheus, Query: fmt.Sprintf("increase(%s[%s]) > 0 in each of the last %d %s windows",
-		metric, model.Duration(sub), n, model.Duration(sub))}
-	if err != nil {
-		if ctx.Err() != nil {
-			return g, ctx.Err()
-		}
-		g.warnings = append(g.warnings, fmt.Sprintf("%s: %v", metric, err))
-		g.evidence.Value = tbops.RawOf(err.Error())
-		return g, nil
-	}
-	g.evidence.Source, g.evidence.At = rr.Evidence.Source, rr.Evidence.At
-	if rr.Evidence.Query != "" {
-		// What the source actually ran (with any scope it added), so a person can re-run it.
-		g.evidence.Query = fmt.Sprintf("%s: increase > 0 in each of the last %d %s windows", rr.Evidence.Query, n, model.Duration(sub))
-	}
-	if g.evidence.Source == "" {
-		g.evidence.Source = tbops.SourcePrometheus
-	}
-	g.warnings = append(g.warnings, rr.Warnings...)
-	for _, series := range rr.Matrix {
-		s := judgeSeries(series.Values, sub, n)
-		if !s.known {
-			continue
-		}
-		if !g.known || (s.sustained && !g.sustained) || (s.sustained == g.sustained && s.increase > g.increase) {
-			s.evidence, s.warnings = g.evidence, g.warnings
-			g = s
-		}
-	}
-	if len(rr.Matrix) == 0 {
-		g.warnings = append(g.warnings, fmt.Sprintf("no data for %s: the node does not export it or the source has not scraped it yet", metric))
-	} else if !g.known {
-		g.warnings = append(g.warnings, fmt.Sprintf("%s: fewer than two samples in the last %s: growth unknown", metric, model.Duration(window)))
-	} else if g.partial {
-		g.warnings = append(g.warnings, fmt.Sprintf("%s: only %s of the %s window observed; growth judged on what was seen",
-			metric, model.Duration(g.observed.Round(time.Second)), model.Duration(window)))
-	}
-	g.increase = math.Round(g.increase*1000) / 1000 // a short observation's float noise helps nobody
-	g.evidence.Value = tbops.RawOf(map[string]any{"increase": g.increase, "grew_windows": g.grew, "windows": g.of, "known": g.known,
-		"observed_seconds": g.observed.Seconds()})
-	return g, nil
+// NewRunbook binds the reactor diagnosis to src (the node's metrics, scoped to
+// it; nil leaves the metric symptoms unknown), the knobs in force and opts,
+// whose Target names the node.
+func NewRunbook(src promq.Source, knobs Knobs, opts ReactorOptions) *Runbook {
+	return &Runbook{src: src, knobs: knobs, opts: opts}
 }
 
-// judgeSeries applies the rule to one series' samples (oldest first).
-func judgeSeries(pts []model.SamplePair, sub time.Duration, n int) growth {
-	var g growth
-	if len(pts) < 2 {
-		return g
-	}
-	first, last := pts[0].Timestamp.Time(), pts[len(pts)-1].Timestamp.Time()
-	g.known = true
-	g.observed = last.Sub(first)
-	step := g.observed / time.Duration(len(pts)-1)
-	window := sub * time.Duration(n)
-	start, parts, width := last.Add(-window), n, sub
-	if g.observed > window {
-		g.observed = window
-	}
-	if first.After(start.Add(step)) {
-		// Partial coverage: judge the observed span in up to n equal parts.
-		g.partial = true
-		parts = min(n, len(pts)-1)
-		width = g.observed / time.Duration(parts)
-		start = first
-	}
-	incs := make([]float64, parts)
-	for i := 1; i < len(pts); i++ {
-		t := pts[i].Timestamp.Time()
-		if !t.After(start) {
-			continue
-		}
-		d := float64(pts[i].Value - pts[i-1].Value)
-		if d < 0 {
-			d = float64(pts[i].Value) // a counter reset: it counted up from zero
-		}
-		k := int(t.Sub(start) / width)
-		if t.Sub(start)%width == 0 && k > 0 {
-			k-- // a sample on a boundary closes the earlier sub-window
-		}
-		k = min(max(k, 0), parts-1)
-		incs[k] += d
-		g.increase += d
-	}
-	g.of = parts
-	for _, v := range incs {
-		if v > 0 {
-			g.grew++
-		}
-	}
-	g.sustained = g.grew == parts
-	return g
+// ID is RunbookID.
+func (rb *Runbook) ID() string { return RunbookID }
+
+// Diagnose is DiagnoseReactor with the runbook's source, knobs and options.
+func (rb *Runbook) Diagnose(ctx context.Context) (tbops.Report, error) {
+	return DiagnoseReactor(ctx, rb.src, rb.knobs, rb.opts)
 }
 
-// DiagnoseReactor is the runtime-reactor runbook: it judges the growth of the
-// missed-wakeup counters and of failed config reloads from src, shows the knobs
-// in force, and says how to tune them. It changes nothing. src may be nil (the
-// metric symptoms are then unknown). The error is non-nil only for a cancelled
-// ctx or invalid options.
+// DiagnoseReactor is the runtime-reactor runbook: it evaluates Rules on src
+// at opts.Now — the missed-wakeup counters' sustained growth and failed config
+// reloads — shows the knobs in force, and says how to tune them. It changes
+// nothing. A rule is decided only from history that covers its window and
+// `for` (or a counter that moved, for the reload rule); otherwise its symptom
+// and alert are unknown, with a warning saying how much was observed. src may
+// be nil (every symptom is then unknown). The error is non-nil only for a
+// cancelled ctx or invalid options.
 func DiagnoseReactor(ctx context.Context, src promq.Source, knobs Knobs, opts ReactorOptions) (tbops.Report, error) {
+	if opts.Target == "" {
+		return tbops.Report{}, errors.New("runtime: DiagnoseReactor: ReactorOptions.Target is empty: name the node whose metrics src reads")
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.SubWindow == 0 {
-		opts.SubWindow = DefaultSubWindow
-	}
-	if opts.SubWindows == 0 {
-		opts.SubWindows = DefaultSubWindows
-	}
-	if opts.SubWindow < time.Second || opts.SubWindows < 1 || opts.SubWindows > 100 {
-		return tbops.Report{}, fmt.Errorf("runtime: DiagnoseReactor: want SubWindow ≥ 1s and 1 ≤ SubWindows ≤ 100, got %s × %d",
-			opts.SubWindow, opts.SubWindows)
 	}
 	if err := ctx.Err(); err != nil {
 		return tbops.Report{}, err
 	}
 	now := opts.Now()
 	r := tbops.NewReport(RunbookID, opts.Target, now)
-	rules := Rules()
-	window := opts.SubWindow * time.Duration(opts.SubWindows)
-
-	type counter struct {
-		id, metric, what string
-		rule             tbops.Rule
-	}
-	counters := []counter{
-		{SymptomReadWithoutReady, MetricReadWithoutReady, "reads", rules[0]},
-		{SymptomWriteWithoutReady, MetricWriteWithoutReady, "writes", rules[1]},
-	}
-	var wakeupFiring []string
-	var findings []string
-	for _, c := range counters {
-		sym := tbops.Symptom{ID: c.id, Threshold: tbops.Num(0),
-			Summary: fmt.Sprintf("%s grows steadily: %s succeed without a readiness event (missed IO wakeups)", c.metric, c.what)}
-		alert := tbops.Alert{Name: c.rule.Alert, Severity: c.rule.Severity, Expr: c.rule.Expr, ForSeconds: c.rule.For.Seconds()}
-		if src == nil {
-			sym.Status, alert.Status = tbops.StatusUnknown, tbops.StatusUnknown
-			r.Warnf("%s: no metrics source", c.metric)
-		} else {
-			g, err := judgeGrowth(ctx, src, c.metric, opts.SubWindow, opts.SubWindows)
-			if err != nil {
-				return r, err
-			}
-			for _, w := range g.warnings {
-				r.Warnf("%s", w)
-			}
-			sym.Evidence = []tbops.Evidence{g.evidence}
-			switch {
-			case !g.known:
-				sym.Status, alert.Status = tbops.StatusUnknown, tbops.StatusUnknown
-			case g.sustained && g.increase > 0:
-				sym.Firing, sym.Status, sym.Value = true, tbops.StatusWarning, tbops.Num(g.increase)
-				alert.Firing, alert.Status, alert.Value = true, alert.Severity, tbops.Num(g.increase)
-				wakeupFiring = append(wakeupFiring, c.metric)
-			default:
-				sym.Status, sym.Value, alert.Status, alert.Value = tbops.StatusOK, tbops.Num(g.increase), tbops.StatusOK, tbops.Num(g.increase)
-			}
-			if g.known {
-				findings = append(findings, fmt.Sprintf("%s: +%g over the last %s; grew in %d of %d sub-windows",
-					c.metric, g.increase, model.Duration(min(window, g.observed.Round(time.Second))), g.grew, g.of))
-			}
-		}
-		r.Symptoms = append(r.Symptoms, sym)
-		r.Alerts = append(r.Alerts, alert)
-	}
-	r.Steps = append(r.Steps, tbops.Step{ID: "wakeup-counters", Title: "Missed IO wakeups (read/write without readiness)",
-		Findings: findings, Evidence: evidenceOf(r.Symptoms[:2])})
-
-	// Config reload errors: the node's running configuration is stale.
-	rule := rules[2]
-	reloadWindow := window
-	rsym := tbops.Symptom{ID: SymptomReloadErrors, Threshold: tbops.Num(0),
-		Summary: "config reloads fail: the node keeps its last good configuration, not the file on disk"}
-	ralert := tbops.Alert{Name: rule.Alert, Severity: rule.Severity, Expr: rule.Expr}
-	var reloadFindings []string
-	if src == nil {
-		rsym.Status, ralert.Status = tbops.StatusUnknown, tbops.StatusUnknown
-		r.Warnf("%s: no metrics source", MetricConfigReload)
+	if src != nil {
+		r.Scope = src.Name()
 	} else {
-		sel := promq.Select(MetricConfigReload, "result", ReloadError)
-		res, err := src.Increase(ctx, sel, reloadWindow)
-		if err != nil && ctx.Err() != nil {
-			return r, ctx.Err()
+		r.Warnf("no metrics source: the reactor counters and config reloads are unknown")
+	}
+	var wakeup, reload []string
+	var wakeupFiring []string
+	for _, c := range checks() {
+		st, err := evaluate(ctx, src, c.rule, now, opts.Eval)
+		if err != nil {
+			return r, err
 		}
-		ev := res.Evidence
-		if ev.Query == "" {
-			ev.Query = fmt.Sprintf("increase(%s[%s])", sel, model.Duration(reloadWindow))
-		}
-		if ev.Source == "" {
-			ev.Source = tbops.SourcePrometheus
-		}
-		for _, w := range res.Warnings {
+		for _, w := range st.Warnings {
 			r.Warnf("%s", w)
 		}
-		v, ok := res.Sum()
-		switch {
-		case err != nil:
-			ev.Value = tbops.RawOf(err.Error())
-			r.Warnf("%s: %v", sel, err)
-			rsym.Status, ralert.Status = tbops.StatusUnknown, tbops.StatusUnknown
-		case !ok:
-			r.Warnf("no data for %s: the node does not export it or the source has not scraped it yet", sel)
-			rsym.Status, ralert.Status = tbops.StatusUnknown, tbops.StatusUnknown
-		case v > 0:
-			rsym.Firing, rsym.Status, rsym.Value = true, tbops.StatusWarning, tbops.Num(v)
-			ralert.Firing, ralert.Status, ralert.Value = true, ralert.Severity, tbops.Num(v)
-			reloadFindings = append(reloadFindings, fmt.Sprintf("%g failed reloads in the last %s: the node runs its last good configuration", v, model.Duration(reloadWindow)))
-		default:
-			rsym.Status, rsym.Value, ralert.Status, ralert.Value = tbops.StatusOK, tbops.Num(v), tbops.StatusOK, tbops.Num(v)
-			reloadFindings = append(reloadFindings, fmt.Sprintf("no failed reloads observed (window %s)", model.Duration(reloadWindow)))
+		a := st.ReportAlert()
+		r.Alerts = append(r.Alerts, a)
+		r.Symptoms = append(r.Symptoms, tbops.Symptom{ID: c.symptom, Summary: c.summary, Firing: a.Firing, Status: a.Status,
+			Value: a.Value, Threshold: a.Threshold, Detail: a.Detail, Evidence: a.Evidence})
+		if c.symptom == SymptomReloadErrors {
+			reload = append(reload, finding(st, a))
+			continue
 		}
-		rsym.Evidence = []tbops.Evidence{ev}
+		wakeup = append(wakeup, finding(st, a))
+		if a.Firing {
+			wakeupFiring = append(wakeupFiring, c.rule.Expr.String())
+		}
 	}
-	r.Symptoms = append(r.Symptoms, rsym)
-	r.Alerts = append(r.Alerts, ralert)
-	r.Steps = append(r.Steps, tbops.Step{ID: "config-reload", Title: "Config hot-reload", Findings: reloadFindings, Evidence: rsym.Evidence})
-
-	r.Steps = append(r.Steps, knobsStep(knobs, opts))
-	r.Steps = append(r.Steps, tbops.Step{ID: "tuning", Title: "When to tune (runbook)", Findings: tuningAdvice(knobs)})
-
-	r.Paths = append(r.Paths, wakeupPath(knobs, wakeupFiring, opts), reloadPath(rsym.Firing, opts))
+	r.Steps = append(r.Steps,
+		tbops.Step{ID: "wakeup-counters", Title: "Missed IO wakeups (read/write without readiness)", Findings: wakeup,
+			Evidence: evidenceOf(r.Symptoms[:2])},
+		tbops.Step{ID: "config-reload", Title: "Config hot-reload", Findings: reload, Evidence: r.Symptoms[2].Evidence},
+		knobsStep(knobs, now, opts),
+		tbops.Step{ID: "tuning", Title: "When to tune (runbook)", Findings: tuningAdvice(knobs)})
+	r.Paths = append(r.Paths, wakeupPath(knobs, wakeupFiring, r.Symptoms[:2], opts), reloadPath(r.Symptoms[2], opts))
 	r.Finalize()
 	return r, nil
+}
+
+// evaluate is the rule's state at now. A source that cannot answer leaves the
+// rule unknown with a warning, as missing data does; only a cancelled ctx is
+// an error.
+func evaluate(ctx context.Context, src promq.Source, rule promq.Rule, now time.Time, opts []promq.EvalOption) (promq.RuleState, error) {
+	if src == nil {
+		return promq.RuleState{Rule: rule}, nil
+	}
+	st, err := promq.EvalRule(ctx, src, rule, now, opts...)
+	if err == nil {
+		return st, nil
+	}
+	if ctx.Err() != nil {
+		return st, ctx.Err()
+	}
+	return promq.RuleState{Rule: rule, Warnings: []string{fmt.Sprintf("%s: %v", rule.Alert, err)}}, nil
+}
+
+// finding is one rule's line in its step: the verdict, the value now and how
+// much history decided it.
+func finding(st promq.RuleState, a tbops.Alert) string {
+	cond := st.Rule.PromQL()
+	if st.Rule.For > 0 {
+		cond += " for " + model.Duration(st.Rule.For).String()
+	}
+	value := "no value"
+	if a.Value != nil {
+		value = fmt.Sprintf("%g", *a.Value)
+	}
+	return fmt.Sprintf("%s (%s): %s; value now %s; observed %s of %s", st.Rule.Alert, cond, a.Status, value,
+		model.Duration(st.Observed.Round(time.Second)), model.Duration(st.Needed))
 }
 
 func evidenceOf(syms []tbops.Symptom) []tbops.Evidence {
@@ -330,21 +214,26 @@ func evidenceOf(syms []tbops.Symptom) []tbops.Evidence {
 	return out
 }
 
-func knobsStep(k Knobs, opts ReactorOptions) tbops.Step {
-	src := map[string]string{}
+func knobsStep(k Knobs, now time.Time, opts ReactorOptions) tbops.Step {
+	from := map[string]string{}
 	for _, s := range opts.Settings {
-		src[s.Key] = s.Source
+		from[s.Key] = s.Source
 	}
 	var f []string
+	value := map[string]int64{}
 	for _, s := range Specs() {
-		ms, _ := k.Millis(s.Name)
-		line := fmt.Sprintf("%s = %d ms (env %s, default %d)", s.Key(), ms, s.Env, s.Default)
-		if from, ok := src[s.Key()]; ok {
-			line = fmt.Sprintf("%s = %d ms from %s (env %s, default %d)", s.Key(), ms, from, s.Env, s.Default)
+		ms, ok := k.Millis(s.Key)
+		if !ok {
+			continue // a p2p key
+		}
+		value[s.Key] = ms
+		line := fmt.Sprintf("%s = %d ms (env %s, default %d)", s.Key, ms, s.Env, s.Default)
+		if src, ok := from[s.Key]; ok {
+			line = fmt.Sprintf("%s = %d ms from %s (env %s, default %d)", s.Key, ms, src, s.Env, s.Default)
 		}
 		f = append(f, line)
 	}
-	ev := tbops.Evidence{Source: tbops.SourceFile, Query: "tbops runtime knobs", Value: tbops.RawOf(k), At: opts.Now().UTC()}
+	ev := tbops.Evidence{Source: tbops.SourceFile, Query: "tbops runtime knobs", Value: tbops.RawOf(value), At: now.UTC()}
 	if opts.ConfigPath != "" {
 		ev.Query = "tbops runtime knobs --config " + opts.ConfigPath
 	}
@@ -363,34 +252,37 @@ func tuningAdvice(k Knobs) []string {
 	}
 }
 
-func knobSpec(name string) KnobSpec {
-	for _, s := range Specs() {
-		if s.Name == name {
-			return s
+// notMatched says why a path's symptoms do not match: known not to fire, or
+// undecided (too little history, or no data: the warnings say which).
+func notMatched(syms []tbops.Symptom, ok string) string {
+	for _, s := range syms {
+		if s.Status == tbops.StatusUnknown {
+			return "undecided: " + s.ID + " is unknown (see the warnings)"
 		}
 	}
-	return KnobSpec{}
+	return ok
 }
 
-func wakeupPath(k Knobs, firing []string, opts ReactorOptions) tbops.Path {
+func wakeupPath(k Knobs, firing []string, syms []tbops.Symptom, opts ReactorOptions) tbops.Path {
 	p := tbops.Path{ID: "A", Title: "Missed IO wakeups: reactor/event-mapping issue"}
 	if len(firing) == 0 {
-		p.Why = "the missed-wakeup counters are not growing steadily"
+		p.Why = notMatched(syms, "the missed-wakeup counters are not growing steadily")
 		return p
 	}
 	p.Matched = true
-	p.Why = strings.Join(firing, " and ") + " grew in every sub-window: reads/writes succeed without readiness events, so the reactor relies on its fallback backoff"
+	p.Why = strings.Join(firing, " and ") + " for " + model.Duration(growthFor).String() +
+		": reads/writes succeed without readiness events, so the reactor relies on its fallback backoff"
 	file, arg := "the node config", "FILE"
 	if opts.ConfigPath != "" {
 		file, arg = opts.ConfigPath, opts.ConfigPath
 	}
 	var acts []tbops.Action
-	for _, name := range []string{"io_read_backoff_ms", "io_write_backoff_ms"} {
-		s := knobSpec(name)
-		cur, _ := k.Millis(name)
+	for _, key := range []string{"runtime.io_read_backoff_ms", "runtime.io_write_backoff_ms"} {
+		s := spec(key)
+		cur, _ := k.Millis(key)
 		next := min(cur*2, s.Max)
-		acts = append(acts, tbops.Action{Kind: "config", Target: s.Key(), DryRun: true,
-			Command: fmt.Sprintf("set [runtime] %s = %d in %s (or %s=%d)", name, next, file, s.Env, next),
+		acts = append(acts, tbops.Action{Kind: "config", Target: key, DryRun: true,
+			Command: fmt.Sprintf("set [runtime] %s = %d in %s (or %s=%d)", strings.TrimPrefix(key, "runtime."), next, file, s.Env, next),
 			Note:    fmt.Sprintf("raise the backoff (now %d ms) when retries without readiness cost CPU; the BSD/kqueue note asks for this too", cur)})
 	}
 	acts = append(acts,
@@ -406,10 +298,10 @@ func wakeupPath(k Knobs, firing []string, opts ReactorOptions) tbops.Path {
 	return p
 }
 
-func reloadPath(firing bool, opts ReactorOptions) tbops.Path {
+func reloadPath(sym tbops.Symptom, opts ReactorOptions) tbops.Path {
 	p := tbops.Path{ID: "B", Title: "Config reload failing: the running configuration is stale"}
-	if !firing {
-		p.Why = "no failed config reloads"
+	if !sym.Firing {
+		p.Why = notMatched([]tbops.Symptom{sym}, "no failed config reloads in the last "+model.Duration(reloadWindow).String())
 		return p
 	}
 	file := "FILE"
@@ -420,7 +312,7 @@ func reloadPath(firing bool, opts ReactorOptions) tbops.Path {
 	p.Why = `config_reload_total{result="error"} increased: the node rejected the file on disk and keeps its last good configuration`
 	p.Actions = []tbops.Action{
 		{Kind: "check", DryRun: true, Command: "tbops runtime knobs --config " + file,
-			Note: "shows the first bad key, its value and the allowed range (p2p_* keys too)"},
+			Note: "shows every bad key, its value and the allowed range (p2p_* keys too)"},
 		{Kind: "config", DryRun: true, Target: file, Note: "fix the file; the watcher reloads it without restart (up to one poll interval late where file events are unavailable)"},
 		{Kind: "wait", DryRun: true, Command: "tbops runtime watch --config " + file, Note: `confirm the next reload is ok and config_reload_total{result="ok"} increases`},
 	}

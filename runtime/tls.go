@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DefaultTLSHandshakeTimeout is runtime.tls_handshake_timeout_ms's default.
@@ -33,6 +36,8 @@ type HandshakeError struct {
 	Err error
 }
 
+// Error names the side, the peer and the bound, and for a timeout the knob
+// and variable that set it.
 func (e *HandshakeError) Error() string {
 	if e.TimedOut {
 		return fmt.Sprintf("%s: TLS handshake with %s timed out after %s (runtime.tls_handshake_timeout_ms, env TB_TLS_HANDSHAKE_TIMEOUT_MS)",
@@ -58,21 +63,16 @@ func tlsTimeoutFromEnv(d time.Duration, getenv func(string) string) (time.Durati
 	if getenv == nil {
 		return d, nil
 	}
-	for _, s := range Specs() {
-		if s.Name != "tls_handshake_timeout_ms" {
-			continue
-		}
-		raw := getenv(s.Env)
-		if raw == "" {
-			return d, nil
-		}
-		ms, err := ParseEnvMillis(s, raw)
-		if err != nil {
-			return d, err
-		}
-		return time.Duration(ms) * time.Millisecond, nil
+	s := spec("runtime.tls_handshake_timeout_ms")
+	raw := getenv(s.Env)
+	if raw == "" {
+		return d, nil
 	}
-	return d, nil
+	ms, err := envValue(s, raw)
+	if err != nil {
+		return d, err
+	}
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
 func orDefault(d time.Duration) time.Duration {
@@ -88,6 +88,15 @@ type ServerConfig struct {
 	// TLSHandshakeTimeout bounds each handshake from accept to finish (0 means
 	// DefaultTLSHandshakeTimeout).
 	TLSHandshakeTimeout time.Duration
+	// HandshakeTimeoutFunc, when set, is called at every accepted connection
+	// for the bound of its handshake, instead of TLSHandshakeTimeout, so that a
+	// reloaded runtime.tls_handshake_timeout_ms applies from the next
+	// connection on: pass a Watcher's current value,
+	//
+	//	func() time.Duration { return w.Current().Knobs.TLSHandshakeTimeout }
+	//
+	// A result ≤ 0 means DefaultTLSHandshakeTimeout.
+	HandshakeTimeoutFunc func() time.Duration
 	// TLSConfig holds the certificates. NextProtos defaults to h2 and http/1.1.
 	TLSConfig *tls.Config
 	// Logger receives failed handshakes at debug level (default slog.Default()).
@@ -132,9 +141,17 @@ func (c ServerConfig) NewServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		TLSConfig:         c.tlsConfig(),
-		ReadHeaderTimeout: orDefault(c.TLSHandshakeTimeout),
+		ReadHeaderTimeout: c.timeout(),
 		ErrorLog:          slog.NewLogLogger(c.logger().Handler(), slog.LevelDebug),
 	}
+}
+
+// timeout is the handshake bound for a connection accepted now.
+func (c ServerConfig) timeout() time.Duration {
+	if c.HandshakeTimeoutFunc != nil {
+		return orDefault(c.HandshakeTimeoutFunc())
+	}
+	return orDefault(c.TLSHandshakeTimeout)
 }
 
 func (c ServerConfig) logger() *slog.Logger {
@@ -153,28 +170,43 @@ func (c ServerConfig) Serve(srv *http.Server, inner net.Listener) error {
 	return srv.Serve(c.NewListener(inner))
 }
 
+// MetricTLSHandshakeFailures is the counter Listener.Collector exports:
+// tls_handshake_failures_total{reason="timeout"|"error"}.
+const MetricTLSHandshakeFailures = "tls_handshake_failures_total"
+
+// Reasons a server-side handshake failed, the values of
+// tls_handshake_failures_total's reason label.
+const (
+	ReasonTimeout = "timeout"
+	ReasonError   = "error"
+)
+
 // NewListener wraps a plain listener: Accept returns *tls.Conn whose handshake
-// has already finished. Each handshake runs in its own goroutine, bounded by
-// TLSHandshakeTimeout from the moment the connection was accepted, so a peer
-// that connects and never sends a ClientHello (or stalls half-way) neither
-// blocks other connections nor holds a socket past the timeout. Closing the
-// listener aborts pending handshakes.
-func (c ServerConfig) NewListener(inner net.Listener) net.Listener {
+// has already finished. Each handshake runs in its own goroutine, bounded from
+// the moment the connection was accepted by the timeout in force then
+// (HandshakeTimeoutFunc, else TLSHandshakeTimeout), so a peer that connects and
+// never sends a ClientHello (or stalls half-way) neither blocks other
+// connections nor holds a socket past the timeout. Closing the listener
+// aborts pending handshakes.
+func (c ServerConfig) NewListener(inner net.Listener) *Listener {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &handshakeListener{inner: inner, cfg: c.tlsConfig(), timeout: orDefault(c.TLSHandshakeTimeout),
-		logger: c.logger(), onErr: c.OnHandshakeError, ctx: ctx, cancel: cancel,
-		conns: make(chan net.Conn), errc: make(chan error)}
+	l := &Listener{inner: inner, cfg: c.tlsConfig(), timeout: c.timeout, logger: c.logger(), onErr: c.OnHandshakeError,
+		ctx: ctx, cancel: cancel, conns: make(chan net.Conn), errc: make(chan error)}
 	l.wg.Add(1)
 	go l.acceptLoop()
 	return l
 }
 
-type handshakeListener struct {
+// Listener is a TLS listener that bounds every handshake (ServerConfig.NewListener)
+// and counts the handshakes that failed. It is a net.Listener.
+type Listener struct {
 	inner   net.Listener
 	cfg     *tls.Config
-	timeout time.Duration
+	timeout func() time.Duration // the bound for a connection accepted now
 	logger  *slog.Logger
 	onErr   func(error)
+
+	timeouts, failures atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -185,7 +217,7 @@ type handshakeListener struct {
 	err    error
 }
 
-func (l *handshakeListener) acceptLoop() {
+func (l *Listener) acceptLoop() {
 	defer l.wg.Done()
 	for {
 		raw, err := l.inner.Accept()
@@ -201,14 +233,14 @@ func (l *handshakeListener) acceptLoop() {
 			continue // http.Server backs off on temporary errors before calling Accept again
 		}
 		l.wg.Add(1)
-		go l.handshake(raw)
+		go l.handshake(raw, l.timeout())
 	}
 }
 
-func (l *handshakeListener) handshake(raw net.Conn) {
+func (l *Listener) handshake(raw net.Conn, limit time.Duration) {
 	defer l.wg.Done()
 	tc := tls.Server(raw, l.cfg)
-	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
+	ctx, cancel := context.WithTimeout(l.ctx, limit)
 	err := tc.HandshakeContext(ctx)
 	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
 	cancel()
@@ -217,7 +249,12 @@ func (l *handshakeListener) handshake(raw net.Conn) {
 		if l.ctx.Err() != nil {
 			return // the listener closed
 		}
-		he := &HandshakeError{Side: "server", Peer: raw.RemoteAddr().String(), Limit: l.timeout, TimedOut: timedOut, Err: err}
+		if timedOut {
+			l.timeouts.Add(1)
+		} else {
+			l.failures.Add(1)
+		}
+		he := &HandshakeError{Side: "server", Peer: raw.RemoteAddr().String(), Limit: limit, TimedOut: timedOut, Err: err}
 		l.logger.Debug("tls handshake failed", "err", he)
 		if l.onErr != nil {
 			l.onErr(he)
@@ -231,7 +268,8 @@ func (l *handshakeListener) handshake(raw net.Conn) {
 	}
 }
 
-func (l *handshakeListener) Accept() (net.Conn, error) {
+// Accept waits for the next connection whose handshake finished.
+func (l *Listener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.conns:
 		return c, nil
@@ -242,7 +280,9 @@ func (l *handshakeListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *handshakeListener) Close() error {
+// Close closes the inner listener, aborts pending handshakes and waits for
+// their goroutines.
+func (l *Listener) Close() error {
 	l.once.Do(func() {
 		l.cancel()
 		l.err = l.inner.Close()
@@ -251,7 +291,33 @@ func (l *handshakeListener) Close() error {
 	return l.err
 }
 
-func (l *handshakeListener) Addr() net.Addr { return l.inner.Addr() }
+// Addr is the inner listener's address.
+func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
+
+// HandshakeFailures returns how many handshakes timed out and how many failed
+// otherwise (a peer that is not speaking TLS, no shared cipher, a bad
+// certificate), since the listener started. Handshakes aborted by Close are
+// not counted.
+func (l *Listener) HandshakeFailures() (timeouts, failed uint64) {
+	return l.timeouts.Load(), l.failures.Load()
+}
+
+// Collector exports tls_handshake_failures_total{reason="timeout"|"error"},
+// both series from zero, with constLabels on each (nil for none; use them to
+// tell several listeners apart, e.g. {"listener": "rpc"}). Register it with a
+// prometheus.Registerer; it reads HandshakeFailures at each scrape.
+func (l *Listener) Collector(constLabels prometheus.Labels) prometheus.Collector {
+	return &countCollector{
+		desc: prometheus.NewDesc(MetricTLSHandshakeFailures,
+			"Server-side TLS handshakes that failed, by reason: timeout (runtime.tls_handshake_timeout_ms) or error.",
+			[]string{"reason"}, constLabels),
+		values: []string{ReasonTimeout, ReasonError},
+		counts: func() []uint64 {
+			t, f := l.HandshakeFailures()
+			return []uint64{t, f}
+		},
+	}
+}
 
 // ClientConfig is the runbook's ClientConfig: how an HTTP client bounds TLS
 // handshakes.

@@ -14,10 +14,13 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -281,4 +284,117 @@ func TestHandshakeListenerCloseAbortsPending(t *testing.T) {
 	_, err = raw.Read(make([]byte, 1))
 	var ne net.Error
 	assert.False(t, errors.As(err, &ne) && ne.Timeout(), "the pending handshake was aborted: %v", err)
+}
+
+// waitHandshakeErrors waits (bounded) for n failed handshakes and returns them.
+func (h *handshakeErrors) wait(t *testing.T, n int) []*HandshakeError {
+	t.Helper()
+	for range n {
+		select {
+		case <-h.got:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("fewer than %d handshake errors reported", n)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*HandshakeError
+	for _, err := range h.errs {
+		var he *HandshakeError
+		require.ErrorAs(t, err, &he)
+		out = append(out, he)
+	}
+	return out
+}
+
+// stall connects and sends nothing, then waits (bounded) for the server to
+// end the connection: a slow handshake cut by the server.
+func stall(t *testing.T, addr string) {
+	t.Helper()
+	raw, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer raw.Close()
+	require.NoError(t, raw.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err = raw.Read(make([]byte, 1))
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server, not our 10s read deadline, ended it: %v", err)
+}
+
+// TestListenerTimeoutFollowsReload is #13.7's reproduction: NewListener used to
+// copy the handshake timeout once, so a reloaded tls_handshake_timeout_ms
+// never applied. The listener reads the watcher's value at every connection:
+// after the file goes from 5 minutes to 100 ms, a stalled handshake is cut at
+// 100 ms.
+func TestListenerTimeoutFollowsReload(t *testing.T) {
+	srvTLS, cliTLS := selfSigned(t)
+	p := writeFile(t, t.TempDir(), "node.toml", "[runtime]\ntls_handshake_timeout_ms = 300000\n")
+	load := func(path string) (NodeConfig, error) {
+		c, _, _, err := LoadNodeConfig(path, nil)
+		return c, err
+	}
+	w, err := NewWatcher(p, load, WithDebounce(10*time.Millisecond), WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	defer w.Close()
+	changes := w.Subscribe()
+
+	herrs := newHandshakeErrors()
+	cfg := ServerConfig{TLSConfig: srvTLS, Logger: slog.New(slog.DiscardHandler), OnHandshakeError: herrs.add,
+		HandshakeTimeoutFunc: func() time.Duration { return w.Current().Knobs.TLSHandshakeTimeout }}
+	addr, srv := serveTLS(t, cfg)
+	assert.Equal(t, 5*time.Minute, srv.ReadHeaderTimeout, "the value in force when the server was built")
+
+	replace(t, p, "[runtime]\ntls_handshake_timeout_ms = 100\n")
+	require.Equal(t, ReloadOK, next(t, changes).Result)
+	stall(t, addr)
+	he := herrs.wait(t, 1)
+	require.Len(t, he, 1)
+	assert.True(t, he[0].TimedOut)
+	assert.Equal(t, 100*time.Millisecond, he[0].Limit, "the reloaded timeout bounds the next handshake")
+
+	// A good client still completes its handshake under the new bound.
+	c, err := ClientConfig{TLSConfig: cliTLS}.DialTLS(context.Background(), "tcp", addr)
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+}
+
+// The listener counts failed handshakes by reason and exports them as
+// tls_handshake_failures_total, the collector style of every tbops type.
+func TestListenerCountsFailures(t *testing.T) {
+	srvTLS, cliTLS := selfSigned(t)
+	herrs := newHandshakeErrors()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ln := ServerConfig{TLSHandshakeTimeout: 100 * time.Millisecond, TLSConfig: srvTLS,
+		Logger: slog.New(slog.DiscardHandler), OnHandshakeError: herrs.add}.NewListener(inner)
+	defer ln.Close()
+	go func() { // accept and close what completes
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	addr := ln.Addr().String()
+
+	stall(t, addr) // a timeout
+	plain, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	_, err = io.WriteString(plain, "GET / HTTP/1.0\r\n\r\n") // not TLS: an error
+	require.NoError(t, err)
+	defer plain.Close()
+	good, err := ClientConfig{TLSConfig: cliTLS}.DialTLS(context.Background(), "tcp", addr) // not counted
+	require.NoError(t, err)
+	require.NoError(t, good.Close())
+	herrs.wait(t, 2)
+
+	timeouts, failed := ln.HandshakeFailures()
+	assert.Equal(t, []uint64{1, 1}, []uint64{timeouts, failed})
+	require.NoError(t, testutil.CollectAndCompare(ln.Collector(prometheus.Labels{"listener": "rpc"}), strings.NewReader(`
+# HELP tls_handshake_failures_total Server-side TLS handshakes that failed, by reason: timeout (runtime.tls_handshake_timeout_ms) or error.
+# TYPE tls_handshake_failures_total counter
+tls_handshake_failures_total{listener="rpc",reason="error"} 1
+tls_handshake_failures_total{listener="rpc",reason="timeout"} 1
+`)))
 }

@@ -61,8 +61,8 @@ type Change[T any] struct {
 	Hash string
 }
 
-// WatchOption configures NewWatcher.
-type WatchOption func(*watchConfig)
+// WatchOption configures NewWatcher; make one with the With… functions.
+type WatchOption struct{ apply func(*watchConfig) }
 
 type watchConfig struct {
 	poll     time.Duration
@@ -70,7 +70,6 @@ type watchConfig struct {
 	debounce time.Duration
 	settle   time.Duration
 	logger   *slog.Logger
-	counter  *prometheus.CounterVec
 	now      func() time.Time
 	subBuf   int
 	// events, when set, replaces fsnotify: tests send the events themselves.
@@ -81,26 +80,26 @@ type watchConfig struct {
 // DefaultPollInterval). When file events are unavailable a change is seen
 // within one interval and applied once it has settled (WithSettle).
 func WithPollInterval(d time.Duration) WatchOption {
-	return func(c *watchConfig) {
+	return WatchOption{func(c *watchConfig) {
 		if d > 0 {
 			c.poll = d
 		}
-	}
+	}}
 }
 
 // WithPolling forces the polling fallback (no file events), as on platforms
 // without reliable ones.
-func WithPolling() WatchOption { return func(c *watchConfig) { c.forcePol = true } }
+func WithPolling() WatchOption { return WatchOption{func(c *watchConfig) { c.forcePol = true }} }
 
 // WithDebounce sets how long the watcher waits after the last file event of a
 // burst before reloading (default DefaultDebounce): an editor's save is several
 // events, and a half-written file must not be loaded.
 func WithDebounce(d time.Duration) WatchOption {
-	return func(c *watchConfig) {
+	return WatchOption{func(c *watchConfig) {
 		if d > 0 {
 			c.debounce = d
 		}
-	}
+	}}
 }
 
 // WithSettle sets how long a file written in place must stay unchanged before
@@ -111,54 +110,36 @@ func WithDebounce(d time.Duration) WatchOption {
 // it appears and is applied without settling; while polling, every change
 // settles, since polling cannot tell the two apart.
 func WithSettle(d time.Duration) WatchOption {
-	return func(c *watchConfig) {
+	return WatchOption{func(c *watchConfig) {
 		if d > 0 {
 			c.settle = d
 		}
-	}
+	}}
 }
 
 // withEvents makes the watcher take its file events from ch instead of
 // fsnotify, so tests can drive the event path on virtual time.
 func withEvents(ch chan fsnotify.Event) WatchOption {
-	return func(c *watchConfig) { c.events = ch }
+	return WatchOption{func(c *watchConfig) { c.events = ch }}
 }
 
 // WithLogger sets where the watcher logs reloads and the polling fallback
 // (default slog.Default()).
 func WithLogger(l *slog.Logger) WatchOption {
-	return func(c *watchConfig) {
+	return WatchOption{func(c *watchConfig) {
 		if l != nil {
 			c.logger = l
 		}
-	}
-}
-
-// WithReloadCounter makes the watcher count into cv (made by NewReloadCounter),
-// so several watchers share one config_reload_total.
-func WithReloadCounter(cv *prometheus.CounterVec) WatchOption {
-	return func(c *watchConfig) { c.counter = cv }
+	}}
 }
 
 // WithClock injects the clock that stamps changes (default time.Now).
 func WithClock(now func() time.Time) WatchOption {
-	return func(c *watchConfig) {
+	return WatchOption{func(c *watchConfig) {
 		if now != nil {
 			c.now = now
 		}
-	}
-}
-
-// NewReloadCounter makes the config_reload_total{result="ok"|"error"} counter
-// vector, both series present at zero. Register it with a prometheus.Registerer.
-func NewReloadCounter() *prometheus.CounterVec {
-	cv := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "config_reload_total",
-		Help: "Config reload attempts by result; a failed reload keeps the last good configuration.",
-	}, []string{"result"})
-	cv.WithLabelValues(ReloadOK)
-	cv.WithLabelValues(ReloadError)
-	return cv
+	}}
 }
 
 // Watcher keeps a configuration loaded from a file current: it reloads the file
@@ -223,10 +204,9 @@ func NewWatcher[T any](path string, load func(path string) (T, error), opts ...W
 	cfg := watchConfig{poll: DefaultPollInterval, debounce: DefaultDebounce, settle: DefaultSettle,
 		logger: slog.Default(), now: time.Now, subBuf: 16}
 	for _, o := range opts {
-		o(&cfg)
-	}
-	if cfg.counter == nil {
-		cfg.counter = NewReloadCounter()
+		if o.apply != nil {
+			o.apply(&cfg)
+		}
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -258,8 +238,23 @@ func (w *Watcher[T]) Path() string { return w.path }
 // returns a half-updated value. Treat the value as read-only: it is shared.
 func (w *Watcher[T]) Current() T { return *w.cur.Load() }
 
-// Collector is the config_reload_total counter vector, for registering.
-func (w *Watcher[T]) Collector() prometheus.Collector { return w.cfg.counter }
+// Collector exports config_reload_total{result="ok"|"error"}: this watcher's
+// reload attempts (the initial load is not one), both series from zero, with
+// constLabels on each (nil for none; use them to tell several watchers apart,
+// e.g. {"config": "node"}). Register it with a prometheus.Registerer; it reads
+// Reloads at each scrape.
+func (w *Watcher[T]) Collector(constLabels prometheus.Labels) prometheus.Collector {
+	return &countCollector{
+		desc: prometheus.NewDesc(MetricConfigReload,
+			"Config reload attempts by result; a failed reload keeps the last good configuration.",
+			[]string{"result"}, constLabels),
+		values: []string{ReloadOK, ReloadError},
+		counts: func() []uint64 {
+			ok, failed := w.Reloads()
+			return []uint64{ok, failed}
+		},
+	}
+}
 
 // Reloads returns how many reload attempts succeeded and failed (the initial
 // load is not counted).
@@ -582,14 +577,12 @@ func (w *Watcher[T]) attempt(s snapshot, via string) {
 	if err != nil {
 		ch.Result, ch.Err = ReloadError, err
 		w.errN.Add(1)
-		w.cfg.counter.WithLabelValues(ReloadError).Inc()
 		w.cfg.logger.Warn("config reload failed; keeping the last good configuration", "path", w.path, "err", err, "via", via)
 	} else {
 		w.cur.Store(&v)
 		w.goodEmpty = s.empty
 		ch.Result, ch.New = ReloadOK, v
 		w.okN.Add(1)
-		w.cfg.counter.WithLabelValues(ReloadOK).Inc()
 		w.cfg.logger.Info("config reloaded", "path", w.path, "via", via, "sha256", s.hash)
 	}
 	w.notify(ch)

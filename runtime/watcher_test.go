@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,7 +18,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -153,9 +154,12 @@ func TestWatcherRenameReplaceAndBadFile(t *testing.T) {
 	ok, failed := w.Reloads()
 	assert.Equal(t, uint64(2), ok)
 	assert.Equal(t, uint64(2), failed)
-	cv := w.Collector().(*prometheus.CounterVec)
-	assert.Equal(t, 2.0, counterValue(t, cv.WithLabelValues("ok")))
-	assert.Equal(t, 2.0, counterValue(t, cv.WithLabelValues("error")))
+	require.NoError(t, testutil.CollectAndCompare(w.Collector(nil), strings.NewReader(`
+# HELP config_reload_total Config reload attempts by result; a failed reload keeps the last good configuration.
+# TYPE config_reload_total counter
+config_reload_total{result="error"} 2
+config_reload_total{result="ok"} 2
+`)))
 }
 
 func TestWatcherInPlaceWriteAndDeleteRecreate(t *testing.T) {
@@ -304,37 +308,52 @@ func TestWatcherInitialLoadMustSucceed(t *testing.T) {
 	require.Error(t, err)
 }
 
-func TestWatcherSharedCounterAndKnobs(t *testing.T) {
+// TestWatcherNodeConfigAndCollectors: a reload of the node config applies both
+// of its parts; a bad one applies neither. Each watcher exports its own
+// config_reload_total, told apart by its const labels in one registry.
+func TestWatcherNodeConfigAndCollectors(t *testing.T) {
 	dir := t.TempDir()
-	p := writeFile(t, dir, "node.toml", "[runtime]\nio_read_backoff_ms = 20\n")
-	cv := NewReloadCounter()
-	reg := prometheus.NewPedanticRegistry()
-	require.NoError(t, reg.Register(cv))
-	load := func(path string) (Knobs, error) {
-		k, _, _, err := LoadKnobs(path, nil)
-		return k, err
+	p := writeFile(t, dir, "node.toml", "p2p_max_per_sec = 50\n[runtime]\nio_read_backoff_ms = 20\n")
+	other := writeFile(t, dir, "other.toml", "")
+	load := func(path string) (NodeConfig, error) {
+		c, _, _, err := LoadNodeConfig(path, nil)
+		return c, err
 	}
-	w, err := NewWatcher(p, load, WithReloadCounter(cv), WithDebounce(10*time.Millisecond), WithLogger(slog.New(slog.DiscardHandler)))
+	opts := []WatchOption{WithDebounce(10 * time.Millisecond), WithLogger(slog.New(slog.DiscardHandler))}
+	w, err := NewWatcher(p, load, opts...)
 	require.NoError(t, err)
 	defer w.Close()
+	w2, err := NewWatcher(other, load, opts...)
+	require.NoError(t, err)
+	defer w2.Close()
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(w.Collector(prometheus.Labels{"config": "node"})))
+	require.NoError(t, reg.Register(w2.Collector(prometheus.Labels{"config": "other"})))
+	require.Error(t, reg.Register(w2.Collector(prometheus.Labels{"config": "other"})), "the same series twice is refused")
 	ch := w.Subscribe()
-	assert.Equal(t, 20*time.Millisecond, w.Current().IOReadBackoff)
+	assert.Equal(t, 20*time.Millisecond, w.Current().Knobs.IOReadBackoff)
+	assert.Equal(t, 50, w.Current().P2P.MaxPerSec)
 
-	replace(t, p, "[runtime]\nio_read_backoff_ms = -1\n")
+	replace(t, p, "p2p_max_per_sec = 70\n[runtime]\nio_read_backoff_ms = 30\n")
 	c := next(t, ch)
+	require.Equal(t, ReloadOK, c.Result, "%v", c.Err)
+	assert.Equal(t, 30*time.Millisecond, w.Current().Knobs.IOReadBackoff)
+	assert.Equal(t, 70, w.Current().P2P.MaxPerSec, "one reload applies both parts")
+
+	replace(t, p, "p2p_max_per_sec = 90\n[runtime]\nio_read_backoff_ms = -1\n")
+	c = next(t, ch)
 	assert.Equal(t, ReloadError, c.Result)
 	assert.ErrorIs(t, c.Err, ErrInvalidConfig)
-	assert.Equal(t, 20*time.Millisecond, w.Current().IOReadBackoff)
+	assert.Equal(t, 70, w.Current().P2P.MaxPerSec, "a bad runtime knob keeps the p2p part too")
 
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	require.Len(t, mfs, 1)
-	assert.Equal(t, "config_reload_total", mfs[0].GetName())
-	got := map[string]float64{}
-	for _, m := range mfs[0].GetMetric() {
-		got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
-	}
-	assert.Equal(t, map[string]float64{"ok": 0, "error": 1}, got, "both result series are exported")
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP config_reload_total Config reload attempts by result; a failed reload keeps the last good configuration.
+# TYPE config_reload_total counter
+config_reload_total{config="node",result="error"} 1
+config_reload_total{config="node",result="ok"} 1
+config_reload_total{config="other",result="error"} 0
+config_reload_total{config="other",result="ok"} 0
+`)))
 }
 
 // TestWatcherReadersNeverSeeTornValues reads Current from many goroutines while
@@ -432,13 +451,6 @@ func TestChangeErrIsTyped(t *testing.T) {
 	require.True(t, errors.As(c.Err, &fe))
 	assert.Contains(t, c.Err.Error(), "is a directory")
 	assert.Equal(t, pair{1, 1}, w.Current())
-}
-
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
-	t.Helper()
-	var m dto.Metric
-	require.NoError(t, c.Write(&m))
-	return m.GetCounter().GetValue()
 }
 
 func stacks() string {

@@ -69,8 +69,9 @@ type AuditResult struct {
 	// else the last snapshot's balance.
 	Actual      tbops.Amount `json:"actual"`
 	Discrepancy tbops.Amount `json:"discrepancy"`
-	// DiscrepancyPercent is |Discrepancy| / Expected in percent.
-	DiscrepancyPercent float64 `json:"discrepancy_percent"`
+	// DiscrepancyPercent is |Discrepancy| / Expected in percent; nil when
+	// Expected is 0 (no percentage of nothing).
+	DiscrepancyPercent *float64 `json:"discrepancy_percent"`
 
 	ChainBreaks []ChainBreak   `json:"chain_breaks,omitempty"`
 	Findings    []AuditFinding `json:"findings,omitempty"`
@@ -146,7 +147,7 @@ func Audit(ctx context.Context, c *Client, o AuditOptions) (AuditResult, error) 
 	}
 	res.Discrepancy = res.Expected - res.Actual
 	if res.Expected != 0 {
-		res.DiscrepancyPercent = math.Abs(float64(res.Discrepancy)) / math.Abs(float64(res.Expected)) * 100
+		res.DiscrepancyPercent = tbops.Num(math.Abs(float64(res.Discrepancy)) / math.Abs(float64(res.Expected)) * 100)
 	}
 
 	// Investigation: executed disbursements against executed events.
@@ -267,7 +268,11 @@ func (a AuditResult) WriteText(w io.Writer) error {
 		p("Assertion failed:\n")
 		p("  Expected balance: %s\n", a.Expected)
 		p("  Actual balance: %s\n", a.Actual)
-		p("  Discrepancy: %s (%.1f%%)\n", a.Discrepancy, a.DiscrepancyPercent)
+		if a.DiscrepancyPercent != nil {
+			p("  Discrepancy: %s (%.1f%%)\n", a.Discrepancy, *a.DiscrepancyPercent)
+		} else {
+			p("  Discrepancy: %s (of an expected 0)\n", a.Discrepancy)
+		}
 		p("\nInvestigation:\n")
 		n := 0
 		for _, f := range a.Findings {

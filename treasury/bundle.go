@@ -47,12 +47,16 @@ type Bundle struct {
 // directory. Reading failures become notes in summary.txt, not errors. URL
 // passwords are redacted in every file (tbops.RedactText), log lines included.
 func WriteBundle(ctx context.Context, path string, c *Client, src promq.Source, opts Options, r *tbops.Report) (Bundle, error) {
-	opts, err := opts.withDefaults()
+	clock := time.Now
+	if c != nil {
+		clock = c.Now
+	}
+	opts, err := opts.withDefaults(clock)
 	if err != nil {
 		return Bundle{}, err
 	}
 	if path == "" {
-		return Bundle{}, errors.New("treasury: bundle path is empty")
+		return Bundle{}, fmt.Errorf("%w: bundle path is empty", ErrInvalidArgument)
 	}
 	tarball := strings.HasSuffix(path, ".tar.gz") || strings.HasSuffix(path, ".tgz")
 	if err := checkFresh(path, tarball); err != nil {
@@ -132,10 +136,8 @@ func startEstimate(now time.Time, bal Balance, ds []Disbursement) bundleStart {
 		}
 	}
 	if e := bal.Executor; e != nil && e.LastError != nil {
-		consider(e.LastErrorAt, fmt.Sprintf("executor last_error %q first reported", *e.LastError))
-		if e.LastSuccessAt > 0 {
-			consider(e.LastSuccessAt, "the executor's last success (failing since)")
-		}
+		consider(orZero(e.LastErrorAt), fmt.Sprintf("executor last_error %q first reported", *e.LastError))
+		consider(orZero(e.LastSuccessAt), "the executor's last success (failing since)")
 	}
 	cut := now.Add(-StuckAfter).Unix()
 	for _, d := range ds {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"net/http"
 	"time"
 
 	"github.com/theblock/tbops/rpc"
@@ -24,8 +23,8 @@ const (
 	defaultHistoryPerPage = MaxLimit
 )
 
-// Errors a caller matches with errors.Is. They are the transport's sentinels,
-// re-exported so that users never import internal packages.
+// Errors a caller matches with errors.Is. They are package rpc's sentinels,
+// aliased so that a caller of this package needs no other import.
 var (
 	ErrNotFound       = rpc.ErrNotFound
 	ErrMethodNotFound = rpc.ErrMethodNotFound
@@ -36,8 +35,16 @@ var (
 	ErrMalformed      = rpc.ErrMalformed
 )
 
+// ErrInvalidArgument is an argument refused before anything was sent: a state,
+// limit or reason the protocol does not allow, or invalid Options.
+var ErrInvalidArgument = errors.New("treasury: invalid argument")
+
 // RPCError is the JSON-RPC error object the node sent (errors.As target).
 type RPCError = rpc.Error
+
+// CallError is what every failed call returns, naming the method and URL
+// (errors.As target).
+type CallError = rpc.CallError
 
 // Client is a typed client for the treasury methods. It is safe for concurrent use.
 // Reads are retried with backoff; Rollback (a write) is sent exactly once.
@@ -45,56 +52,27 @@ type Client struct {
 	rpc *rpc.Client
 }
 
-// Option configures NewClient.
-type Option func(*clientConfig)
-
-type clientConfig struct {
-	rpc []rpc.Option
-}
-
-// WithToken sends "Authorization: Bearer token".
-func WithToken(token string) Option {
-	return func(c *clientConfig) { c.rpc = append(c.rpc, rpc.WithToken(token)) }
-}
-
-// WithTimeout sets the deadline of each call, retries and their waits included (default 5 s).
-func WithTimeout(d time.Duration) Option {
-	return func(c *clientConfig) { c.rpc = append(c.rpc, rpc.WithTimeout(d)) }
-}
-
-// WithHTTPClient uses hc for every request.
-func WithHTTPClient(hc *http.Client) Option {
-	return func(c *clientConfig) { c.rpc = append(c.rpc, rpc.WithHTTPClient(hc)) }
-}
-
-// WithRetries sets how many attempts a read gets in all (default 3; 1 = no retry).
-func WithRetries(attempts int) Option {
-	return func(c *clientConfig) {
-		p := rpc.DefaultRetry
-		p.Attempts = attempts
-		c.rpc = append(c.rpc, rpc.WithRetry(p))
-	}
-}
-
-// NewClient returns a client for the node's JSON-RPC URL.
-func NewClient(url string, opts ...Option) (*Client, error) {
-	var cfg clientConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
-	rc, err := rpc.NewClient(url, cfg.rpc...)
+// NewClient returns a client for the node's JSON-RPC URL. The options are
+// rpc's (rpc.WithToken, rpc.WithTimeout, rpc.WithRetries, rpc.WithHTTPClient,
+// rpc.WithClock, …); an invalid one is an error here.
+func NewClient(url string, opts ...rpc.Option) (*Client, error) {
+	rc, err := rpc.NewClient(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("treasury: %w", err)
 	}
 	return &Client{rpc: rc}, nil
 }
 
-// NewClientFrom wraps an existing transport (for tools inside this module that
-// share one client between areas).
-func NewClientFrom(rc *rpc.Client) *Client { return &Client{rpc: rc} }
+// NewClientFromRPC wraps an existing JSON-RPC client, so that several domain
+// clients share one transport (and its connection pool).
+func NewClientFromRPC(rc *rpc.Client) *Client { return &Client{rpc: rc} }
 
-// URL is the node's endpoint.
+// URL is the node's endpoint, its password (if any) hidden.
 func (c *Client) URL() string { return c.rpc.URL() }
+
+// Now is the client's clock (rpc.WithClock; time.Now by default): the one
+// Diagnose judges ages by unless Options.Now says otherwise.
+func (c *Client) Now() time.Time { return c.rpc.Now() }
 
 // Balance calls gov.treasury.balance: the balance and the executor snapshot.
 func (c *Client) Balance(ctx context.Context) (Balance, error) {
@@ -117,12 +95,12 @@ func (o ListOptions) params() (map[string]any, error) {
 	p := map[string]any{}
 	if o.Status != "" {
 		if !o.Status.Valid() {
-			return nil, fmt.Errorf("treasury: status %q: want one of %v", o.Status, States())
+			return nil, fmt.Errorf("%w: status %q: want one of %v", ErrInvalidArgument, o.Status, States())
 		}
 		p["status"] = string(o.Status)
 	}
 	if o.Limit < 0 || o.Limit > MaxLimit {
-		return nil, fmt.Errorf("treasury: limit %d: want 1..%d (0 for the default %d)", o.Limit, MaxLimit, DefaultLimit)
+		return nil, fmt.Errorf("%w: limit %d: want 1..%d (0 for the default %d)", ErrInvalidArgument, o.Limit, MaxLimit, DefaultLimit)
 	}
 	if o.Limit > 0 {
 		p["limit"] = o.Limit
@@ -280,12 +258,13 @@ type RollbackResult struct {
 // rolled_back disbursements, and an unknown id (ErrNotFound).
 func (c *Client) Rollback(ctx context.Context, id uint64, reason string) (RollbackResult, error) {
 	if reason == "" {
-		return RollbackResult{}, errors.New("treasury: rollback needs a reason")
+		return RollbackResult{}, fmt.Errorf("%w: rollback of %d needs a reason", ErrInvalidArgument, id)
 	}
 	var r RollbackResult
 	err := c.rpc.Call(ctx, MethodRollback, map[string]any{"id": id, "reason": reason}, &r)
 	if err == nil && !r.OK {
-		err = fmt.Errorf("treasury: rollback of %d refused: %s", id, r.Message)
+		err = &rpc.CallError{Method: MethodRollback, URL: c.rpc.URL(),
+			Err: fmt.Errorf("%w: rollback of %d refused (ok false): %s", ErrInvalidParams, id, r.Message)}
 	}
 	return r, err
 }
@@ -314,7 +293,7 @@ func (c *Client) BalanceHistory(ctx context.Context, o HistoryOptions) (HistoryP
 		p["to_epoch"] = *o.ToEpoch
 	}
 	if o.Limit < 0 || o.Limit > MaxLimit {
-		return HistoryPage{}, fmt.Errorf("treasury: limit %d: want 1..%d", o.Limit, MaxLimit)
+		return HistoryPage{}, fmt.Errorf("%w: history limit %d: want 1..%d", ErrInvalidArgument, o.Limit, MaxLimit)
 	}
 	if o.Limit > 0 {
 		p["limit"] = o.Limit

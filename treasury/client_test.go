@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/rpc"
 	"github.com/theblock/tbops/treasury"
 )
 
@@ -43,13 +45,22 @@ func TestClientPagingAndErrors(t *testing.T) {
 	assert.Equal(t, int64(5), q.Total)
 	require.NotNil(t, q.NextCursor)
 
+	calls := len(n.Calls(treasury.MethodDisbursements))
 	_, err = c.Disbursements(ctx, treasury.ListOptions{Status: "stuck"})
+	require.ErrorIs(t, err, treasury.ErrInvalidArgument)
 	require.ErrorContains(t, err, `status "stuck"`)
 	_, err = c.Disbursements(ctx, treasury.ListOptions{Limit: 501})
-	require.Error(t, err)
+	require.ErrorIs(t, err, treasury.ErrInvalidArgument)
+	_, err = c.Rollback(ctx, 4514, "")
+	require.ErrorIs(t, err, treasury.ErrInvalidArgument)
+	assert.Len(t, n.Calls(treasury.MethodDisbursements), calls, "refused before anything was sent")
+	assert.Empty(t, n.Calls(treasury.MethodRollback))
 
 	_, err = c.Disbursement(ctx, 999_999)
 	require.ErrorIs(t, err, treasury.ErrNotFound)
+	var ce *treasury.CallError
+	require.ErrorAs(t, err, &ce, "the rpc package's *CallError, through the treasury's errors")
+	assert.Equal(t, treasury.MethodDisbursement, ce.Method)
 
 	_, err = c.Rollback(ctx, 4490, "nope")
 	require.ErrorIs(t, err, treasury.ErrInvalidParams, "finalized is refused")
@@ -67,6 +78,44 @@ func TestClientPagingAndErrors(t *testing.T) {
 	_, err = c.Rollback(ctx, 4515, "x")
 	require.Error(t, err)
 	assert.Len(t, n.Calls(treasury.MethodRollback), before+1)
+}
+
+// TestNewClient: the rpc options configure the client; an invalid one is an
+// error at construction, as is a URL that is not http(s).
+func TestNewClient(t *testing.T) {
+	n := nodetest.Start(t)
+	c, err := treasury.NewClient(n.URL(), rpc.WithToken("t0ken"), rpc.WithRetries(1), rpc.WithTimeout(time.Second))
+	require.NoError(t, err)
+	_, err = c.Balance(context.Background())
+	require.NoError(t, err)
+
+	_, err = treasury.NewClient(n.URL(), rpc.WithRetries(0))
+	require.ErrorContains(t, err, "WithRetries(0)")
+	_, err = treasury.NewClient("ftp://node:3030/")
+	require.ErrorContains(t, err, "want an http:// or https:// URL")
+
+	rc, err := rpc.NewClient(n.URL())
+	require.NoError(t, err)
+	shared := treasury.NewClientFromRPC(rc)
+	assert.Equal(t, rc.URL(), shared.URL())
+	_, err = shared.Balance(context.Background())
+	require.NoError(t, err)
+}
+
+// TestBalanceMissingIsNull: what the node sent as null, or did not send,
+// stays nil and encodes as null, never 0.
+func TestBalanceMissingIsNull(t *testing.T) {
+	var b treasury.Balance
+	require.NoError(t, json.Unmarshal([]byte(`{"balance": 5, "executor": {"last_error": null, "last_error_at": null, "last_success_at": 1700000000}}`), &b))
+	require.NotNil(t, b.Executor)
+	assert.Nil(t, b.Executor.LastErrorAt)
+	assert.Nil(t, b.Executor.PendingMatured)
+	require.NotNil(t, b.Executor.LastSuccessAt)
+	assert.Equal(t, int64(1_700_000_000), *b.Executor.LastSuccessAt)
+	out, err := json.Marshal(b.Executor)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"last_error": null, "last_error_at": null, "last_success_at": 1700000000, "last_tick_at": null,
+		"pending_matured": null, "staged_intents": null, "lease_holder": null, "lease_expires_at": null}`, string(out))
 }
 
 func TestClientMalformedRecordIsSkippedNotFatal(t *testing.T) {
@@ -91,13 +140,22 @@ func TestDecodeReferenceShapes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, treasury.StateRolledBack, d.Status.State)
 	assert.Equal(t, "veto", d.Status.Reason)
-	assert.Equal(t, int64(200), d.Status.ChangedAt)
+	require.NotNil(t, d.Status.ChangedAt)
+	assert.Equal(t, int64(200), *d.Status.ChangedAt)
 	assert.Equal(t, tbops.Amount(1_500_000), d.Amount)
 	assert.Equal(t, []uint64{7, 8}, d.Proposal.Deps)
 
 	d, err = treasury.DecodeDisbursement([]byte(`{"id":4,"amount":12,"status":{"Queued":{"queued_at":50}}}`))
 	require.NoError(t, err)
 	assert.Equal(t, treasury.StateQueued, d.Status.State)
+
+	// A variant without a timestamp: changed_at is null, never 0.
+	v, err := treasury.DecodeDisbursement([]byte(`{"deps":[],"disbursement":{"id":5,"amount_ct":1,"created_at":100,"status":{"Timelocked":{"ready_epoch":9}}}}`))
+	require.NoError(t, err)
+	assert.Nil(t, v.Status.ChangedAt)
+	out, err := json.Marshal(v)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), `"changed_at":null`)
 	assert.Equal(t, tbops.AmountFromBLOCK(12), d.Amount, "a tagged status marks a reference record: whole BLOCK")
 
 	d, err = treasury.DecodeDisbursement([]byte(`{"id":4,"amount":12,"status":{"state":"queued","changed_at":5},"proposal":{"title":"t","deps":[1]}}`))
@@ -134,6 +192,28 @@ func FuzzDecodeDisbursement(f *testing.F) {
 		require.Equal(t, d.ID, d2.ID)
 		require.Equal(t, d.Amount, d2.Amount)
 		require.Equal(t, d.Status.State, d2.Status.State)
+	})
+}
+
+// FuzzDecodeBalance: any balance answer decodes or is a RecordError naming
+// the field; what decodes re-encodes (nulls as null) and decodes the same.
+func FuzzDecodeBalance(f *testing.F) {
+	for _, s := range []string{
+		`{"balance":9500000000000,"executor":{"last_error":null,"last_error_at":null,"last_success_at":1,"last_tick_at":1,"pending_matured":2,"staged_intents":1,"lease_holder":"node_a","lease_expires_at":9}}`,
+		`{"balance_ct":9.5e6,"executor":{"last_success_at":1}}`, `{"balance":"12"}`, `{"balance":1,"executor":{"pending_matured":"x"}}`, `[]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var b treasury.Balance
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return // a RecordError, or invalid JSON that json refuses before us
+		}
+		out, err := json.Marshal(b)
+		require.NoError(t, err)
+		var again treasury.Balance
+		require.NoError(t, json.Unmarshal(out, &again), "%s", out)
+		require.Equal(t, b, again)
 	})
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -12,17 +11,19 @@ import (
 	"github.com/theblock/tbops/promq"
 )
 
-// Options configures Diagnose and WriteBundle. The zero value is usable.
+// Options configures Diagnose, the Runbook and WriteBundle. The zero value is
+// usable and hermetic: it reads no file of the machine it runs on.
 type Options struct {
-	// Now is the clock (default time.Now).
+	// Now is the clock ages are judged by (default: the client's, rpc.WithClock).
 	Now func() time.Time
-	// LogGlobs are the node's log files (default /var/log/node/*.log).
+	// LogGlobs are the node's log files step 4 searches (DefaultLogGlob on the
+	// node's own host). None: no file is read, and step 4 says so.
 	LogGlobs []string
 	// LogTail is how many matching log lines step 4 keeps (default 50).
 	LogTail int
 	// LogMaxBytes is how much of the end of each log file is read (default 16 MiB).
 	LogMaxBytes int64
-	// SLO adds the Treasury SLO table to the report.
+	// SLO adds the Treasury SLO table, and its alert rules, to the report.
 	SLO bool
 	// MaxDisbursements caps how many records are listed (default 1 000 000).
 	MaxDisbursements int
@@ -34,14 +35,18 @@ type Options struct {
 	ExpectedLeaseHolder string
 	// ListDetail caps how many items a finding lists before "… and N more" (default 20).
 	ListDetail int
+	// Eval tunes how the rules and windowed symptoms are evaluated on the
+	// metrics: promq.WithEvalInterval to match a Prometheus'
+	// evaluation_interval, promq.WithHistoryHint to say what would decide an
+	// unknown window.
+	Eval []promq.EvalOption
 }
 
-func (o Options) withDefaults() (Options, error) {
+// withDefaults fills the zero fields (clock: the default clock) and refuses
+// negative ones.
+func (o Options) withDefaults(clock func() time.Time) (Options, error) {
 	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if len(o.LogGlobs) == 0 {
-		o.LogGlobs = []string{DefaultLogGlob}
+		o.Now = clock
 	}
 	if o.LogTail == 0 {
 		o.LogTail = DefaultLogTail
@@ -58,15 +63,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.ListDetail == 0 {
 		o.ListDetail = 20
 	}
-	switch {
-	case o.LogTail < 0:
-		return o, fmt.Errorf("treasury: LogTail %d: want a positive count", o.LogTail)
-	case o.MaxDisbursements < 0:
-		return o, fmt.Errorf("treasury: MaxDisbursements %d: want a positive count", o.MaxDisbursements)
-	case o.MaxDepLookups < 0:
-		return o, fmt.Errorf("treasury: MaxDepLookups %d: want a positive count", o.MaxDepLookups)
-	case o.ListDetail < 0:
-		return o, fmt.Errorf("treasury: ListDetail %d: want a positive count", o.ListDetail)
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"LogTail", int64(o.LogTail)}, {"LogMaxBytes", o.LogMaxBytes}, {"MaxDisbursements", int64(o.MaxDisbursements)},
+		{"MaxDepLookups", int64(o.MaxDepLookups)}, {"ListDetail", int64(o.ListDetail)}} {
+		if f.v < 0 {
+			return o, fmt.Errorf("%w: Options.%s %d: want a positive number (0 for the default)", ErrInvalidArgument, f.name, f.v)
+		}
 	}
 	return o, nil
 }
@@ -92,7 +96,7 @@ const (
 	StepBalance      = "balance"
 )
 
-// gathered is everything Diagnose read.
+// gathered is everything Diagnose read over RPC.
 type gathered struct {
 	now time.Time
 
@@ -109,22 +113,25 @@ type gathered struct {
 	analysis Analysis
 }
 
-func (g *gathered) listOK() bool { return g.listErr == nil }
+// listOK says the listing succeeded; complete, that it also holds every
+// record (none capped, none undecodable).
+func (g *gathered) listOK() bool   { return g.listErr == nil }
+func (g *gathered) complete() bool { return g.listOK() && !g.truncated && len(g.invalid) == 0 }
 
 // Diagnose runs the Treasury Stuck runbook: it reads the executor snapshot and
-// every disbursement over RPC, the treasury metrics from src (nil: metric
-// symptoms are unknown), and the node's logs, and returns the report with the
-// five symptoms, the five diagnosis steps, resolution paths A–D and the alert
-// thresholds. It changes nothing (see Apply). The error is non-nil only for a
-// cancelled context or invalid options; missing data is a warning and an
-// unknown symptom.
+// every disbursement over RPC, evaluates the runbook's rules and windowed
+// symptoms on src (nil: they are unknown), searches the log files the options
+// name, and returns the report with the six symptoms, the five diagnosis
+// steps, resolution paths A–D and the alert thresholds. It changes nothing (see
+// Runbook.Apply). The error is non-nil only for a cancelled context or invalid
+// options; missing data is a warning and an unknown symptom.
 func Diagnose(ctx context.Context, c *Client, src promq.Source, opts Options) (tbops.Report, error) {
-	opts, err := opts.withDefaults()
+	if c == nil {
+		return tbops.Report{}, fmt.Errorf("%w: Diagnose needs a client", ErrInvalidArgument)
+	}
+	opts, err := opts.withDefaults(c.Now)
 	if err != nil {
 		return tbops.Report{}, err
-	}
-	if c == nil {
-		return tbops.Report{}, errors.New("treasury: Diagnose needs a client")
 	}
 	now := opts.Now()
 	r := tbops.NewReport(RunbookID, c.URL(), now)
@@ -132,15 +139,13 @@ func Diagnose(ctx context.Context, c *Client, src promq.Source, opts Options) (t
 	if err != nil {
 		return r, err
 	}
-	m := queryMetrics(ctx, src, &r)
-	if err := ctx.Err(); err != nil {
+	d := &diagnosis{r: &r, g: g, opts: opts, now: now, warned: map[string]bool{}}
+	if err := d.readMetrics(ctx, src); err != nil {
 		return r, err
 	}
-	logs, err := ScanLogs(opts.LogGlobs, MatchLogLine, opts.LogTail, opts.LogMaxBytes)
-	if err != nil {
+	if d.logs, err = ScanLogs(opts.LogGlobs, MatchLogLine, opts.LogTail, opts.LogMaxBytes); err != nil {
 		return r, err
 	}
-	d := &diagnosis{r: &r, g: g, m: m, opts: opts, logs: logs, now: now}
 	d.reportRPCProblems()
 	d.symptoms()
 	d.steps()
@@ -219,107 +224,28 @@ func gather(ctx context.Context, c *Client, opts Options, now time.Time) (*gathe
 	return g, nil
 }
 
-// metrics is what Diagnose read from the metrics source; each field's ok says
-// whether the data was there.
-type metrics struct {
-	src                   bool
-	backlog50, backlog100 promq.Held
-	backlogOK             bool
-	lagP95                float64
-	lagOK                 bool
-	lagEv                 tbops.Evidence
-	tickP99               float64
-	tickOK                bool
-	tickEv                tbops.Evidence
-	errRate               promq.Result
-	errOK                 bool
-	finalizedInc          float64
-	finalizedOK           bool
-	finalizedEv           tbops.Evidence
-	allInc                float64
-	allIncOK              bool
-	allIncEv              tbops.Evidence
-	transRate             promq.Result
-	transOK               bool
-}
-
-func queryMetrics(ctx context.Context, src promq.Source, r *tbops.Report) metrics {
-	var m metrics
-	if src == nil {
-		r.Warnf("no metrics source: the backlog, lag, error-rate and progress checks are unknown")
-		return m
-	}
-	m.src = true
-	warn := func(what string, ws []string, err error) bool {
-		for _, w := range ws {
-			r.Warnf("%s: %s", what, w)
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				r.Warnf("%s: %v", what, err)
-			}
-			return false
-		}
-		return true
-	}
-	backlog := promq.Select(MetricBacklog)
-	h, err := promq.HeldFor(ctx, src, backlog, promq.GT, BacklogWarning, BacklogWarningFor)
-	m.backlogOK = warn(MetricBacklog, h.Warnings, err) && h.HasNow
-	m.backlog50 = h
-	if m.backlogOK {
-		h2, err := promq.HeldFor(ctx, src, backlog, promq.GT, BacklogCritical, BacklogCriticalFor)
-		if err == nil {
-			m.backlog100 = h2
-		}
-	}
-	res, err := src.Quantile(ctx, 0.95, promq.Select(MetricLag), 0)
-	if warn("lag p95", res.Warnings, err) {
-		m.lagP95, m.lagOK = res.Value()
-	}
-	m.lagEv = res.Evidence
-	res, err = src.Quantile(ctx, 0.99, promq.Select(MetricTickDuration), 0)
-	if warn("tick duration p99", res.Warnings, err) {
-		m.tickP99, m.tickOK = res.Value()
-	}
-	m.tickEv = res.Evidence
-	res, err = src.Rate(ctx, promq.Select(MetricErrors), ErrorRateWindow)
-	if warn("execution error rate", res.Warnings, err) {
-		m.errRate, m.errOK = res, len(res.Vector) > 0
-	} else {
-		m.errRate = res
-	}
-	res, err = src.Increase(ctx, promq.Select(MetricDisbursements, "status", "finalized"), NoProgressWindow)
-	if warn("finalized disbursements", res.Warnings, err) {
-		m.finalizedInc, m.finalizedOK = res.Sum()
-	}
-	m.finalizedEv = res.Evidence
-	res, err = src.Increase(ctx, promq.Select(MetricDisbursements), NoProgressWindow)
-	if warn("disbursement transitions", res.Warnings, err) && len(res.Vector) > 0 {
-		by := res.ByLabel("status")
-		m.allInc = by[string(StateExecuted)] + by[string(StateFinalized)] + by[string(StateRolledBack)]
-		m.allIncOK = true
-	}
-	m.allIncEv = res.Evidence
-	m.allIncEv.Query = `sum(increase(` + MetricDisbursements + `{status=~"executed|finalized|rolled_back"}[10m]))`
-	m.allIncEv.Value = tbops.RawOf(m.allInc)
-	res, err = src.Rate(ctx, promq.Select(MetricDisbursements), ErrorRateWindow)
-	if err == nil && len(res.Vector) > 0 {
-		m.transRate, m.transOK = res, true
-	}
-	return m
-}
-
 // diagnosis builds the report from what was gathered.
 type diagnosis struct {
-	r    *tbops.Report
-	g    *gathered
-	m    metrics
-	opts Options
-	logs LogScan
-	now  time.Time
+	r      *tbops.Report
+	g      *gathered
+	m      metrics
+	opts   Options
+	logs   LogScan
+	now    time.Time
+	warned map[string]bool
 
 	queued     []Disbursement // state queued
 	pendingSum tbops.Amount
+}
+
+// warn adds each warning to the report once.
+func (d *diagnosis) warn(ws ...string) {
+	for _, w := range ws {
+		if !d.warned[w] {
+			d.warned[w] = true
+			d.r.Warnings = append(d.r.Warnings, w)
+		}
+	}
 }
 
 func (d *diagnosis) rpcEv(query string, value any) tbops.Evidence {
@@ -329,20 +255,20 @@ func (d *diagnosis) rpcEv(query string, value any) tbops.Evidence {
 func (d *diagnosis) reportRPCProblems() {
 	g := d.g
 	if len(g.unsupported) > 0 {
-		d.r.Warnf("the node does not serve %s (JSON-RPC -32601 method not found): it has no treasury RPC (an older or reference node?); the treasury cannot be diagnosed over RPC — check --rpc",
-			strings.Join(g.unsupported, ", "))
+		d.warn(fmt.Sprintf("the node does not serve %s (JSON-RPC -32601 method not found): it has no treasury RPC (an older or reference node?); the treasury cannot be diagnosed over RPC",
+			strings.Join(g.unsupported, ", ")))
 	}
 	if g.balanceErr != nil && !errors.Is(g.balanceErr, ErrMethodNotFound) {
-		d.r.Warnf("%s: %v", MethodBalance, g.balanceErr)
+		d.warn(fmt.Sprintf("%s: %v", MethodBalance, g.balanceErr))
 	}
 	if g.listErr != nil && !errors.Is(g.listErr, ErrMethodNotFound) {
-		d.r.Warnf("%s: %v (listed %d before the error)", MethodDisbursements, g.listErr, len(g.ds))
+		d.warn(fmt.Sprintf("%s: %v (listed %d before the error)", MethodDisbursements, g.listErr, len(g.ds)))
 	}
 	if len(g.invalid) > 0 {
-		d.r.Warnf("%d malformed disbursement records skipped; first: %s", len(g.invalid), g.invalid[0])
+		d.warn(fmt.Sprintf("%d malformed disbursement records skipped; first: %s", len(g.invalid), g.invalid[0]))
 	}
 	if g.truncated {
-		d.r.Warnf("listing stopped at %d disbursements (MaxDisbursements): counts are lower bounds", d.opts.MaxDisbursements)
+		d.warn(fmt.Sprintf("listing stopped at %d disbursements (MaxDisbursements): counts are lower bounds", d.opts.MaxDisbursements))
 	}
 	for _, x := range g.ds {
 		if x.Status.State == StateQueued {
@@ -352,10 +278,16 @@ func (d *diagnosis) reportRPCProblems() {
 	}
 }
 
+// recent says whether the Unix time t (nil: never) is within the no-progress window.
+func (d *diagnosis) recent(t *int64) bool {
+	return t != nil && d.now.Sub(time.Unix(*t, 0)) <= NoProgressWindow
+}
+
 func seconds(v float64) string {
 	return (time.Duration(v * float64(time.Second))).Round(time.Millisecond).String()
 }
 
+// ago says how long before now the Unix time was ("never" for 0).
 func ago(now time.Time, unix int64) string {
 	if unix == 0 {
 		return "never"
@@ -374,155 +306,12 @@ func unixUTC(t int64) string {
 	return time.Unix(t, 0).UTC().Format(time.RFC3339)
 }
 
-func (d *diagnosis) symptoms() {
-	r, g, m := d.r, d.g, d.m
-
-	// 1. Backlog > 50 for 2+ epochs.
-	s := tbops.Symptom{ID: SymptomBacklog, Summary: fmt.Sprintf("%s > %d for 2+ epochs (%s)", MetricBacklog, BacklogWarning, BacklogWarningFor),
-		Threshold: tbops.Num(BacklogWarning), Status: tbops.StatusUnknown}
-	h := m.backlog50
-	if m.src {
-		s.Evidence = append(s.Evidence, h.Evidence)
+// orZero is *p, 0 for nil: for text that says "never" or "-" for 0.
+func orZero(p *int64) int64 {
+	if p == nil {
+		return 0
 	}
-	switch {
-	case !m.backlogOK:
-		s.Summary += ": no data"
-	case h.Now <= BacklogWarning:
-		s.Value, s.Status = tbops.Num(h.Now), tbops.StatusOK
-	case h.Held:
-		s.Value, s.Firing, s.Status = tbops.Num(h.Now), true, tbops.StatusWarning
-	case h.Known:
-		s.Value, s.Status = tbops.Num(h.Now), tbops.StatusOK // above now, but not for the whole window
-	default:
-		s.Value = tbops.Num(h.Now)
-		r.Warnf("%s is %g (> %d) but only %s of the %s window was observed: cannot tell whether it held", MetricBacklog, h.Now, BacklogWarning,
-			h.Observed.Round(time.Second), BacklogWarningFor)
-	}
-	if g.listOK() {
-		s.Evidence = append(s.Evidence, d.rpcEv(MethodDisbursements+` {"status":"queued"}`, len(d.queued)))
-	}
-	r.Symptoms = append(r.Symptoms, s)
-
-	// 2. Lag p95 > 300 s.
-	s = tbops.Symptom{ID: SymptomLag, Summary: fmt.Sprintf("disbursement lag p95 > %gs", LagP95Symptom), Threshold: tbops.Num(LagP95Symptom), Status: tbops.StatusUnknown}
-	if m.src {
-		s.Evidence = append(s.Evidence, m.lagEv)
-	}
-	if m.lagOK {
-		s.Value = tbops.Num(m.lagP95)
-		s.Firing = m.lagP95 > LagP95Symptom
-		s.Status = sev(s.Firing, tbops.StatusWarning)
-	}
-	r.Symptoms = append(r.Symptoms, s)
-
-	// 3. Executor last_error != null.
-	s = tbops.Symptom{ID: SymptomExecutorError, Summary: "executor reports last_error != null", Status: tbops.StatusUnknown,
-		Evidence: []tbops.Evidence{d.rpcEv(MethodBalance+" | .executor.last_error", nil)}}
-	switch {
-	case g.balanceErr != nil:
-		s.Evidence[0].Value = tbops.RawOf(g.balanceErr.Error())
-	case g.balance.Executor == nil:
-		r.Warnf("%s: the node sent no executor snapshot", MethodBalance)
-		s.Evidence[0].Value = tbops.RawOf("no executor object")
-	default:
-		e := g.balance.Executor
-		s.Evidence[0].Value = tbops.RawOf(e.LastError)
-		if e.LastError != nil {
-			s.Detail, s.Firing, s.Status = tbops.RawOf(*e.LastError), true, tbops.StatusCritical
-			s.Summary = fmt.Sprintf("executor reports last_error %q (%s)", *e.LastError, ClassifyError(*e.LastError))
-		} else {
-			s.Status = tbops.StatusOK
-		}
-	}
-	r.Symptoms = append(r.Symptoms, s)
-
-	// 4. Stale: created more than 3 days ago and still queued.
-	s = tbops.Symptom{ID: SymptomStale, Summary: "disbursements created > 3 days ago still queued", Threshold: tbops.Num(0), Status: tbops.StatusUnknown}
-	if g.listOK() {
-		cut := d.now.Add(-StaleAfter).Unix()
-		var ids []uint64
-		for _, x := range d.queued {
-			if x.CreatedAt < cut {
-				ids = append(ids, x.ID)
-			}
-		}
-		s.Value, s.Firing = tbops.Num(len(ids)), len(ids) > 0
-		s.Status = sev(s.Firing, tbops.StatusWarning)
-		s.Evidence = []tbops.Evidence{d.rpcEv(fmt.Sprintf(`%s {"status":"queued"} | created_at < %d`, MethodDisbursements, cut), d.firstIDs(ids))}
-	} else {
-		s.Evidence = []tbops.Evidence{d.rpcEv(MethodDisbursements, errString(g.listErr))}
-	}
-	r.Symptoms = append(r.Symptoms, s)
-
-	// 5. No state transitions while there is a backlog.
-	r.Symptoms = append(r.Symptoms, d.noTransitions())
-
-	// Path D's indicator: inconsistent or undecodable records.
-	s = tbops.Symptom{ID: SymptomInconsistent, Summary: "disbursement records with inconsistent states (Path D)", Threshold: tbops.Num(corruptionMinimum), Status: tbops.StatusUnknown}
-	if g.listOK() {
-		inc := Inconsistencies(g.ds, g.analysis.Duplicates)
-		n := len(inc) + len(g.invalid)
-		s.Value = tbops.Num(n)
-		s.Firing = len(inc) >= corruptionMinimum || len(g.invalid) > 0
-		s.Status = sev(s.Firing, tbops.StatusWarning)
-		s.Evidence = []tbops.Evidence{d.rpcEv(MethodDisbursements+" | inconsistent records", map[string]any{"inconsistent": inc, "undecodable": len(g.invalid)})}
-	} else {
-		s.Evidence = []tbops.Evidence{d.rpcEv(MethodDisbursements, errString(g.listErr))}
-	}
-	r.Symptoms = append(r.Symptoms, s)
-}
-
-// noTransitions decides "no state transitions occurring": there is a backlog
-// (queued disbursements over RPC, else the backlog gauge) and nothing left the
-// queue in the last 10 minutes. With the metric: the increase of
-// governance_disbursements_total{status=~"executed|finalized|rolled_back"}
-// over 10m is 0 (new disbursements being queued is not progress). Without it:
-// no disbursement's updated_at or status change within 10 minutes and no
-// executor success within 10 minutes either. With no backlog nothing needs to
-// move: not firing.
-func (d *diagnosis) noTransitions() tbops.Symptom {
-	g, m := d.g, d.m
-	s := tbops.Symptom{ID: SymptomNoTransitions, Summary: "no state transitions in 10m while disbursements are queued", Threshold: tbops.Num(0), Status: tbops.StatusUnknown}
-	backlog, backlogKnown := 0.0, false
-	if g.listOK() {
-		backlog, backlogKnown = float64(len(d.queued)), true
-		s.Evidence = append(s.Evidence, d.rpcEv(MethodDisbursements+` {"status":"queued"} | length`, len(d.queued)))
-	} else if m.backlogOK {
-		backlog, backlogKnown = m.backlog50.Now, true
-		s.Evidence = append(s.Evidence, m.backlog50.Evidence)
-	}
-	if !backlogKnown {
-		return s
-	}
-	if backlog == 0 {
-		s.Value, s.Detail, s.Status = tbops.Num(0), tbops.RawOf("no backlog"), tbops.StatusOK
-		return s
-	}
-	if m.allIncOK {
-		s.Evidence = append(s.Evidence, m.allIncEv)
-		s.Value = tbops.Num(m.allInc)
-		s.Firing = m.allInc == 0
-		s.Status = sev(s.Firing, tbops.StatusCritical)
-		return s
-	}
-	if g.listOK() && len(g.ds) > 0 {
-		var latest int64
-		for _, x := range g.ds {
-			latest = max(latest, x.UpdatedAt, x.Status.ChangedAt)
-		}
-		age := d.now.Sub(time.Unix(latest, 0))
-		s.Evidence = append(s.Evidence, d.rpcEv(MethodDisbursements+" | max(updated_at)", unixUTC(latest)))
-		s.Detail = tbops.RawOf(fmt.Sprintf("last change %s", ago(d.now, latest)))
-		s.Firing = age > NoProgressWindow
-		if e := g.balance.Executor; s.Firing && e != nil && e.LastSuccessAt != 0 && d.now.Sub(time.Unix(e.LastSuccessAt, 0)) <= NoProgressWindow {
-			s.Firing = false // the executor succeeds: it is waiting, not stuck
-			s.Detail = tbops.RawOf(fmt.Sprintf("last change %s, executor succeeded %s", ago(d.now, latest), ago(d.now, e.LastSuccessAt)))
-			s.Evidence = append(s.Evidence, d.rpcEv(MethodBalance+" | .executor.last_success_at", unixUTC(e.LastSuccessAt)))
-		}
-		s.Status = sev(s.Firing, tbops.StatusCritical)
-		d.r.Warnf("%s: no increase over 10m available; decided from the records' updated_at instead", MetricDisbursements)
-	}
-	return s
+	return *p
 }
 
 func sev(firing bool, severity tbops.Status) tbops.Status {
@@ -550,7 +339,7 @@ func (d *diagnosis) firstIDs(ids []uint64) any {
 	return ids
 }
 
-// more appends "… and N more" when items were cut.
+// capped appends items to findings, "… and N more" past ListDetail.
 func (d *diagnosis) capped(findings []string, items []string) []string {
 	n := d.opts.ListDetail
 	if len(items) <= n {
@@ -569,204 +358,10 @@ func (d *diagnosis) leaseProblem() string {
 	switch {
 	case e.LeaseHolder == nil || *e.LeaseHolder == "":
 		return "no node holds the executor lease: no executor is running"
-	case e.LeaseExpiresAt != 0 && e.LeaseExpiresAt < d.now.Unix():
-		return fmt.Sprintf("the executor lease of %s expired %s and was not renewed", *e.LeaseHolder, ago(d.now, e.LeaseExpiresAt))
+	case e.LeaseExpiresAt != nil && *e.LeaseExpiresAt < d.now.Unix():
+		return fmt.Sprintf("the executor lease of %s expired %s and was not renewed", *e.LeaseHolder, ago(d.now, *e.LeaseExpiresAt))
 	case d.opts.ExpectedLeaseHolder != "" && *e.LeaseHolder != d.opts.ExpectedLeaseHolder:
 		return fmt.Sprintf("the executor lease is held by %s, not by the expected %s (foreign lease)", *e.LeaseHolder, d.opts.ExpectedLeaseHolder)
 	}
 	return ""
-}
-
-func (d *diagnosis) steps() {
-	r, g, m := d.r, d.g, d.m
-
-	// Step 1: executor health.
-	st := tbops.Step{ID: StepExecutor, Title: "Step 1: executor health"}
-	switch {
-	case g.balanceErr != nil:
-		st.Findings = append(st.Findings, fmt.Sprintf("could not read the executor: %v", g.balanceErr))
-		st.Evidence = append(st.Evidence, d.rpcEv(MethodBalance, g.balanceErr.Error()))
-	case g.balance.Executor == nil:
-		st.Findings = append(st.Findings, "the node sent no executor snapshot")
-		st.Evidence = append(st.Evidence, d.rpcEv(MethodBalance, g.balance))
-	default:
-		e := g.balance.Executor
-		st.Evidence = append(st.Evidence, d.rpcEv(MethodBalance+" | .executor", e))
-		if e.LastError == nil {
-			st.Findings = append(st.Findings, "last_error: null (good)")
-		} else {
-			st.Findings = append(st.Findings, fmt.Sprintf("last_error: %q (%s), %s", *e.LastError, ClassifyError(*e.LastError), ago(d.now, e.LastErrorAt)))
-		}
-		success := fmt.Sprintf("last_success_at: %s (%s)", unixUTC(e.LastSuccessAt), ago(d.now, e.LastSuccessAt))
-		if e.LastSuccessAt == 0 || d.now.Sub(time.Unix(e.LastSuccessAt, 0)) > NoProgressWindow {
-			success += " — not recent"
-		}
-		st.Findings = append(st.Findings, success,
-			fmt.Sprintf("last_tick_at: %s (%s)", unixUTC(e.LastTickAt), ago(d.now, e.LastTickAt)),
-			fmt.Sprintf("pending_matured: %d ready to execute, staged_intents: %d", e.PendingMatured, e.StagedIntents))
-		lease := fmt.Sprintf("lease_holder: %s, lease_expires_at: %s (%s)", orNull(e.LeaseHolder), unixUTC(e.LeaseExpiresAt), ago(d.now, e.LeaseExpiresAt))
-		if p := d.leaseProblem(); p != "" {
-			lease += " — " + p
-		}
-		st.Findings = append(st.Findings, lease)
-	}
-	r.Steps = append(r.Steps, st)
-
-	// Step 2: disbursements stuck for more than an hour.
-	st = tbops.Step{ID: StepStuck, Title: "Step 2: disbursements queued for more than 1 hour"}
-	if g.listOK() {
-		cut := d.now.Add(-StuckAfter).Unix()
-		var items []string
-		var ids []uint64
-		for _, x := range d.queued {
-			if x.CreatedAt < cut {
-				ids = append(ids, x.ID)
-				items = append(items, fmt.Sprintf("id %d: created %s (%s), updated %s", x.ID, unixUTC(x.CreatedAt), ago(d.now, x.CreatedAt), unixUTC(x.UpdatedAt)))
-			}
-		}
-		st.Findings = append(st.Findings, fmt.Sprintf("%d queued disbursements, %d of them created more than 1 hour ago", len(d.queued), len(ids)))
-		st.Findings = d.capped(st.Findings, items)
-		st.Evidence = append(st.Evidence, d.rpcEv(fmt.Sprintf(`%s {"status":"queued"} | created_at < %d`, MethodDisbursements, cut), d.firstIDs(ids)))
-	} else {
-		st.Findings = append(st.Findings, fmt.Sprintf("could not list disbursements: %v", g.listErr))
-	}
-	r.Steps = append(r.Steps, st)
-
-	// Step 3: dependency failures.
-	r.Steps = append(r.Steps, d.dependencyStep())
-
-	// Step 4: logs, tick duration, error rate.
-	st = tbops.Step{ID: StepErrors, Title: "Step 4: executor errors (logs, tick duration p99, error rate)"}
-	st.Findings = append(st.Findings, d.logs.Problems...)
-	if len(d.logs.Files) > 0 {
-		st.Findings = append(st.Findings, fmt.Sprintf("%d matching ERROR/WARN lines in %d files (showing the last %d)", d.logs.Matched, len(d.logs.Files), len(d.logs.Lines)))
-		for i, l := range d.logs.Lines {
-			if i >= len(d.logs.Lines)-5 {
-				st.Findings = append(st.Findings, "log: "+l.Line)
-			}
-		}
-	}
-	st.Evidence = append(st.Evidence, tbops.Evidence{Source: tbops.SourceLog, Query: fmt.Sprintf(`grep "treasury_executor\|DisbursementError" %s | grep -E "ERROR|WARN" | tail -%d`,
-		strings.Join(d.opts.LogGlobs, " "), d.opts.LogTail), Value: tbops.RawOf(d.logs.Lines), At: d.now.UTC()})
-	if m.tickOK {
-		st.Findings = append(st.Findings, fmt.Sprintf("executor tick duration p99: %s", seconds(m.tickP99)))
-	} else if m.src {
-		st.Findings = append(st.Findings, "executor tick duration p99: no data")
-	}
-	if m.src {
-		st.Evidence = append(st.Evidence, m.tickEv, m.errRate.Evidence)
-	}
-	if m.errOK {
-		by := m.errRate.ByLabel("reason")
-		keys := make([]string, 0, len(by))
-		for k := range by {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var parts []string
-		total := 0.0
-		for _, k := range keys {
-			total += by[k]
-			if by[k] > 0 {
-				parts = append(parts, fmt.Sprintf("%s %.3g/s", orDash(k), by[k]))
-			}
-		}
-		f := fmt.Sprintf("execution error rate: %.3g/s", total)
-		if len(parts) > 0 {
-			f += " (" + strings.Join(parts, ", ") + ")"
-		}
-		st.Findings = append(st.Findings, f)
-	} else if m.src {
-		st.Findings = append(st.Findings, "execution error rate: no data")
-	}
-	r.Steps = append(r.Steps, st)
-
-	// Step 5: balance against what is waiting.
-	st = tbops.Step{ID: StepBalance, Title: "Step 5: treasury balance against pending disbursements"}
-	if g.balanceErr == nil && g.listOK() {
-		st.Findings = append(st.Findings, fmt.Sprintf("balance %s, pending (queued) %s in %d disbursements", g.balance.Balance, d.pendingSum, len(d.queued)))
-		if g.balance.Balance < d.pendingSum {
-			st.Findings = append(st.Findings, fmt.Sprintf("INSUFFICIENT FUNDS: short by %s", d.pendingSum-g.balance.Balance))
-		}
-	} else {
-		st.Findings = append(st.Findings, "balance or pending disbursements unavailable")
-	}
-	st.Evidence = append(st.Evidence, d.rpcEv(MethodBalance+" | .balance", g.balance.Balance),
-		d.rpcEv(MethodDisbursements+` {"status":"queued"} | map(.amount) | add`, d.pendingSum))
-	r.Steps = append(r.Steps, st)
-}
-
-func orNull(s *string) string {
-	if s == nil {
-		return "null"
-	}
-	return *s
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func (d *diagnosis) dependencyStep() tbops.Step {
-	g, a := d.g, d.g.analysis
-	st := tbops.Step{ID: StepDependencies, Title: "Step 3: dependency failures"}
-	if !g.listOK() {
-		st.Findings = append(st.Findings, fmt.Sprintf("could not list disbursements: %v", g.listErr))
-		return st
-	}
-	withDeps := 0
-	for _, x := range d.queued {
-		if len(x.Proposal.Deps) > 0 {
-			withDeps++
-		}
-	}
-	st.Findings = append(st.Findings, fmt.Sprintf("%d of %d queued disbursements have dependencies; %d pending in all, %d dependency edges",
-		withDeps, len(d.queued), a.Pending, a.Edges))
-	var items []string
-	for _, x := range a.RolledBack {
-		items = append(items, fmt.Sprintf("id %d depends on %d: rolled_back", x.ID, x.Dep))
-	}
-	for _, x := range a.Missing {
-		items = append(items, fmt.Sprintf("id %d depends on %d: missing (no such disbursement)", x.ID, x.Dep))
-	}
-	for _, c := range a.Cycles {
-		items = append(items, "dependency cycle: "+cycleString(c))
-	}
-	for _, b := range a.Blocked {
-		items = append(items, fmt.Sprintf("id %d blocked behind %d (chain from %d)", b.ID, b.Via, b.Root))
-	}
-	if len(items) == 0 {
-		st.Findings = append(st.Findings, "every dependency is satisfied or still pending normally")
-	}
-	st.Findings = d.capped(st.Findings, items)
-	if len(a.Duplicates) > 0 {
-		st.Findings = append(st.Findings, fmt.Sprintf("duplicate ids in the listing: %v", a.Duplicates))
-	}
-	st.Evidence = append(st.Evidence, d.rpcEv(MethodDisbursements+" | dependency graph", map[string]any{
-		"rolled_back": len(a.RolledBack), "missing": len(a.Missing), "cycles": len(a.Cycles), "blocked": len(a.Blocked), "waiting": a.Waiting}))
-	st.Evidence = append(st.Evidence, g.lookups...)
-	return st
-}
-
-func cycleString(c []uint64) string {
-	parts := make([]string, 0, len(c)+1)
-	for _, id := range c {
-		parts = append(parts, fmt.Sprint(id))
-	}
-	if len(c) > 0 {
-		parts = append(parts, fmt.Sprint(c[0]))
-	}
-	return strings.Join(parts, " → ")
-}
-
-// RollbackReason is the runbook's rollback reason for Path A.
-func RollbackReason(dep uint64) string { return fmt.Sprintf("Dependency %d was rolled back", dep) }
-
-// RollbackCommand is the command that rolls a disbursement back by hand: it
-// prints the plan, and does it with --apply.
-func RollbackCommand(id uint64, reason string) string {
-	return fmt.Sprintf("tbops treasury rollback --id %d --reason '%s'", id, strings.ReplaceAll(reason, "'", `'\''`))
 }

@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theblock/tbops"
+	"github.com/theblock/tbops/internal/reportcheck"
 	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/treasury"
 )
@@ -23,7 +25,8 @@ func TestDiagnoseHealthyIsOK(t *testing.T) {
 	assert.Len(t, r.Symptoms, 6)
 	assert.Len(t, r.Steps, 5)
 	assert.Len(t, r.Paths, 4)
-	assert.Len(t, r.Alerts, 5)
+	assert.Len(t, r.Alerts, 9, "the runbook's five alert thresholds and the SLO table's four")
+	assert.Len(t, r.SLOs, 4)
 	assert.Empty(t, r.Matched())
 }
 
@@ -50,17 +53,28 @@ func TestDiagnoseDependencyRolledBack(t *testing.T) {
 	// Diagnose changed nothing.
 	assert.Empty(t, e.node.Calls(treasury.MethodRollback))
 
-	// Apply executes exactly the planned rollbacks, once each.
-	n, err := treasury.Apply(context.Background(), e.c, &r)
+	// Apply executes exactly the planned rollbacks, once each, and leaves the
+	// plan it was given as it was.
+	rb := treasury.NewRunbook(e.c, e.src, treasury.Options{Now: e.clk.Now})
+	done, err := rb.Apply(context.Background(), r)
 	require.NoError(t, err)
-	assert.Equal(t, 2, n)
+	reportcheck.Valid(t, done)
 	assert.Len(t, e.node.Calls(treasury.MethodRollback), 2)
-	for _, act := range path(t, r, "A").Actions {
+	for _, act := range path(t, done, "A").Actions {
 		if act.Kind == "rollback" {
 			assert.False(t, act.DryRun)
 			assert.Contains(t, act.Result, "rolled back")
 		}
 	}
+	for _, act := range path(t, r, "A").Actions {
+		assert.True(t, act.DryRun, "the plan passed in is not changed")
+	}
+	assert.Contains(t, strings.Join(done.Warnings, "\n"), "after these rollbacks Path A matches again", "4543 waited behind 4541: the next level is pointed out, not applied")
+	// An action already done is never repeated.
+	again, err := rb.Apply(context.Background(), done)
+	require.NoError(t, err)
+	assert.Equal(t, done.Paths, again.Paths)
+	assert.Len(t, e.node.Calls(treasury.MethodRollback), 2)
 	d, err := e.c.Disbursement(context.Background(), 4541)
 	require.NoError(t, err)
 	assert.Equal(t, treasury.StateRolledBack, d.Status.State)
@@ -165,6 +179,12 @@ func TestDiagnoseMethodNotFound(t *testing.T) {
 	assert.Equal(t, tbops.StatusUnknown, r.Status)
 	assert.Equal(t, tbops.StatusUnknown, symptom(t, r, treasury.SymptomExecutorError).Status)
 	assert.Equal(t, tbops.StatusUnknown, symptom(t, r, treasury.SymptomStale).Status)
+	// Without the records, the no-progress rule decides no-transitions: 11
+	// minutes of history show finalizations.
+	nt := symptom(t, r, treasury.SymptomNoTransitions)
+	assert.Equal(t, tbops.StatusOK, nt.Status, "%+v", nt)
+	assert.Nil(t, nt.Value)
+	assert.Equal(t, tbops.StatusOK, alert(t, r, treasury.AlertNoProgress).Status)
 	found := false
 	for _, w := range r.Warnings {
 		if strings.Contains(w, "-32601") && strings.Contains(w, treasury.MethodBalance) {
@@ -178,21 +198,34 @@ func TestDiagnoseWithoutMetricsIsNeverHealthy(t *testing.T) {
 	e := startEnv(t, "healthy")
 	r, err := treasury.Diagnose(context.Background(), e.c, nil, treasury.Options{Now: e.clk.Now, LogGlobs: []string{t.TempDir() + "/x.log"}})
 	require.NoError(t, err)
+	reportcheck.Valid(t, r)
 	assert.Equal(t, tbops.StatusUnknown, r.Status)
-	assert.Equal(t, tbops.StatusUnknown, symptom(t, r, treasury.SymptomBacklog).Status)
-	assert.Equal(t, tbops.StatusUnknown, alert(t, r, "TreasuryNoProgress").Status)
-	assert.NotEmpty(t, r.Warnings)
+	assert.Equal(t, tbops.StatusUnknown, symptom(t, r, treasury.SymptomLag).Status)
+	for _, a := range r.Alerts {
+		assert.Equal(t, tbops.StatusUnknown, a.Status, a.Name)
+		assert.Nil(t, a.Value, a.Name)
+	}
+	assert.Empty(t, r.Scope, "no source, no scope")
+	assert.Contains(t, r.Warnings, "no metrics source: the backlog, lag, error-rate and progress checks are unknown")
+	// The records decide what they can: 5 queued now is not a backlog over 50.
+	b := symptom(t, r, treasury.SymptomBacklog)
+	assert.Equal(t, tbops.StatusOK, b.Status)
+	assert.Equal(t, 5.0, *b.Value)
 }
 
+// A node that does not export the lag histogram (nor the gauge): the lag is
+// unknown, never ok, even with a long history.
 func TestDiagnoseHiddenMetricIsUnknown(t *testing.T) {
-	e := startEnv(t, "healthy")
-	e.node.Update(func(s *nodetest.Scenario) {
-		s.Metrics = append(s.Metrics, nodetest.Metric{Name: treasury.MetricLag, Type: "histogram"})
-	})
-	require.NoError(t, e.src.Scrape(context.Background()))
-	r := e.diagnose(t, treasury.Options{})
+	sc := nodetest.Healthy(t0)
+	sc.Metrics = append(sc.Metrics, nodetest.Metric{Name: treasury.MetricLag, Type: "histogram"})
+	e := startClocked(t, sc, nodetest.NewFakeClock(t0))
+	require.NoError(t, e.src.Advance(context.Background(), 16*time.Minute))
+	r := e.diagnose(t)
 	lag := symptom(t, r, treasury.SymptomLag)
 	assert.Equal(t, tbops.StatusUnknown, lag.Status)
+	assert.Nil(t, lag.Value)
+	assert.Equal(t, tbops.StatusUnknown, alert(t, r, treasury.AlertLatencyHigh).Status)
+	assert.Contains(t, r.Warnings, "no data for "+treasury.MetricLag+"_bucket")
 	assert.Equal(t, tbops.StatusUnknown, r.Status)
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/theblock/tbops"
+	"github.com/theblock/tbops/internal/reportcheck"
 	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/promq"
 	"github.com/theblock/tbops/treasury"
@@ -50,6 +51,7 @@ func (e *env) diagnose(t *testing.T, opts treasury.Options) tbops.Report {
 	}
 	r, err := treasury.Diagnose(context.Background(), e.c, e.src, opts)
 	require.NoError(t, err)
+	reportcheck.Valid(t, r)
 	return r
 }
 

@@ -12,7 +12,8 @@ import (
 	"sort"
 )
 
-// DefaultLogGlob is where the runbook greps the node's logs.
+// DefaultLogGlob is where the runbook greps the node's logs (on the node's own
+// host): the command line's default, never the library's.
 const DefaultLogGlob = "/var/log/node/*.log"
 
 // DefaultLogTail is how many matching lines step 4 keeps (the runbook's tail -50).
@@ -58,11 +59,20 @@ type LogScan struct {
 	Problems []string `json:"problems,omitempty"`
 }
 
+// NoLogGlob is the problem ScanLogs reports when it is given no glob: nothing
+// was read (the library reads no file unless asked).
+const NoLogGlob = "logs not read: no log glob given"
+
 // ScanLogs reads the files matching the globs (each file's last maxBytes at most)
 // and keeps the last tail lines that match. Missing files are problems in the
-// result, not errors; the only error is a malformed glob pattern.
+// result, not errors; the only error is a malformed glob pattern. With no glob
+// nothing is read and the problem is NoLogGlob.
 func ScanLogs(globs []string, match func([]byte) bool, tail int, maxBytes int64) (LogScan, error) {
 	var s LogScan
+	if len(globs) == 0 {
+		s.Problems = []string{NoLogGlob}
+		return s, nil
+	}
 	if tail <= 0 {
 		tail = DefaultLogTail
 	}

@@ -58,7 +58,7 @@ func (m MigrationResult) Changed() bool {
 }
 
 // ErrDatabaseBusy is returned when another process holds the explorer database.
-var ErrDatabaseBusy = errors.New("the explorer database is in use by another process (stop explorer first, then re-run)")
+var ErrDatabaseBusy = errors.New("the explorer database is in use by another process")
 
 // MigrateOptions tunes MigrateExplorer.
 type MigrateOptions struct {

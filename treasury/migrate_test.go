@@ -122,7 +122,7 @@ func TestMigrateExplorerLockedDatabase(t *testing.T) {
 	require.NoError(t, err)
 	_, err = treasury.MigrateExplorer(ctx, db, treasury.MigrateOptions{BusyTimeout: 50e6})
 	require.ErrorIs(t, err, treasury.ErrDatabaseBusy)
-	assert.Contains(t, err.Error(), "stop explorer first")
+	assert.Contains(t, err.Error(), "in use by another process")
 	_, err = conn.ExecContext(ctx, "ROLLBACK")
 	require.NoError(t, err)
 	// Nothing was half-applied; once the other writer is gone it works.
@@ -213,7 +213,7 @@ func TestMigrateExplorerRefusesWALReader(t *testing.T) {
 
 	_, err = treasury.MigrateExplorer(ctx, db, treasury.MigrateOptions{BusyTimeout: 20 * time.Millisecond})
 	require.ErrorIs(t, err, treasury.ErrDatabaseBusy, "a reader in an open transaction")
-	assert.Contains(t, err.Error(), "stop explorer first")
+	assert.Contains(t, err.Error(), "in use by another process")
 
 	_, err = conn.ExecContext(ctx, "COMMIT")
 	require.NoError(t, err)
@@ -269,6 +269,7 @@ func writeEmpty(t *testing.T, path string) string {
 	return path
 }
 
+// The path is used exactly as given, and a missing one is never created.
 func ExampleOpenExplorerDB() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "explorer")
@@ -281,26 +282,57 @@ func ExampleOpenExplorerDB() {
 		fmt.Println(err)
 		return
 	}
-	defer db.Close()
-	_, _ = db.Exec(`CREATE TABLE treasury_disbursements (id INTEGER PRIMARY KEY, amount_ct INTEGER, amount_it INTEGER)`)
-	_, _ = db.Exec(`INSERT INTO treasury_disbursements VALUES (1, 10, 1), (2, 20, 2)`)
+	fmt.Println("opened:", db.Ping() == nil)
+	db.Close()
 
-	res, err := treasury.MigrateExplorer(ctx, db)
+	_, err = treasury.OpenExplorerDB(ctx, "sqlite", filepath.Join(dir, "missing.db"))
+	fmt.Println("missing:", errors.Is(err, fs.ErrNotExist))
+	entries, _ := os.ReadDir(dir)
+	fmt.Println("files:", len(entries))
+	// Output:
+	// opened: true
+	// missing: true
+	// files: 1
+}
+
+// Migrate a legacy explorer database (amount_ct and amount_it, no
+// status_payload): each step is applied once, the row count and the sum of
+// amounts are checked, and a second run changes nothing.
+func ExampleMigrateExplorer() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "explorer")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "explorer.db")
+	_ = os.WriteFile(path, nil, 0o644)
+
+	db, err := treasury.OpenExplorerDB(ctx, "sqlite", path)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	for _, s := range res.Steps {
-		fmt.Println(s.Name, s.Status)
-	}
-	fmt.Printf("%d rows, Σ amount %d\n", res.RowsAfter, res.SumAfter)
+	defer db.Close()
+	_, _ = db.Exec(`CREATE TABLE treasury_disbursements (id INTEGER PRIMARY KEY, destination TEXT, amount_ct INTEGER, amount_it INTEGER)`)
+	_, _ = db.Exec(`CREATE INDEX by_amount_it ON treasury_disbursements (amount_it)`)
+	_, _ = db.Exec(`INSERT INTO treasury_disbursements VALUES (1, 'ct1a', 10, 1), (2, 'ct1b', 20, 2)`)
 
-	_, err = treasury.OpenExplorerDB(ctx, "sqlite", filepath.Join(dir, "missing.db"))
-	fmt.Println("missing:", errors.Is(err, fs.ErrNotExist))
+	for run := 1; run <= 2; run++ {
+		res, err := treasury.MigrateExplorer(ctx, db)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		for _, s := range res.Steps {
+			fmt.Printf("run %d: %s %s\n", run, s.Name, s.Status)
+		}
+		fmt.Printf("run %d: %d rows, Σ amount %d before and %d after\n", run, res.RowsAfter, res.SumBefore, res.SumAfter)
+	}
 	// Output:
-	// add_status_payload applied
-	// rename_amount_ct_to_amount applied
-	// drop_amount_it applied
-	// 2 rows, Σ amount 30
-	// missing: true
+	// run 1: add_status_payload applied
+	// run 1: rename_amount_ct_to_amount applied
+	// run 1: drop_amount_it applied
+	// run 1: 2 rows, Σ amount 30 before and 30 after
+	// run 2: add_status_payload skipped
+	// run 2: rename_amount_ct_to_amount skipped
+	// run 2: drop_amount_it skipped
+	// run 2: 2 rows, Σ amount 30 before and 30 after
 }

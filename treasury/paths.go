@@ -46,7 +46,7 @@ func Inconsistencies(ds []Disbursement, dups []uint64) []Inconsistency {
 		if x.UpdatedAt != 0 && x.CreatedAt != 0 && x.UpdatedAt < x.CreatedAt {
 			out = append(out, Inconsistency{x.ID, "updated_at before created_at"})
 		}
-		if st.ChangedAt != 0 && x.CreatedAt != 0 && st.ChangedAt < x.CreatedAt {
+		if at := st.changed(); at != 0 && x.CreatedAt != 0 && at < x.CreatedAt {
 			out = append(out, Inconsistency{x.ID, "status changed_at before created_at"})
 		}
 		if x.Amount <= 0 {
@@ -117,16 +117,6 @@ func (d *diagnosis) pathA() tbops.Path {
 	return p
 }
 
-// insufficientRate is the current rate of insufficient_funds execution errors
-// (ok false without data).
-func (d *diagnosis) insufficientRate() (float64, bool) {
-	if !d.m.errOK {
-		return 0, false
-	}
-	v, ok := d.m.errRate.ByLabel("reason")[string(ErrorInsufficientFunds)]
-	return v, ok
-}
-
 // pathB: insufficient funds — balance below the queued sum, or
 // insufficient_funds execution errors increasing, or the executor says so.
 func (d *diagnosis) pathB() tbops.Path {
@@ -137,8 +127,8 @@ func (d *diagnosis) pathB() tbops.Path {
 	if known && g.balance.Balance < d.pendingSum {
 		why = append(why, fmt.Sprintf("balance %s < pending %s: short by %s", g.balance.Balance, d.pendingSum, d.pendingSum-g.balance.Balance))
 	}
-	if v, ok := d.insufficientRate(); ok && v > 0 {
-		why = append(why, fmt.Sprintf(`%s{reason="insufficient_funds"} increasing at %.3g/s`, MetricErrors, v))
+	if rate, ok := d.insufficientRising(); ok {
+		why = append(why, fmt.Sprintf(`%s{reason="insufficient_funds"} increasing at %s`, MetricErrors, rate))
 	}
 	if g.balance.Executor != nil && ClassifyError(g.balance.Executor.Error()) == ErrorInsufficientFunds {
 		why = append(why, fmt.Sprintf("executor last_error %q", g.balance.Executor.Error()))
@@ -174,13 +164,14 @@ func (d *diagnosis) pathC() tbops.Path {
 	}
 	e := g.balance.Executor
 	lease := d.leaseProblem()
-	if e.LastError == nil && (lease == "" || e.PendingMatured == 0) {
+	ready := orZero(e.PendingMatured)
+	if e.LastError == nil && (lease == "" || ready == 0) {
 		p.Why = "last_error is null and the executor holds a live lease"
 		return p
 	}
 	p.Matched = true
 	if e.LastError == nil {
-		p.Why = lease + fmt.Sprintf(" while %d disbursements are ready", e.PendingMatured)
+		p.Why = lease + fmt.Sprintf(" while %d disbursements are ready", ready)
 		p.Actions = append(p.Actions, tbops.Action{Kind: "check", Command: "tbops treasury balance -o json | jq .executor", Note: "see which node should run the executor", DryRun: true})
 	} else {
 		kind := ClassifyError(*e.LastError)
@@ -226,10 +217,9 @@ func (d *diagnosis) pathD() tbops.Path {
 	if len(g.invalid) > 0 {
 		why = append(why, fmt.Sprintf("%d records the node sent could not be decoded", len(g.invalid)))
 	}
-	if d.m.backlogOK && d.m.backlog50.Now != float64(len(d.queued)) && !g.truncated {
-		diff := d.m.backlog50.Now - float64(len(d.queued))
-		if diff > 5 || diff < -5 {
-			why = append(why, fmt.Sprintf("%s says %g but the node lists %d queued", MetricBacklog, d.m.backlog50.Now, len(d.queued)))
+	if gauge, ok := d.backlogGauge(); ok && !g.truncated {
+		if diff := gauge - float64(len(d.queued)); diff > 5 || diff < -5 {
+			why = append(why, fmt.Sprintf("%s says %g but the node lists %d queued", MetricBacklog, gauge, len(d.queued)))
 		}
 	}
 	p.Matched = len(inc) >= corruptionMinimum || len(g.invalid) > 0
@@ -248,109 +238,4 @@ func (d *diagnosis) pathD() tbops.Path {
 		{Kind: "escalate", Note: "send the bundle to the operations team and describe when the issue started", DryRun: true},
 	}
 	return p
-}
-
-func (d *diagnosis) alerts() {
-	m := d.m
-	rules := Rules()
-	for _, rule := range rules {
-		if rule.SLO != "" {
-			continue // SLO rows are evaluated with the SLO table (Options.SLO)
-		}
-		a := tbops.Alert{Name: rule.Alert, Severity: rule.Severity, Expr: rule.Expr, Status: tbops.StatusUnknown}
-		a.ForSeconds = rule.For.Seconds()
-		switch rule.Alert {
-		case "TreasuryBacklogCritical", "TreasuryBacklogWarning":
-			h, thr := m.backlog100, float64(BacklogCritical)
-			if rule.Alert == "TreasuryBacklogWarning" {
-				h, thr = m.backlog50, BacklogWarning
-			}
-			switch {
-			case !m.backlogOK:
-			case m.backlog50.Now <= thr:
-				a.Value, a.Status = tbops.Num(m.backlog50.Now), tbops.StatusOK
-			case h.Held:
-				a.Value, a.Firing = tbops.Num(h.Now), true
-			case h.Known:
-				a.Value, a.Status = tbops.Num(h.Now), tbops.StatusOK
-			default:
-				a.Value = tbops.Num(m.backlog50.Now)
-			}
-		case "TreasuryExecutorFailing":
-			if m.errOK {
-				worst := 0.0
-				for _, s := range m.errRate.Vector {
-					worst = max(worst, float64(s.Value))
-				}
-				a.Value, a.Firing = tbops.Num(worst), worst > ErrorRateCritical
-			}
-		case "TreasuryNoProgress":
-			// As the rule: nothing finalized in 10 minutes while a backlog waits (an
-			// idle treasury is not stuck).
-			if m.finalizedOK && m.backlogOK {
-				a.Value, a.Firing = tbops.Num(m.finalizedInc), m.finalizedInc == 0 && m.backlog50.Now > 0
-			}
-		case "TreasuryLatencyHigh":
-			if m.lagOK {
-				a.Value, a.Firing = tbops.Num(m.lagP95), m.lagP95 > LagP95Warning
-			}
-		}
-		if a.Value != nil {
-			a.Status = sev(a.Firing, rule.Severity)
-		}
-		d.r.Alerts = append(d.r.Alerts, a)
-	}
-}
-
-// slos evaluates the Treasury SLO table from the current rates: the error share
-// of execution attempts (errors / (errors + executed + finalized)), the lag p95
-// and the backlog. With no execution traffic the error share is 0.
-func (d *diagnosis) slos() {
-	m := d.m
-	rows := SLOs()
-	ratio, ratioOK := 0.0, false
-	var ratioEv []tbops.Evidence
-	if m.errOK && m.transOK {
-		errs, _ := m.errRate.Sum()
-		by := m.transRate.ByLabel("status")
-		done := by[string(StateExecuted)] + by[string(StateFinalized)]
-		if errs+done > 0 {
-			ratio = errs / (errs + done)
-		}
-		ratioOK = true
-		ratioEv = []tbops.Evidence{m.errRate.Evidence, m.transRate.Evidence}
-	}
-	for _, row := range rows {
-		s := tbops.SLO{Name: row.Name, Target: row.Target, AlertThreshold: row.AlertThreshold, Status: tbops.StatusUnknown}
-		switch row.Name {
-		case "Availability":
-			if ratioOK {
-				s.Value = tbops.Num(1 - ratio)
-				s.Met = 1-ratio >= 0.9995
-				s.Evidence = ratioEv
-			}
-		case "Error Rate":
-			if ratioOK {
-				s.Value = tbops.Num(ratio)
-				s.Met = ratio < 0.001
-				s.Evidence = ratioEv
-			}
-		case "Execution Latency p95":
-			if m.lagOK {
-				s.Value, s.Met = tbops.Num(m.lagP95), m.lagP95 < LagP95Symptom
-				s.Evidence = []tbops.Evidence{m.lagEv}
-			}
-		case "Queue Depth":
-			if m.backlogOK {
-				s.Value, s.Met = tbops.Num(m.backlog50.Now), m.backlog50.Now < BacklogCritical
-				s.Evidence = []tbops.Evidence{m.backlog50.Evidence}
-			}
-		}
-		if s.Value != nil {
-			s.Status = sev(!s.Met, tbops.StatusWarning)
-		} else {
-			d.r.Warnf("SLO %s: no data", row.Name)
-		}
-		d.r.SLOs = append(d.r.SLOs, s)
-	}
 }

@@ -59,9 +59,13 @@ type Status struct {
 	State  State  `json:"state"`
 	Reason string `json:"reason,omitempty"`
 	TxHash string `json:"tx_hash,omitempty"`
-	// ChangedAt is when the disbursement entered State, Unix seconds.
-	ChangedAt int64 `json:"changed_at"`
+	// ChangedAt is when the disbursement entered State, Unix seconds; nil
+	// when the record does not say (some of the reference node's variants).
+	ChangedAt *int64 `json:"changed_at"`
 }
+
+// changed is ChangedAt, 0 when the record does not say.
+func (s Status) changed() int64 { return orZero(s.ChangedAt) }
 
 // Proposal is the governance proposal behind a disbursement.
 type Proposal struct {
@@ -90,7 +94,7 @@ func (d Disbursement) Created() time.Time { return time.Unix(d.CreatedAt, 0).UTC
 
 // Updated returns the latest of UpdatedAt and Status.ChangedAt as a time.
 func (d Disbursement) Updated() time.Time {
-	return time.Unix(max(d.UpdatedAt, d.Status.ChangedAt), 0).UTC()
+	return time.Unix(max(d.UpdatedAt, d.Status.changed()), 0).UTC()
 }
 
 // UnmarshalJSON accepts both the protocol shape and the reference node's; see
@@ -115,6 +119,7 @@ type RecordError struct {
 	Err   error
 }
 
+// Error names the record, the field and what was wrong with it.
 func (e *RecordError) Error() string {
 	id := ""
 	if e.ID != 0 {
@@ -235,7 +240,7 @@ func DecodeDisbursement(raw []byte) (Disbursement, error) {
 		d.Proposal.Deps = deps
 	}
 	if d.UpdatedAt == 0 {
-		d.UpdatedAt = max(d.Status.ChangedAt, d.CreatedAt)
+		d.UpdatedAt = max(d.Status.changed(), d.CreatedAt)
 	}
 	return d, nil
 }
@@ -445,25 +450,28 @@ func statusFields(obj map[string]json.RawMessage, st *Status) error {
 		if !ok || isNull(v) {
 			continue
 		}
-		if err := decodeInt(v, &st.ChangedAt); err != nil {
+		var at int64
+		if err := decodeInt(v, &at); err != nil {
 			return fmt.Errorf("%q: %v", k, err)
 		}
+		st.ChangedAt = &at
 		break
 	}
 	return nil
 }
 
-// Executor is the executor snapshot inside gov.treasury.balance. Null or absent
-// times are 0.
+// Executor is the executor snapshot inside gov.treasury.balance. Every field
+// is nil when the node sent null or nothing (missing is null, never 0); times
+// are Unix seconds.
 type Executor struct {
 	LastError      *string `json:"last_error"`
-	LastErrorAt    int64   `json:"last_error_at"`
-	LastSuccessAt  int64   `json:"last_success_at"`
-	LastTickAt     int64   `json:"last_tick_at"`
-	PendingMatured int64   `json:"pending_matured"`
-	StagedIntents  int64   `json:"staged_intents"`
+	LastErrorAt    *int64  `json:"last_error_at"`
+	LastSuccessAt  *int64  `json:"last_success_at"`
+	LastTickAt     *int64  `json:"last_tick_at"`
+	PendingMatured *int64  `json:"pending_matured"`
+	StagedIntents  *int64  `json:"staged_intents"`
 	LeaseHolder    *string `json:"lease_holder"`
-	LeaseExpiresAt int64   `json:"lease_expires_at"`
+	LeaseExpiresAt *int64  `json:"lease_expires_at"`
 }
 
 // Error returns last_error, "" when null.

@@ -36,6 +36,9 @@ type app struct {
 	promHeaders []string
 	promMatch   []string
 
+	// sim is doctor's simulated node, when it runs one.
+	sim *sim
+
 	httpOnce sync.Once
 	http     *http.Client
 	httpErr  error

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/theblock/tbops"
-	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/promq"
 )
 
@@ -67,6 +66,7 @@ func (a *app) doctorCmd() *cobra.Command {
 		workers   int
 		summary   bool
 		explorer  string
+		history   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "doctor",
@@ -74,7 +74,15 @@ func (a *app) doctorCmd() *cobra.Command {
 		Long: `doctor runs every runbook concurrently against one node or many (repeat --rpc, or
 --nodes FILE with one URL a line) and prints a summary row per node and runbook,
 then the details. With no --rpc and no TB_RPC_URL it starts the simulated node
-in-process (--scenario picks what it simulates) so you can see what tbops does.`,
+in-process (--scenario picks what it simulates) so you can see what tbops does.
+
+Windowed conditions ("for 10m", "sustained growth", "flat for 5 blocks") are
+decided only on data that covers them. Without --prom, doctor sees a node's
+metrics for about a second (two scrapes, one wait for the whole fleet), so
+those it cannot decide are "unknown" and say what would decide them: --prom
+(Prometheus has the history) or tbops serve (which accumulates it). The
+simulated node replays --history of its past first (70m: every window and
+"for"), the way a Prometheus scraping it all along would have seen it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -94,15 +102,14 @@ in-process (--scenario picks what it simulates) so you can see what tbops does.`
 				if name == "" {
 					name = "healthy"
 				}
-				sim, err := nodetest.New(nodetest.WithScenarioName(name))
+				sim, err := a.startSim(ctx, name, history)
 				if err != nil {
 					return &exitError{code: 3, err: err}
 				}
-				defer sim.Close()
-				fmt.Fprintf(a.stderr, "tbops: no --rpc given: diagnosing the simulated node (scenario %q) at %s\n", name, sim.URL())
-				urls = []string{sim.URL()}
+				defer sim.close()
+				urls = []string{sim.node.URL()}
 				if explorer == "" {
-					explorer = sim.ExplorerURL()
+					explorer = sim.node.ExplorerURL()
 				}
 			} else if scenario != "" {
 				return &exitError{code: 3, err: fmt.Errorf("--scenario only applies to the simulated node: drop it or drop --rpc")}
@@ -139,20 +146,21 @@ in-process (--scenario picks what it simulates) so you can see what tbops does.`
 	cmd.Flags().IntVar(&workers, "workers", 8, "nodes diagnosed at once")
 	cmd.Flags().BoolVar(&summary, "summary", false, "print only the summary table")
 	cmd.Flags().StringVar(&explorer, "explorer", "", `explorer URL answering {"latest_receipt_height": N} for the receipts runbook (default: not checked, so unknown; the simulated node serves one)`)
+	cmd.Flags().DurationVar(&history, "history", simHistory, "simulated node only: replay this much of its past first, scraped every 15s as Prometheus would (0: judge on a one-second look, as against a real node without --prom)")
 	return cmd
 }
 
-// diagnoseAll runs every runbook against every node, at most workers nodes at once
-// (runbooks of one node run concurrently), and returns the reports in node order
-// then runbook order.
+// scrapeConcurrency bounds the scrapes doctor makes at once: I/O, not the
+// CPU-heavy runbooks --workers bounds.
+const scrapeConcurrency = 32
+
+// diagnoseAll runs every runbook against every node and returns the reports in
+// node order then runbook order. The metrics come first, for the whole fleet at
+// once: every node's first scrape, one wait of firstScrapeGap, every node's
+// second scrape (with --prom, one Prometheus scoped to each node). No wait is
+// held inside a worker: then at most workers nodes are diagnosed at once, the
+// runbooks of one node concurrently.
 func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo bool, explorer string) []tbops.Report {
-	if workers < 1 {
-		workers = 1
-	}
-	rbs := a.runbooks()
-	out := make([][]tbops.Report, len(urls))
-	sem := make(chan struct{}, workers)
-	var wg sync.WaitGroup
 	var mu sync.Mutex // the nodes' goroutines share stderr
 	say := func(format string, args ...any) {
 		mu.Lock()
@@ -160,23 +168,25 @@ func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo b
 		a.progressDone() // a line of its own, not after the progress line
 		fmt.Fprintf(a.stderr, format, args...)
 	}
+	sources := a.fleetSources(ctx, urls, say)
+	defer func() {
+		for _, ns := range sources {
+			ns.close()
+		}
+	}()
+	rbs := a.runbooks()
+	out := make([][]tbops.Report, len(urls))
 	done := 0
-	for i, u := range urls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out[i] = a.diagnoseNode(ctx, u, rbs, slo, explorer, say)
-			mu.Lock()
-			done++
-			if len(urls) > 1 {
-				a.progress("diagnosed %d/%d nodes", done, len(urls))
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	parallel(len(urls), max(workers, 1), func(i int) {
+		t := &target{rpcURL: urls[i], metricsURL: a.metricsURLFor(urls[i]), now: sources[i].now, slo: slo, explorer: explorer, src: sources[i].src}
+		out[i] = a.diagnoseNode(ctx, t, rbs, sources[i].err)
+		mu.Lock()
+		done++
+		if len(urls) > 1 {
+			a.progress("diagnosed %d/%d nodes", done, len(urls))
+		}
+		mu.Unlock()
+	})
 	a.progressDone()
 	var all []tbops.Report
 	for _, rs := range out {
@@ -185,17 +195,94 @@ func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo b
 	return all
 }
 
-// diagnoseNode runs every runbook against one node concurrently. say prints a
-// line on stderr.
-func (a *app) diagnoseNode(ctx context.Context, url string, rbs []runbook, slo bool, explorer string, say func(string, ...any)) []tbops.Report {
-	t := &target{rpcURL: url, metricsURL: a.metricsURLFor(url), now: time.Now, slo: slo, explorer: explorer}
-	src, closeSrc, srcErr := a.metricsSource(ctx, t.metricsURL)
-	if srcErr != nil {
-		say("tbops: %s: metrics unavailable: %v\n", tbops.RedactURL(url), srcErr)
-	} else {
-		t.src = src
-		defer closeSrc()
+// nodeSource is one node's metrics source for doctor, and its clock.
+type nodeSource struct {
+	src   promq.Source
+	err   error
+	now   func() time.Time
+	close func()
+}
+
+// fleetSources opens every node's metrics source: see diagnoseAll. A node whose
+// metrics cannot be had gets its error instead, reported in its runbooks.
+func (a *app) fleetSources(ctx context.Context, urls []string, say func(string, ...any)) []nodeSource {
+	out := make([]nodeSource, len(urls))
+	for i := range out {
+		out[i] = nodeSource{now: time.Now, close: func() {}}
 	}
+	fail := func(i int, err error) {
+		out[i].err = err
+		say("tbops: %s: metrics unavailable: %v\n", tbops.RedactURL(urls[i]), err)
+	}
+	var pending []int // nodes whose source still needs work below
+	for i, u := range urls {
+		if sim := a.sim; sim != nil && sim.node.URL() == u && sim.src != nil {
+			out[i] = nodeSource{src: sim.src, now: sim.clock.Now, close: func() {}}
+			continue
+		}
+		pending = append(pending, i)
+	}
+	if len(pending) == 0 {
+		return out
+	}
+	if a.promGiven() {
+		p, err := a.prometheus(ctx)
+		for _, i := range pending {
+			if err != nil {
+				fail(i, err)
+				continue
+			}
+			if out[i].src, err = a.scopedPrometheus(p, a.metricsURLFor(urls[i])); err != nil {
+				fail(i, err)
+			}
+		}
+		return out
+	}
+	scrapes := make([]*promq.Scrape, len(urls))
+	parallel(len(pending), scrapeConcurrency, func(k int) {
+		i := pending[k]
+		s, err := a.firstScrape(ctx, a.metricsURLFor(urls[i]))
+		if err != nil {
+			fail(i, err)
+			return
+		}
+		scrapes[i] = s
+	})
+	t := time.NewTimer(firstScrapeGap)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+	case <-t.C:
+	}
+	labels, _ := a.promMatchers()
+	parallel(len(pending), scrapeConcurrency, func(k int) {
+		i := pending[k]
+		if s := scrapes[i]; s != nil {
+			_ = s.Scrape(ctx) // a failure is recorded and shows as a warning on the results
+			out[i].src, out[i].close = promq.Scoped(s, labels), s.Close
+		}
+	})
+	return out
+}
+
+// parallel runs f(0) … f(n-1), at most limit at once, and waits for them.
+func parallel(n, limit int, f func(i int)) {
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
+}
+
+// diagnoseNode runs every runbook against one node concurrently. srcErr is why
+// the node has no metrics source, if it has none.
+func (a *app) diagnoseNode(ctx context.Context, t *target, rbs []runbook, srcErr error) []tbops.Report {
 	reports := make([]tbops.Report, len(rbs))
 	var wg sync.WaitGroup
 	for i, rb := range rbs {
@@ -204,14 +291,14 @@ func (a *app) diagnoseNode(ctx context.Context, url string, rbs []runbook, slo b
 			defer wg.Done()
 			r, err := rb.diagnose(ctx, t)
 			if err != nil {
-				r = tbops.NewReport(rb.id, url, t.now())
+				r = tbops.NewReport(rb.id, t.rpcURL, t.now())
 				r.Warnf("diagnosis failed: %v", err)
 				r.Finalize()
 			}
 			if srcErr != nil && rb.usesMetrics {
 				r.Warnf("no metrics source: %v", srcErr)
 			}
-			r.Target = tbops.RedactURL(url)
+			r.Target = tbops.RedactURL(t.rpcURL)
 			reports[i] = r
 		}()
 	}

@@ -10,16 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/theblock/tbops"
@@ -27,12 +23,14 @@ import (
 	tbruntime "github.com/theblock/tbops/runtime"
 )
 
-func (a *app) energyClient() (*energy.Client, error) {
-	rpc, err := a.rpcClient(a.rpcURL(), energy.TokenEnv)
+// energyClient is the energy client of url: --timeout, and the token from
+// --token or else TB_ENERGY_RPC_TOKEN (the library reads no environment).
+func (a *app) energyClient(url string) (*energy.Client, error) {
+	rc, err := a.rpcClient(url, energy.TokenEnv)
 	if err != nil {
 		return nil, &exitError{code: 3, err: fmt.Errorf("%v; pass --rpc URL", err)}
 	}
-	return energy.NewWithTransport(rpc), nil
+	return energy.NewClientFromRPC(rc), nil
 }
 
 func (a *app) energyCmd() *cobra.Command {
@@ -44,53 +42,70 @@ func (a *app) energyCmd() *cobra.Command {
 
 func (a *app) energyDiagnoseCmd() *cobra.Command {
 	var slo bool
+	var globs []string
 	cmd := &cobra.Command{Use: "diagnose", Short: "Run the Energy Stalled runbook against a node", Args: cobra.NoArgs,
+		Long: `diagnose runs the Energy Stalled runbook against the node and prints what fires, why,
+and what to do. It changes nothing. Windowed symptoms are decided from the node's
+exact RPC evidence (settlement times, credit ages, dispute times) where the runbook
+allows, else from metrics that cover the window: without --prom, a first look is
+unknown where a window is not yet observed.
+
+It also greps the node's logs (--log-glob, on the node's host) for signature
+failures and timestamp_skew, and reads this host's clock-sync state, shown apart:
+tbops's machine is not the node.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, g := range globs {
+				if _, err := filepath.Match(g, ""); err != nil {
+					return &exitError{code: 3, err: fmt.Errorf("--log-glob %q: %v; quote the pattern as a shell glob, e.g. '/var/log/node/*.log'", g, err)}
+				}
+			}
 			ctx := cmd.Context()
 			t := &target{rpcURL: a.rpcURL(), metricsURL: a.metricsURLFor(a.rpcURL()), now: time.Now, slo: slo}
-			src, closeSrc, err := a.metricsSource(ctx, t.metricsURL)
+			src, closeSrc, srcErr := a.metricsSource(ctx, t.metricsURL)
+			defer closeSrc()
+			t.src = src
+			r, err := a.energyRunbookWith(t, globs).Diagnose(ctx)
 			if err != nil {
-				fmt.Fprintf(a.stderr, "tbops: metrics unavailable: %v\n", err)
-			} else {
-				t.src = src
-				defer closeSrc()
+				return rpcErr(err)
 			}
-			r, derr := a.energyRunbook().diagnose(ctx, t)
-			if derr != nil {
-				return rpcErr(derr)
+			if srcErr != nil {
+				r.Warnf("no metrics source: %v", srcErr)
 			}
-			if err != nil {
-				r.Warnf("no metrics source: %v", err)
-			}
-			r.Target = tbops.RedactURL(t.rpcURL)
 			return a.printReport(r)
 		}}
 	cmd.Flags().BoolVar(&slo, "slo", false, "also evaluate the Energy SLO table")
+	cmd.Flags().StringArrayVar(&globs, "log-glob", []string{energy.DefaultLogGlob}, "node log files to grep for signature failures and timestamp_skew (repeatable)")
 	return cmd
 }
 
-// energyRunbook is the energy-stalled diagnosis doctor runs.
+// energyRunbook is doctor's entry for the runbook (until doctor iterates
+// tbops.Runbook values).
 func (a *app) energyRunbook() *runbook {
 	return &runbook{id: energy.RunbookID, usesMetrics: true, diagnose: func(ctx context.Context, t *target) (tbops.Report, error) {
-		c, err := a.energyClient()
-		if err != nil {
-			return tbops.Report{}, err
-		}
-		if t.rpcURL != a.rpcURL() {
-			rpc, err := a.rpcClient(t.rpcURL, energy.TokenEnv)
-			if err != nil {
-				return tbops.Report{}, err
-			}
-			c = energy.NewWithTransport(rpc)
-		}
-		return energy.Diagnose(ctx, c, t.src, energy.Options{Now: t.now, SLO: t.slo, RPCURL: t.rpcURL})
+		return a.energyRunbookFor(t).Diagnose(ctx)
 	}}
+}
+
+// energyRunbookFor is the Energy Stalled runbook for one of doctor's targets:
+// the node's logs at the runbook's path are grepped and this host's clock is
+// read, as energy diagnose does by default.
+func (a *app) energyRunbookFor(t *target) tbops.Runbook {
+	return a.energyRunbookWith(t, []string{energy.DefaultLogGlob})
+}
+
+// energyRunbookWith is the runbook for t grepping the log files of globs.
+func (a *app) energyRunbookWith(t *target, globs []string) tbops.Runbook {
+	c, err := a.energyClient(t.rpcURL)
+	if err != nil {
+		return tbops.Func(energy.RunbookID, func(context.Context) (tbops.Report, error) { return tbops.Report{}, err })
+	}
+	return energy.NewRunbook(c, t.src, energy.Options{Now: t.now, SLO: t.slo, LogGlobs: globs, HostClock: energy.HostClockSync})
 }
 
 func (a *app) energyMarketCmd() *cobra.Command {
 	return &cobra.Command{Use: "market", Short: "List providers (energy.market)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.energyClient()
+			c, err := a.energyClient(a.rpcURL())
 			if err != nil {
 				return err
 			}
@@ -99,12 +114,19 @@ func (a *app) energyMarketCmd() *cobra.Command {
 				return rpcErr(err)
 			}
 			if a.output == "json" {
+				if m.Providers == nil {
+					m.Providers = []energy.Provider{}
+				}
 				return a.printJSON(m)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "PROVIDER\tSTATUS\tREPUTATION\tCAPACITY_KWH\tPRICE_PER_KWH")
 			for _, p := range m.Providers {
-				fmt.Fprintf(tw, "%s\t%s\t%.2f\t%g\t%s\n", p.ProviderID, dashIfBlank(p.Status), p.Score(), p.CapacityKWh, p.PricePerKWh)
+				score := "-"
+				if v, ok := p.Score(); ok {
+					score = fmt.Sprintf("%.2f", v)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ProviderID, dashIfBlank(p.Status), score, orDash(p.CapacityKWh, "%g"), orDash(p.PricePerKWh, "%s"))
 			}
 			return tw.Flush()
 		}}
@@ -117,12 +139,20 @@ func dashIfBlank(s string) string {
 	return s
 }
 
+// orDash formats *p, or "-" when the node did not send it.
+func orDash[T any](p *T, format string) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf(format, *p)
+}
+
 func (a *app) energyCreditsCmd() *cobra.Command {
 	var status, provider string
 	var limit int
 	cmd := &cobra.Command{Use: "credits", Short: "List credits (energy.credits), following cursors up to --limit", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.energyClient()
+			c, err := a.energyClient(a.rpcURL())
 			if err != nil {
 				return err
 			}
@@ -136,25 +166,36 @@ func (a *app) energyCreditsCmd() *cobra.Command {
 				}
 				list = append(list, cr)
 			}
-			total := 0.0
-			for _, cr := range list {
-				total += cr.AmountKWh
-			}
+			total := creditsKWh(list)
 			if a.output == "json" {
 				return a.printJSON(map[string]any{"credits": nonNilCredits(list), "count": len(list), "total_kwh": total})
 			}
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CREDIT\tPROVIDER\tMETER\tKWH\tSTATUS\tCREATED")
 			for _, cr := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%g\t%s\t%s\n", cr.CreditID, cr.ProviderID, cr.Meter, cr.AmountKWh, cr.Status, unixTime(cr.CreatedAt))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cr.CreditID, cr.ProviderID, cr.Meter, orDash(cr.AmountKWh, "%g"),
+					cr.Status, unixTime(cr.CreatedAt))
 			}
-			fmt.Fprintf(tw, "\n%d credits, %g kWh\n", len(list), total)
+			fmt.Fprintf(tw, "\n%d credits, %s kWh\n", len(list), orDash(total, "%g"))
 			return tw.Flush()
 		}}
 	cmd.Flags().StringVar(&status, "status", "", "pending or settled")
 	cmd.Flags().StringVar(&provider, "provider", "", "only this provider_id")
 	cmd.Flags().IntVar(&limit, "limit", 50, "most credits to list")
 	return cmd
+}
+
+// creditsKWh is the credits' total kWh, nil when a credit's amount is missing
+// (a partial sum would read as the total).
+func creditsKWh(list []energy.Credit) *float64 {
+	total := 0.0
+	for _, cr := range list {
+		if cr.AmountKWh == nil {
+			return nil
+		}
+		total += *cr.AmountKWh
+	}
+	return &total
 }
 
 func nonNilCredits(l []energy.Credit) []energy.Credit {
@@ -164,11 +205,12 @@ func nonNilCredits(l []energy.Credit) []energy.Credit {
 	return l
 }
 
-func unixTime(t int64) string {
-	if t <= 0 {
+// unixTime prints a time the node sent, "-" for none.
+func unixTime(t *int64) string {
+	if t == nil || *t <= 0 {
 		return "-"
 	}
-	return time.Unix(t, 0).UTC().Format(time.RFC3339)
+	return time.Unix(*t, 0).UTC().Format(time.RFC3339)
 }
 
 func (a *app) energyDisputesCmd() *cobra.Command {
@@ -176,7 +218,7 @@ func (a *app) energyDisputesCmd() *cobra.Command {
 	var limit int
 	cmd := &cobra.Command{Use: "disputes", Short: "List disputes (energy.disputes), or show one with --id (energy.dispute)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.energyClient()
+			c, err := a.energyClient(a.rpcURL())
 			if err != nil {
 				return err
 			}
@@ -189,7 +231,7 @@ func (a *app) energyDisputesCmd() *cobra.Command {
 					return a.printJSON(d)
 				}
 				fmt.Fprintf(a.stdout, "dispute %s: %s, provider %s, meter %s, reason %s\nopened %s, resolved %s\nevidence: %s\n",
-					d.DisputeID, d.Status, d.ProviderID, d.Meter, d.Reason, unixTime(d.OpenedAt), resolved(d.ResolvedAt), string(d.Evidence))
+					d.DisputeID, d.Status, d.ProviderID, d.Meter, d.Reason, unixTime(d.OpenedAt), unixTime(d.ResolvedAt), string(d.Evidence))
 				return nil
 			}
 			ds, err := c.Disputes(cmd.Context(), status, limit)
@@ -205,7 +247,7 @@ func (a *app) energyDisputesCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "DISPUTE\tPROVIDER\tSTATUS\tREASON\tOPENED\tRESOLVED")
 			for _, d := range ds {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.DisputeID, d.ProviderID, d.Status, d.Reason, unixTime(d.OpenedAt), resolved(d.ResolvedAt))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.DisputeID, d.ProviderID, d.Status, d.Reason, unixTime(d.OpenedAt), unixTime(d.ResolvedAt))
 			}
 			return tw.Flush()
 		}}
@@ -213,13 +255,6 @@ func (a *app) energyDisputesCmd() *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 50, "most disputes to list (max 500)")
 	cmd.Flags().StringVar(&id, "id", "", "show one dispute with its evidence")
 	return cmd
-}
-
-func resolved(t *int64) string {
-	if t == nil {
-		return "-"
-	}
-	return unixTime(*t)
 }
 
 // readSecret reads a key from a file (or "-" for stdin), else an env variable.
@@ -351,7 +386,7 @@ node (energy.provider). It prints the failure reason the node would count
 			}
 			keyScheme := ""
 			if key == "" {
-				c, err := a.energyClient()
+				c, err := a.energyClient(a.rpcURL())
 				if err != nil {
 					return err
 				}
@@ -479,15 +514,34 @@ func verifyHint(reason string) string {
 
 func (a *app) energyGuardCmd() *cobra.Command {
 	var listen, upstream, envFile string
-	var hops, maxClients int
-	var rps int
+	var hops, maxClients, rps int
+	var maxBody, maxBuffered int64
+	var so energy.GuardServerOptions
 	cmd := &cobra.Command{Use: "guard --listen ADDR --upstream URL", Short: "Run the energy RPC guard as a reverse proxy in front of a node",
 		Long: `guard puts energy.Guard in front of a node: energy.* JSON-RPC calls need the bearer
 token TB_ENERGY_RPC_TOKEN (auth off, with a warning, when unset) and are limited to
 TB_ENERGY_RPC_RPS requests per second per client (default 50) before any parameter
-is parsed; everything else passes through. It serves the guard's own metrics
-(energy_rpc_rejected_total) at /guard/metrics. --token and --rps override the
+is parsed; everything else passes through. The guard decides on the whole body
+and forwards exactly what it checked: a batch, a non-object, a "method" key given
+twice (in any letter case) or invalid JSON is refused, never forwarded. It serves
+its own metrics (energy_rpc_rejected_total, energy_rpc_rate_limit_rps,
+energy_rpc_guard_connections) at /guard/metrics. --token and --rps override the
 environment.
+
+Every wait is bounded: --header-timeout, --body-timeout (counted from the end of
+the headers), --idle-timeout, --upstream-timeout (the node's whole answer) and
+--max-conns (more connections wait in the accept queue; each may also hold a
+connection to the node, so keep 2 x --max-conns under ulimit -n). Failures the
+guard answers itself are JSON-RPC errors with the request's id (null when the id
+is not a valid string, number or null):
+
+  -33009 unauthorized            HTTP 200
+  -33010 rate limited            HTTP 429, Retry-After, error.data.retry_after_ms
+  -32600 / -32700 bad request    HTTP 200 (also a body over --max-body)
+  -32600 body not in time        HTTP 408, connection closed
+  -32001 guard busy              HTTP 503, Retry-After (over --max-buffered bytes held)
+  -32603 node unreachable        HTTP 502
+  -32603 node not in time        HTTP 504
 
 With --env-file FILE (KEY=VALUE lines, as a systemd EnvironmentFile) the token and
 limit come from the file instead, and every change to it applies without a restart;
@@ -497,9 +551,8 @@ a file with a bad value changes nothing and is logged.`,
 			if upstream == "" {
 				return &exitError{code: 3, err: errors.New("--upstream URL is required (the node's RPC URL)")}
 			}
-			u, err := url.Parse(upstream)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return &exitError{code: 3, err: fmt.Errorf("--upstream %q: want an http(s) URL", upstream)}
+			if err := checkGuardFlags(cmd, rps, hops, maxClients, maxBody, maxBuffered, so); err != nil {
+				return &exitError{code: 3, err: err}
 			}
 			getenv := a.getenv
 			var watcher *tbruntime.Watcher[envFileVars]
@@ -524,23 +577,23 @@ a file with a bad value changes nothing and is logged.`,
 			if rps > 0 {
 				o.RPS = rps
 			}
-			o.TrustedProxyHops, o.MaxClients = hops, maxClients
-			o.Logger = slog.New(slog.NewTextHandler(a.stderr, nil))
-			g := energy.NewGuard(o)
-			reg := prometheus.NewRegistry()
-			if err := reg.Register(g); err != nil {
+			logger := slog.New(slog.NewTextHandler(a.stderr, nil))
+			o.TrustedProxyHops, o.MaxClients, o.MaxBody, o.MaxBuffered, o.Logger = hops, maxClients, maxBody, maxBuffered, logger
+			g, err := energy.NewGuard(o)
+			if err != nil {
 				return &exitError{code: 3, err: err}
 			}
-			proxy := httputil.NewSingleHostReverseProxy(u)
-			mux := http.NewServeMux()
-			mux.Handle("/guard/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-			mux.Handle("/", g.Middleware(proxy))
+			so.MetricsPath, so.Logger = "/guard/metrics", logger
+			srv, err := energy.NewGuardServer(g, upstream, so)
+			if err != nil {
+				return &exitError{code: 3, err: fmt.Errorf("%w; pass --upstream http://HOST:PORT/", err)}
+			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return &exitError{code: 3, err: fmt.Errorf("--listen %s: %w", listen, err)}
 			}
-			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-			fmt.Fprintf(a.stderr, "tbops: energy guard on http://%s -> %s (limit %d rps per client, auth %s)\n", ln.Addr(), upstream, g.RPS(), onOff(g.AuthEnabled()))
+			fmt.Fprintf(a.stderr, "tbops: energy guard on http://%s -> %s (limit %d rps per client, auth %s; body %s, node %s, at most %d connections)\n",
+				ln.Addr(), tbops.RedactURL(upstream), g.RPS(), onOff(g.AuthEnabled()), so.BodyTimeout, so.UpstreamTimeout, so.MaxConns)
 			if watcher != nil {
 				go func() {
 					for ch := range watcher.Subscribe() {
@@ -556,17 +609,10 @@ a file with a bad value changes nothing and is logged.`,
 					}
 				}()
 			}
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case <-cmd.Context().Done():
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = srv.Shutdown(ctx)
-				return nil
-			case err := <-errc:
+			if err := srv.Serve(cmd.Context(), ln); err != nil {
 				return &exitError{code: 3, err: err}
 			}
+			return nil
 		}}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:3031", "address to listen on")
@@ -574,8 +620,41 @@ a file with a bad value changes nothing and is logged.`,
 	f.IntVar(&rps, "rps", 0, "requests per second per client (default $TB_ENERGY_RPC_RPS or 50)")
 	f.IntVar(&hops, "trusted-proxy-hops", 0, "take the client IP from this X-Forwarded-For hop (from the right); 0 = the connection's address")
 	f.IntVar(&maxClients, "max-clients", energy.DefaultMaxClients, "clients tracked at most (memory bound)")
+	f.Int64Var(&maxBody, "max-body", energy.DefaultMaxBody, "request body limit in bytes (-32600 beyond)")
+	f.Int64Var(&maxBuffered, "max-buffered", energy.DefaultMaxBuffered, "request bytes held at once over all connections (-32001, HTTP 503 beyond): bounds memory")
+	f.DurationVar(&so.HeaderTimeout, "header-timeout", energy.DefaultHeaderTimeout, "time a client has to send its request headers")
+	f.DurationVar(&so.BodyTimeout, "body-timeout", energy.DefaultBodyTimeout, "time a client has to send its request body, after the headers")
+	f.DurationVar(&so.IdleTimeout, "idle-timeout", energy.DefaultIdleTimeout, "close a keep-alive connection idle this long")
+	f.DurationVar(&so.UpstreamTimeout, "upstream-timeout", energy.DefaultUpstreamTimeout, "time the node has to answer a forwarded request")
+	f.IntVar(&so.MaxConns, "max-conns", energy.DefaultMaxConns, "client connections open at once; more wait in the accept queue")
 	f.StringVar(&envFile, "env-file", "", "KEY=VALUE file with TB_ENERGY_RPC_TOKEN and TB_ENERGY_RPC_RPS, reloaded when it changes")
 	return cmd
+}
+
+// checkGuardFlags refuses the values the guard would not take, naming the flag
+// (a zero in the library means "the default", which a flag should not hide).
+func checkGuardFlags(cmd *cobra.Command, rps, hops, maxClients int, maxBody, maxBuffered int64, so energy.GuardServerOptions) error {
+	for _, c := range []struct {
+		flag string
+		bad  bool
+		want string
+	}{
+		{"rps", rps < 0, "a positive number (0 = $TB_ENERGY_RPC_RPS or 50)"},
+		{"trusted-proxy-hops", hops < 0, "0 or more"},
+		{"max-clients", maxClients <= 0, "a positive number"},
+		{"max-body", maxBody <= 0, "a positive number of bytes"},
+		{"max-buffered", maxBuffered <= 0, "a positive number of bytes"},
+		{"max-conns", so.MaxConns <= 0, "a positive number"},
+		{"header-timeout", so.HeaderTimeout <= 0, "a positive duration such as 5s"},
+		{"body-timeout", so.BodyTimeout <= 0, "a positive duration such as 10s"},
+		{"idle-timeout", so.IdleTimeout <= 0, "a positive duration such as 60s"},
+		{"upstream-timeout", so.UpstreamTimeout <= 0, "a positive duration such as 10s"},
+	} {
+		if c.bad {
+			return fmt.Errorf("--%s %s: want %s", c.flag, cmd.Flags().Lookup(c.flag).Value, c.want)
+		}
+	}
+	return nil
 }
 
 // envFileVars are the variables of an environment file.

@@ -276,6 +276,8 @@ could not be read.`,
 
 func (a *app) governorAuditCmd() *cobra.Command {
 	var f verifyFlags
+	var apply bool
+	var reason string
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "The runbook's auditing workflow: status and intent hashes, stored hashes and gauges against the decisions",
@@ -285,8 +287,12 @@ themselves, each economics_* gauge with the sample field it mirrors, and the ad
 tiers' streak gauges with the ad_contextual/ad_presence gates. With --dir the
 decisions are the files (also checked as verify does); without it they are the
 node's governor.snapshot answers. Every mismatch shows both values and where each
-came from. Exit codes: 0 ok, 1 warning (gauge drift, bad files), 2 critical (hash
-mismatch, bad signature), 3 unknown.`,
+came from; a comparison the evidence cannot decide yet is unknown, with a warning
+saying what would decide it. With --apply, when the rollback play matched, the
+exit intent is submitted (once, never retried, not when one is already pending)
+and the gate's state re-read; the environment steps stay instructions.
+Exit codes: 0 ok, 1 warning (gauge drift, bad files), 2 critical (hash mismatch,
+bad signature), 3 unknown.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options()
@@ -304,18 +310,27 @@ mismatch, bad signature), 3 unknown.`,
 			} else {
 				defer closeSrc()
 			}
-			r, err := governor.Audit(ctx, c, src, governor.Options{Dir: f.dir, Verify: opts, Getenv: a.getenv})
+			rb := governor.NewRunbook(c, src, governor.Options{Dir: f.dir, Verify: opts, Getenv: a.getenv, Reason: reason})
+			r, err := rb.Diagnose(ctx)
 			if err != nil {
 				return &exitError{code: 3, err: err}
+			}
+			if apply {
+				if p, _ := r.Path("rollback"); !p.Matched {
+					fmt.Fprintln(a.stderr, "tbops: --apply: the rollback play did not match; nothing was submitted")
+				} else if r, err = rb.Apply(ctx, r); err != nil {
+					r.Warnf("apply: %v (nothing was retried; run tbops governor status before trying again)", err)
+				}
 			}
 			if srcErr != nil {
 				r.Warnf("no metrics source: %v", srcErr)
 			}
-			r.Target = tbops.RedactURL(a.rpcURL())
 			return a.printReport(r)
 		},
 	}
 	f.add(cmd, "", "decisions directory (<data_dir>/governor/decisions); without it the node's governor.snapshot answers are compared")
+	cmd.Flags().BoolVar(&apply, "apply", false, "when the rollback play matched, submit the exit intent (otherwise it is only planned)")
+	cmd.Flags().StringVar(&reason, "reason", governor.DefaultRollbackReason, "reason recorded with the exit intent (with --apply)")
 	return cmd
 }
 
@@ -442,16 +457,22 @@ func writeRollback(w io.Writer, p governor.RollbackPlan, applied bool) {
 	}
 }
 
-// governorRunbook is doctor's governor-audit. Doctor has no decisions
-// directory for a remote node, so it audits against the node's
+// governorRunbookFor is the governor audit of one doctor target. Doctor has no
+// decisions directory for a remote node, so it audits against the node's
 // governor.snapshot answers (also for the simulated node); `tbops governor
-// audit --dir` checks the files.
+// audit --dir` checks the files. The environment is read for the mode finding.
+func (a *app) governorRunbookFor(t *target) tbops.Runbook {
+	rc, err := a.rpcClient(t.rpcURL, "")
+	if err != nil {
+		return tbops.Func(governor.RunbookID, func(context.Context) (tbops.Report, error) { return tbops.Report{}, err })
+	}
+	return governor.NewRunbook(governor.NewClientFromRPC(rc), t.src, governor.Options{Now: t.now, Getenv: a.getenv})
+}
+
+// governorRunbook is doctor's entry for governor-audit (until doctor lists
+// tbops.Runbooks built with governorRunbookFor).
 func (a *app) governorRunbook() *runbook {
 	return &runbook{id: governor.RunbookID, usesMetrics: true, diagnose: func(ctx context.Context, t *target) (tbops.Report, error) {
-		rc, err := a.rpcClient(t.rpcURL, "")
-		if err != nil {
-			return tbops.Report{}, err
-		}
-		return governor.Audit(ctx, governor.NewClientFromRPC(rc), t.src, governor.Options{Now: t.now, Getenv: a.getenv})
+		return a.governorRunbookFor(t).Diagnose(ctx)
 	}}
 }

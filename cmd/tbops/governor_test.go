@@ -10,7 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/governor"
+	"github.com/theblock/tbops/internal/reportcheck"
 	"github.com/theblock/tbops/nodetest"
 )
 
@@ -114,16 +116,81 @@ func TestGovernorVerify(t *testing.T) {
 }
 
 func TestGovernorAudit(t *testing.T) {
-	for sc, want := range map[string]int{"healthy": 0, "governor-shadow-mode": 0, "governor-hash-mismatch": 2, "governor-gauge-drift": 1} {
+	for sc, want := range map[string]int{"healthy": 0, "governor-shadow-mode": 0, "governor-hash-mismatch": 2, "governor-gauge-drift": 1,
+		"governor-telemetry-missing": 3} {
 		n, env := govSim(t, sc)
 		code, out, errOut := runCLI(t, env, "governor", "audit")
 		assert.Equal(t, want, code, "%s:\n%s\n%s", sc, out, errOut)
 		code, out, errOut = runCLI(t, env, "governor", "audit", "--dir", n.GovernorDecisionsDir(), "-o", "json")
 		assert.Equal(t, want, code, "%s:\n%s\n%s", sc, out, errOut)
-		var r map[string]any
+		var r tbops.Report
 		require.NoError(t, json.Unmarshal([]byte(out), &r))
-		assert.Equal(t, "governor-audit", r["runbook"])
+		reportcheck.Valid(t, r)
+		assert.Equal(t, "governor-audit", r.Runbook)
+		assert.Equal(t, n.URL(), r.Target)
+		assert.Contains(t, r.Scope, "scrape "+n.MetricsURL())
+		assert.Empty(t, n.Calls("governor.submit_intent"), "audit changes nothing without --apply")
 	}
+}
+
+// audit --apply carries out the rollback play the audit matched: the exit
+// intent once, never again while it is pending; a healthy audit sends nothing.
+func TestGovernorAuditApply(t *testing.T) {
+	n, env := govSim(t, "healthy")
+	code, _, errOut := runCLI(t, env, "governor", "audit", "--apply")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "the rollback play did not match; nothing was submitted")
+	assert.Empty(t, n.Calls("governor.submit_intent"))
+
+	n, env = govSim(t, "governor-hash-mismatch")
+	code, out, errOut := runCLI(t, env, "governor", "audit", "--apply", "--reason", "incident 9", "-o", "json")
+	require.Equal(t, 2, code, errOut)
+	var r tbops.Report
+	require.NoError(t, json.Unmarshal([]byte(out), &r))
+	reportcheck.Valid(t, r)
+	p, ok := r.Path("rollback")
+	require.True(t, ok)
+	var submitted bool
+	for _, a := range p.Actions {
+		if a.Kind == "submit" {
+			submitted = !a.DryRun && strings.Contains(a.Result, "submitted")
+		}
+	}
+	assert.True(t, submitted, "%+v", p.Actions)
+	calls := n.Calls("governor.submit_intent")
+	require.Len(t, calls, 1)
+	assert.Contains(t, string(calls[0]), `"reason":"incident 9"`)
+
+	code, out, _ = runCLI(t, env, "governor", "audit", "--apply")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, out, "not submitted again")
+	assert.Len(t, n.Calls("governor.submit_intent"), 1, "never replayed")
+}
+
+// status -o json: a node with no economics decision yet sends a null hash and
+// no sample, and tbops prints null, never "".
+func TestGovernorStatusJSONNull(t *testing.T) {
+	n, env := govSim(t, "healthy")
+	n.Update(func(s *nodetest.Scenario) {
+		var keep []nodetest.GovernorDecision
+		for _, d := range s.Governor.Decisions {
+			if d.Gate != "economics" {
+				keep = append(keep, d)
+			}
+		}
+		s.Governor.Decisions = keep
+	})
+	code, out, errOut := runCLI(t, env, "governor", "status", "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &m))
+	assert.Contains(t, m, "last_economics_snapshot_hash")
+	assert.Nil(t, m["last_economics_snapshot_hash"])
+	assert.Contains(t, m, "economics_sample")
+	assert.Nil(t, m["economics_sample"])
+	code, out, _ = runCLI(t, env, "governor", "status")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "last_economics_snapshot_hash: null")
 }
 
 func TestGovernorRollback(t *testing.T) {
@@ -148,15 +215,25 @@ func TestGovernorRollback(t *testing.T) {
 	assert.Equal(t, 3, code)
 	assert.Contains(t, errOut, `--gate "nope"`)
 
+	// The exit intent is pending now: a second --apply does not send another.
+	code, out, errOut = runCLI(t, env, "governor", "rollback", "--reason", "bad sample", "--apply")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "not submitted again: exit intent economics-exit-")
+	assert.Len(t, n.Calls("governor.submit_intent"), 1, "never replayed")
+
+	n, env = govSim(t, "healthy")
 	n.SetFault(nodetest.Fault{Method: "governor.submit_intent", ErrorCode: -32603, ErrorMessage: "boom"})
 	code, _, errOut = runCLI(t, env, "governor", "rollback", "--apply")
 	assert.Equal(t, 3, code)
 	assert.Contains(t, errOut, "nothing was retried")
-	assert.Len(t, n.Calls("governor.submit_intent"), 2)
+	assert.Len(t, n.Calls("governor.submit_intent"), 1)
 }
 
 func TestDoctorGovernorScenarios(t *testing.T) {
-	for sc, want := range map[string]int{"governor-healthy": 0, "governor-shadow-mode": 0, "governor-hash-mismatch": 2, "governor-gauge-drift": 1} {
+	// The simulated node replays its history first, so the telemetry that has
+	// been missing for longer than the rule's 10m is decided: a warning.
+	for sc, want := range map[string]int{"governor-healthy": 0, "governor-shadow-mode": 0, "governor-hash-mismatch": 2, "governor-gauge-drift": 1,
+		"governor-telemetry-missing": 1} {
 		code, out, _ := runCLI(t, nil, "doctor", "--scenario", sc, "--summary")
 		assert.Equal(t, want, code, "%s:\n%s", sc, out)
 		assert.Contains(t, out, "governor-audit")

@@ -265,3 +265,16 @@ func TestRollbackRedirectIsNotFollowed(t *testing.T) {
 	assert.Contains(t, errOut, "(HTTP 307)")
 	assert.NotContains(t, errOut, "hunter2")
 }
+
+// Without its replayed history the simulated node is judged as a real node
+// without --prom: what one second cannot decide is unknown, never a page.
+func TestDoctorOnAOneSecondLookNeverPages(t *testing.T) {
+	code, out, errOut := runCLI(t, nil, "doctor", "--history", "0", "--summary")
+	assert.Contains(t, []int{0, 3}, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.NotContains(t, out, "WARNING")
+	assert.NotContains(t, out, "CRITICAL")
+	assert.Contains(t, errOut, "a one-second look")
+	code, _, errOut = runCLI(t, nil, "doctor", "--history", "-1m")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "--history -1m0s: want 0 or a positive duration")
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -40,4 +41,32 @@ func TestTreasuryMigrateExactPath(t *testing.T) {
 	assert.Contains(t, errOut, "q#2.db: no such file or directory; pass its path")
 	_, err = os.Stat("q")
 	assert.ErrorIs(t, err, os.ErrNotExist, "no database is created for a missing path")
+}
+
+// TestTreasuryMigrateBusy: an explorer that still has the database open is
+// refused, nothing changes, and the error says what to do.
+func TestTreasuryMigrateBusy(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "explorer.db")
+	require.NoError(t, os.WriteFile(path, nil, 0o644))
+	explorer, err := treasury.OpenExplorerDB(ctx, "sqlite", path)
+	require.NoError(t, err)
+	defer explorer.Close()
+	_, err = explorer.Exec(`CREATE TABLE treasury_disbursements (id INTEGER PRIMARY KEY, amount_ct INTEGER, amount_it INTEGER)`)
+	require.NoError(t, err)
+	conn, err := explorer.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, "BEGIN IMMEDIATE")
+	require.NoError(t, err)
+
+	code, _, errOut := runTreasury(t, nil, "treasury", "migrate-explorer", "--busy-timeout", "50ms", path)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, "in use by another process")
+	assert.Contains(t, errOut, "; stop explorer first, then re-run")
+	_, err = conn.ExecContext(ctx, "ROLLBACK")
+	require.NoError(t, err)
+	var cols int
+	require.NoError(t, conn.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('treasury_disbursements') WHERE name = 'amount_ct'`).Scan(&cols))
+	assert.Equal(t, 1, cols, "nothing was applied")
 }

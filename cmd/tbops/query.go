@@ -140,49 +140,21 @@ const firstScrapeGap = time.Second
 // PROMETHEUS_URL is given, else a scrape of metricsURL. close releases it.
 //
 // The scrape source takes a sample, waits a second, takes another (so rate and
-// increase are defined for a one-shot doctor) and keeps scraping every second in
+// increase are defined for a one-shot command) and keeps scraping every second in
 // the background until close.
 func (a *app) metricsSource(ctx context.Context, metricsURL string) (promq.Source, func(), error) {
 	noop := func() {}
 	if a.promGiven() {
-		base := a.promBase()
-		opts, _ := a.promRequestOptions() // validated before the command ran
-		p, err := promq.NewPrometheus(base, append(opts, promq.WithTimeout(a.timeout))...)
+		p, err := a.prometheus(ctx)
 		if err != nil {
-			return nil, noop, fmt.Errorf("%v; pass a valid --prom URL or PROMETHEUS_URL", err)
+			return nil, noop, err
 		}
-		// One cheap query tells a wrong URL apart from missing series up front.
-		if _, err := p.Client().Query(ctx, "1", time.Time{}); err != nil {
-			if ctx.Err() != nil {
-				return nil, noop, ctx.Err()
-			}
-			return nil, noop, fmt.Errorf("cannot query Prometheus at %s: %v; check --prom URL or PROMETHEUS_URL", p.Client().URL(), shortErr(err))
-		}
-		// A Prometheus may scrape a whole fleet: every question names this node,
-		// by --prom-match when given, else by its metrics URL's host:port, the
-		// instance label Prometheus gives a target by default. A node whose
-		// instance cannot be told is refused rather than blended with others.
-		labels, _ := a.promMatchers()
-		if len(labels) == 0 {
-			u, err := url.Parse(metricsURL)
-			if err != nil || u.Host == "" {
-				return nil, noop, fmt.Errorf("cannot scope Prometheus questions to this node: its metrics URL %q has no host; pass --prom-match instance=HOST:PORT", tbops.RedactURL(metricsURL))
-			}
-			labels = map[string]string{"instance": u.Host}
-		}
-		return promq.Scoped(p, labels), noop, nil
+		src, err := a.scopedPrometheus(p, metricsURL)
+		return src, noop, err
 	}
-	if metricsURL == "" {
-		return nil, noop, errors.New("no metrics URL; pass --metrics URL or --prom URL")
-	}
-	s := promq.NewScrape([]string{metricsURL}, promq.WithScrapeTimeout(a.timeout))
-	labels, _ := a.promMatchers()
-	if err := s.Scrape(ctx); err != nil {
-		s.Close()
-		if ctx.Err() != nil {
-			return nil, noop, ctx.Err()
-		}
-		return nil, noop, fmt.Errorf("%v; pass --metrics URL or --prom URL", err)
+	s, err := a.firstScrape(ctx, metricsURL)
+	if err != nil {
+		return nil, noop, err
 	}
 	t := time.NewTimer(firstScrapeGap)
 	select {
@@ -194,7 +166,61 @@ func (a *app) metricsSource(ctx context.Context, metricsURL string) (promq.Sourc
 	}
 	_ = s.Scrape(ctx) // a failure here is recorded and shows as a warning on the results
 	s.Run(ctx, time.Second)
+	labels, _ := a.promMatchers()
 	return promq.Scoped(s, labels), s.Close, nil
+}
+
+// prometheus is the Prometheus-API source of --prom (or PROMETHEUS_URL),
+// checked with one cheap query so a wrong URL is told apart from missing
+// series up front.
+func (a *app) prometheus(ctx context.Context) (*promq.Prometheus, error) {
+	base := a.promBase()
+	opts, _ := a.promRequestOptions() // validated before the command ran
+	p, err := promq.NewPrometheus(base, append(opts, promq.WithTimeout(a.timeout))...)
+	if err != nil {
+		return nil, fmt.Errorf("%v; pass a valid --prom URL or PROMETHEUS_URL", err)
+	}
+	if _, err := p.Client().Query(ctx, "1", time.Time{}); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("cannot query Prometheus at %s: %v; check --prom URL or PROMETHEUS_URL", p.Client().URL(), shortErr(err))
+	}
+	return p, nil
+}
+
+// scopedPrometheus narrows p to one node. A Prometheus may scrape a whole
+// fleet: every question names this node, by --prom-match when given, else by
+// its metrics URL's host:port, the instance label Prometheus gives a target by
+// default. A node whose instance cannot be told is refused rather than blended
+// with others.
+func (a *app) scopedPrometheus(p *promq.Prometheus, metricsURL string) (promq.Source, error) {
+	labels, _ := a.promMatchers()
+	if len(labels) == 0 {
+		u, err := url.Parse(metricsURL)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("cannot scope Prometheus questions to this node: its metrics URL %q has no host; pass --prom-match instance=HOST:PORT", tbops.RedactURL(metricsURL))
+		}
+		labels = map[string]string{"instance": u.Host}
+	}
+	return promq.Scoped(p, labels), nil
+}
+
+// firstScrape makes the scrape source of one node's metrics and takes its
+// first sample.
+func (a *app) firstScrape(ctx context.Context, metricsURL string) (*promq.Scrape, error) {
+	if metricsURL == "" {
+		return nil, errors.New("no metrics URL; pass --metrics URL or --prom URL")
+	}
+	s := promq.NewScrape([]string{metricsURL}, promq.WithScrapeTimeout(a.timeout))
+	if err := s.Scrape(ctx); err != nil {
+		s.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%v; pass --metrics URL or --prom URL", err)
+	}
+	return s, nil
 }
 
 // promMatchers parses --prom-match "label=value" flags.

@@ -25,7 +25,7 @@ func (a *app) receiptsClient(url string) (*receipts.Client, error) {
 	if err != nil {
 		return nil, &exitError{code: 3, err: fmt.Errorf("%v; pass --rpc URL", err)}
 	}
-	return receipts.NewWithTransport(rc), nil
+	return receipts.NewClientFromRPC(rc), nil
 }
 
 func (a *app) receiptsDiagnoseCmd() *cobra.Command {
@@ -35,17 +35,21 @@ func (a *app) receiptsDiagnoseCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{Use: "diagnose", Short: "Run the Receipts Flatlining runbook against a node",
 		Long: `diagnose runs the Receipts Flatlining runbook: emission per market (receipts.stats
-and receipt_emitted_total), validation errors and min-payment rejections, block
-progression and consensus, and the explorer when --explorer is given (a URL that
-answers JSON {"latest_receipt_height": N}). It only reads, unless --apply: then, if
-validation errors match (path B), it resets the node's validation state
-(receipts.reset_validation_state, sent once) and re-validates the last 100 blocks.
-Host-side actions (restarting receipt-emitter, systemctl) are always printed as plans.
+against the current block, in blocks), validation errors and min-payment
+rejections, block progression and consensus, and the explorer when --explorer is
+given (a URL that answers JSON {"latest_receipt_height": N}). Windowed checks
+(validation success over 5m, the alert rules) are decided only on metrics that
+cover their window: with the node's /metrics scraped for a second they are
+unknown, so pass --prom URL (or run tbops serve) to decide them.
+It only reads, unless --apply: then, if validation errors are known to break the
+SLO (path B), it resets the node's validation state (receipts.reset_validation_state,
+sent once) and re-validates the last 100 blocks. Host-side actions (restarting
+receipt-emitter, systemctl) are always printed as plans.
 Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown or error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			t := &target{rpcURL: a.rpcURL(), metricsURL: a.metricsURLFor(a.rpcURL()), now: time.Now, slo: slo, apply: apply}
+			t := &target{rpcURL: a.rpcURL(), metricsURL: a.metricsURLFor(a.rpcURL()), now: time.Now, slo: slo, apply: apply, explorer: explorer}
 			src, closeSrc, err := a.metricsSource(ctx, t.metricsURL)
 			if err != nil {
 				fmt.Fprintf(a.stderr, "tbops: metrics unavailable: %v\n", err)
@@ -53,19 +57,7 @@ Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown or error.`,
 				t.src = src
 				defer closeSrc()
 			}
-			r, derr := a.receiptsDiagnose(ctx, t, explorer)
-			if err != nil {
-				r.Warnf("no metrics source: %v", err)
-			}
-			if derr != nil && r.Runbook == "" {
-				return rpcErr(derr)
-			}
-			r.Target = tbops.RedactURL(t.rpcURL)
-			perr := a.printReport(r)
-			if derr != nil {
-				return &exitError{code: 3, err: fmt.Errorf("--apply: %v", derr)}
-			}
-			return perr
+			return a.receiptsReport(ctx, t, err)
 		}}
 	cmd.Flags().BoolVar(&slo, "slo", false, "also evaluate the Receipts SLO table")
 	cmd.Flags().BoolVar(&apply, "apply", false, "carry out path B: reset the validation state and re-validate the last 100 blocks")
@@ -73,36 +65,59 @@ Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown or error.`,
 	return cmd
 }
 
-// receiptsDiagnose runs Diagnose, and Apply when t.apply. An Apply failure
-// comes back with the report (its actions say what happened).
-func (a *app) receiptsDiagnose(ctx context.Context, t *target, explorer string) (tbops.Report, error) {
-	c, err := a.receiptsClient(t.rpcURL)
+// receiptsReport runs the runbook on t (and Apply with t.apply), prints the
+// report and returns what the exit code should be. srcErr says why t has no
+// metrics source. An Apply failure is printed with the report (its actions
+// say what happened) and exits 3.
+func (a *app) receiptsReport(ctx context.Context, t *target, srcErr error) error {
+	rb, err := a.receiptsRunbookOf(t)
 	if err != nil {
-		return tbops.Report{}, err
+		return err
 	}
-	opts := receipts.Options{Now: t.now, SLO: t.slo, ExplorerURL: explorer}
-	r, err := receipts.Diagnose(ctx, c, t.src, opts)
+	r, err := rb.Diagnose(ctx)
 	if err != nil {
-		return tbops.Report{}, err
+		return rpcErr(err)
 	}
-	if !t.apply {
-		return r, nil
+	if srcErr != nil {
+		r.Warnf("no metrics source: %v", srcErr)
 	}
-	applied, err := receipts.Apply(ctx, c, r, opts)
-	if err != nil {
-		return applied, err
+	var applyErr error
+	if t.apply {
+		r, applyErr = rb.Apply(ctx, r)
 	}
-	return applied, nil
+	perr := a.printReport(r)
+	if applyErr != nil {
+		return &exitError{code: 3, err: fmt.Errorf("--apply: %v", applyErr)}
+	}
+	return perr
 }
 
-// receiptsRunbook is the receipts-flatlining diagnosis doctor runs (it never applies).
+// receiptsRunbookOf binds the receipts runbook to one target (t.explorer ""
+// leaves the explorer unchecked: unknown).
+func (a *app) receiptsRunbookOf(t *target) (*receipts.Runbook, error) {
+	c, err := a.receiptsClient(t.rpcURL)
+	if err != nil {
+		return nil, err
+	}
+	return receipts.NewRunbook(c, t.src, receipts.Options{Now: t.now, SLO: t.slo, ExplorerURL: t.explorer}), nil
+}
+
+// receiptsRunbookFor is the receipts runbook doctor and serve run against t
+// (they never apply): doctor.go's list of runbooks can call it once it is a
+// []tbops.Runbook. A target whose client cannot be built yields a runbook
+// whose Diagnose returns that error.
+func (a *app) receiptsRunbookFor(t *target) tbops.Runbook {
+	rb, err := a.receiptsRunbookOf(t)
+	if err != nil {
+		return tbops.Func(receipts.RunbookID, func(context.Context) (tbops.Report, error) { return tbops.Report{}, err })
+	}
+	return rb
+}
+
+// receiptsRunbook is the receipts-flatlining diagnosis doctor runs today.
 func (a *app) receiptsRunbook() *runbook {
 	return &runbook{id: receipts.RunbookID, usesMetrics: true, diagnose: func(ctx context.Context, t *target) (tbops.Report, error) {
-		c, err := a.receiptsClient(t.rpcURL)
-		if err != nil {
-			return tbops.Report{}, err
-		}
-		return receipts.Diagnose(ctx, c, t.src, receipts.Options{Now: t.now, SLO: t.slo, ExplorerURL: t.explorer})
+		return a.receiptsRunbookFor(t).Diagnose(ctx)
 	}}
 }
 
@@ -152,8 +167,9 @@ func (a *app) receiptsStatsCmd() *cobra.Command {
 				if stErr == nil {
 					ago = fmt.Sprint(st.CurrentBlockHeight - s.LastEmittedHeight)
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\n", s.Market, s.EmittedTotal, s.LastEmittedHeight, ago, s.Pending,
-					s.ValidationErrors.SchemaMismatch, s.ValidationErrors.DuplicateDetection, s.ValidationErrors.SignatureInvalid, s.MinPaymentRejectedTotal)
+				ve := s.ValidationErrors
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Market, s.EmittedTotal, s.LastEmittedHeight, ago, dashIfNil(s.Pending),
+					dashIfNil(ve.SchemaMismatch), dashIfNil(ve.DuplicateDetection), dashIfNil(ve.SignatureInvalid), dashIfNil(s.MinPaymentRejectedTotal))
 			}
 			return tw.Flush()
 		}}
@@ -204,7 +220,7 @@ invalid ones. Exit codes: 0 none invalid, 1 some invalid, 3 error.`,
 					return err
 				}
 			} else {
-				fmt.Fprintf(a.stdout, "blocks %d..%d: %d receipts checked, %d invalid\n", res.FromBlock, res.ToBlock, res.Checked, len(res.Invalid))
+				fmt.Fprintf(a.stdout, "blocks %d..%d: %s receipts checked, %d invalid\n", res.FromBlock, res.ToBlock, dashIfNil(res.Checked), len(res.Invalid))
 				if len(res.Invalid) > 0 {
 					tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "BLOCK\tRECEIPT\tMARKET\tREASON")
@@ -225,4 +241,12 @@ invalid ones. Exit codes: 0 none invalid, 1 some invalid, 3 error.`,
 	cmd.Flags().Int64Var(&to, "to-block", 0, "last block (default: the current block)")
 	cmd.Flags().Int64Var(&last, "last", 0, "re-validate the last N blocks instead of --from-block")
 	return cmd
+}
+
+// dashIfNil prints a count the node did not send as "-", never as 0.
+func dashIfNil(p *int64) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprint(*p)
 }

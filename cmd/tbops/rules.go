@@ -13,6 +13,8 @@ import (
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/energy"
 	"github.com/theblock/tbops/governor"
+	"github.com/theblock/tbops/node"
+	"github.com/theblock/tbops/promq"
 	"github.com/theblock/tbops/receipts"
 	tbruntime "github.com/theblock/tbops/runtime"
 	"github.com/theblock/tbops/treasury"
@@ -61,12 +63,15 @@ warning rules create tickets (the severity label). Check it with:
 	return cmd
 }
 
-// allRules gathers every package's exported rules.
-func allRules() []tbops.Rule {
-	var out []tbops.Rule
-	for _, rs := range [][]tbops.Rule{treasury.Rules(), energy.Rules(), receipts.Rules(), governor.Rules(), tbruntime.Rules()} {
-		out = append(out, rs...)
-	}
+// allRules gathers every package's exported rules, one package a line.
+func allRules() []promq.Rule {
+	var out []promq.Rule
+	out = append(out, treasury.Rules()...)
+	out = append(out, energy.Rules()...)
+	out = append(out, receipts.Rules()...)
+	out = append(out, governor.Rules()...)
+	out = append(out, tbruntime.Rules()...)
+	out = append(out, node.Rules()...)
 	return out
 }
 
@@ -88,10 +93,12 @@ type ruleEntry struct {
 }
 
 // buildRuleFile groups rules into a Prometheus rules file, one group per runbook
-// in a stable order. Duplicate alert names within a group are an error:
-// Prometheus would accept them, but they would be indistinguishable on a pager.
-func buildRuleFile(rules []tbops.Rule, base string) (ruleFile, error) {
-	byRunbook := map[string][]tbops.Rule{}
+// in a stable order. Two rules with the same alert name and the same static
+// labels within a group are an error: Prometheus would accept them, but they
+// would be indistinguishable on a pager. One name with distinct static labels
+// (a rule per market) is one alert, restated.
+func buildRuleFile(rules []promq.Rule, base string) (ruleFile, error) {
+	byRunbook := map[string][]promq.Rule{}
 	for _, r := range rules {
 		byRunbook[r.Runbook] = append(byRunbook[r.Runbook], r)
 	}
@@ -105,21 +112,25 @@ func buildRuleFile(rules []tbops.Rule, base string) (ruleFile, error) {
 		g := ruleGroup{Name: "tbops-" + rb}
 		seen := map[string]bool{}
 		for _, r := range byRunbook[rb] {
-			if seen[r.Alert] {
+			key := r.Alert + fmt.Sprint(r.Labels) // fmt prints maps sorted by key
+			if seen[key] {
 				return ruleFile{}, fmt.Errorf("rules: alert %s appears twice in runbook %s", r.Alert, rb)
 			}
-			seen[r.Alert] = true
+			seen[key] = true
 			if r.Severity != tbops.StatusCritical && r.Severity != tbops.StatusWarning {
 				return ruleFile{}, fmt.Errorf("rules: alert %s has severity %q, want critical or warning", r.Alert, r.Severity)
 			}
 			e := ruleEntry{
 				Alert:  r.Alert,
-				Expr:   r.Expr,
+				Expr:   r.PromQL(),
 				Labels: map[string]string{"severity": string(r.Severity), "runbook": rb},
 				Annotations: map[string]string{
 					"summary":     r.Summary,
 					"runbook_url": strings.TrimRight(base, "#") + runbookAnchor(rb, r.SLO),
 				},
+			}
+			for k, v := range r.Labels {
+				e.Labels[k] = v
 			}
 			if r.SLO != "" {
 				e.Labels["slo"] = r.SLO
@@ -158,6 +169,8 @@ func runbookAnchor(runbook, slo string) string {
 		return "#economics-autopilot-gate"
 	case "runtime-reactor":
 		return "#runtime-reactor"
+	case "node-health":
+		return "#receipts-flatlining" // its step 4 checks block height and progression
 	}
 	return "#" + runbook // treasury-stuck, energy-stalled, receipts-flatlining are the sections' own anchors
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/theblock/tbops"
-	"github.com/theblock/tbops/p2p"
 	"github.com/theblock/tbops/runtime"
 )
 
@@ -26,8 +24,8 @@ const configEnv = "TB_CONFIG"
 // nodeConfig is everything tbops reads from a node config file: the runtime
 // knobs and the p2p settings, each with where its value came from.
 type nodeConfig struct {
-	Path     string            `json:"config,omitempty"`
-	Knobs    runtime.Knobs     `json:"-"`
+	// Path is the config file, nil (null) when there is none.
+	Path     *string           `json:"config"`
 	Runtime  []runtime.Setting `json:"runtime"`
 	P2P      []runtime.Setting `json:"p2p"`
 	Warnings []string          `json:"warnings"`
@@ -38,45 +36,25 @@ func (c nodeConfig) settings() []runtime.Setting {
 	return append(append([]runtime.Setting(nil), c.Runtime...), c.P2P...)
 }
 
-// loadNodeConfig loads both halves of the config; every error of either is
-// reported, and nothing is returned unless both loaded.
+// loadNodeConfig loads the node config file (both parts, one loader) and the
+// environment; nothing is returned unless all of it loaded.
 func loadNodeConfig(path string, getenv func(string) string) (nodeConfig, error) {
-	knobs, rsets, rwarn, rerr := runtime.LoadKnobs(path, getenv)
-	_, psets, pwarn, perr := p2p.LoadConfig(path, getenv)
-	var fe *runtime.FileError
-	if errors.As(rerr, &fe) {
-		return nodeConfig{}, rerr // unreadable or not TOML: p2p would say the same again
-	}
-	if err := errors.Join(rerr, perr); err != nil {
+	_, sets, warns, err := runtime.LoadNodeConfig(path, getenv)
+	if err != nil {
 		return nodeConfig{}, err
 	}
-	c := nodeConfig{Path: path, Knobs: knobs, Runtime: rsets, Warnings: mergeWarnings(rwarn, pwarn)}
-	for _, s := range psets {
-		c.P2P = append(c.P2P, runtime.Setting(s)) // the agreed identical shape
+	c := nodeConfig{Runtime: []runtime.Setting{}, P2P: []runtime.Setting{}, Warnings: append([]string{}, warns...)}
+	if path != "" {
+		c.Path = &path
+	}
+	for _, s := range sets {
+		if strings.HasPrefix(s.Key, "runtime.") {
+			c.Runtime = append(c.Runtime, s)
+		} else {
+			c.P2P = append(c.P2P, s)
+		}
 	}
 	return c, nil
-}
-
-var quotedKey = regexp.MustCompile(`"([^"]+)"`)
-
-// mergeWarnings drops a p2p warning about a key the runtime loader already
-// warned about: a top-level key unknown to both is reported once.
-func mergeWarnings(rw, pw []string) []string {
-	seen := map[string]bool{}
-	out := []string{}
-	for _, w := range rw {
-		if m := quotedKey.FindStringSubmatch(w); m != nil {
-			seen[m[1]] = true
-		}
-		out = append(out, w)
-	}
-	for _, w := range pw {
-		if m := quotedKey.FindStringSubmatch(w); m != nil && seen[m[1]] {
-			continue
-		}
-		out = append(out, w)
-	}
-	return out
 }
 
 // configPath is --config, else TB_CONFIG, else "" (no file).
@@ -128,9 +106,9 @@ the value and the allowed range; unknown keys are warnings (exit 1).`,
 				}
 				fmt.Fprintf(a.stdout, "config: %s\n\n", src)
 				tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "KEY\tVALUE\tSOURCE\tENV")
+				fmt.Fprintln(tw, "KEY\tVALUE\tUNIT\tSOURCE\tENV")
 				for _, s := range c.settings() {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Key, s.Value, s.Source, s.Env)
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.Key, s.Value, s.Unit, s.Source, s.Env)
 				}
 				_ = tw.Flush()
 				if len(c.Warnings) > 0 {
@@ -184,8 +162,9 @@ func printWarnings(w io.Writer, warnings []string) {
 // settingChange is one knob whose value or source changed in a reload.
 type settingChange struct {
 	Key       string `json:"key"`
-	Old       string `json:"old"`
-	New       string `json:"new"`
+	Old       int64  `json:"old"`
+	New       int64  `json:"new"`
+	Unit      string `json:"unit"`
 	OldSource string `json:"old_source"`
 	NewSource string `json:"new_source"`
 }
@@ -199,7 +178,7 @@ func diffSettings(old, cur []runtime.Setting) []settingChange {
 	for _, s := range cur {
 		p := prev[s.Key]
 		if p.Value != s.Value || p.Source != s.Source {
-			out = append(out, settingChange{Key: s.Key, Old: p.Value, New: s.Value, OldSource: p.Source, NewSource: s.Source})
+			out = append(out, settingChange{Key: s.Key, Old: p.Value, New: s.Value, Unit: s.Unit, OldSource: p.Source, NewSource: s.Source})
 		}
 	}
 	return out
@@ -256,7 +235,7 @@ with a "warnings" array.`,
 				if err != nil {
 					return c, errors.New(oneLine(err))
 				}
-				c.Path = path
+				c.Path = &path
 				return c, nil
 			}
 			w, err := runtime.NewWatcher(path, load, opts...)
@@ -307,7 +286,7 @@ func (a *app) printReload(l reloadLine) {
 	case l.Event == "loaded":
 		fmt.Fprintf(a.stdout, "%s loaded %s\n", ts, l.Config)
 		for _, s := range l.Settings {
-			fmt.Fprintf(a.stdout, "  %s = %s (%s)\n", s.Key, s.Value, s.Source)
+			fmt.Fprintf(a.stdout, "  %s = %d %s (%s)\n", s.Key, s.Value, s.Unit, s.Source)
 		}
 	case l.Result == runtime.ReloadOK:
 		fmt.Fprintf(a.stdout, "%s reload ok (%s)", ts, l.Via)
@@ -316,7 +295,7 @@ func (a *app) printReload(l reloadLine) {
 		}
 		fmt.Fprintln(a.stdout)
 		for _, c := range l.Changes {
-			fmt.Fprintf(a.stdout, "  %s: %s (%s) -> %s (%s)\n", c.Key, c.Old, c.OldSource, c.New, c.NewSource)
+			fmt.Fprintf(a.stdout, "  %s: %d (%s) -> %d %s (%s)\n", c.Key, c.Old, c.OldSource, c.New, c.Unit, c.NewSource)
 		}
 	default:
 		fmt.Fprintf(a.stdout, "%s reload error (%s): the last good configuration stays in force\n", ts, l.Via)
@@ -344,11 +323,10 @@ func (a *app) runtimeDiagnoseCmd() *cobra.Command {
 				t.src = src
 				defer closeSrc()
 			}
-			r, err := a.diagnoseRuntime(ctx, t, a.configPath(config))
+			r, err := a.runtimeRunbookWith(t, a.configPath(config)).Diagnose(ctx)
 			if err != nil {
 				return &exitError{code: 3, err: err}
 			}
-			r.Target = tbops.RedactURL(url)
 			return a.printReport(r)
 		},
 	}
@@ -356,28 +334,37 @@ func (a *app) runtimeDiagnoseCmd() *cobra.Command {
 	return cmd
 }
 
-// diagnoseRuntime runs the reactor diagnosis with the knobs tbops loads from
-// path (or $TB_CONFIG) and the environment. A config that does not load is a
-// warning on the report (the defaults are shown), not a failed diagnosis.
-func (a *app) diagnoseRuntime(ctx context.Context, t *target, path string) (tbops.Report, error) {
-	knobs, sets, warns, kerr := runtime.LoadKnobs(path, a.getenv)
-	r, err := runtime.DiagnoseReactor(ctx, t.src, knobs, runtime.ReactorOptions{Now: t.now, Settings: sets, ConfigPath: path})
-	if err != nil {
-		return r, err
-	}
-	if kerr != nil {
-		r.Warnf("runtime knobs: %s (showing the defaults)", oneLine(kerr))
-	}
-	for _, w := range warns {
-		r.Warnf("%s", w)
-	}
-	return r, nil
+// runtimeRunbookFor is doctor's runtime-reactor runbook for one node: its
+// knobs come from $TB_CONFIG (doctor has no --config) and the environment.
+func (a *app) runtimeRunbookFor(t *target) tbops.Runbook {
+	return a.runtimeRunbookWith(t, a.getenv(configEnv))
 }
 
-// runtimeRunbook is doctor's runtime-reactor runbook. Its knobs come from
-// $TB_CONFIG (doctor has no --config) and the environment.
+// runtimeRunbookWith is the runtime-reactor runbook for one node, its knobs
+// loaded from the config file at path and the environment. A config that does
+// not load is a warning on the report (the defaults are shown), not a failed
+// diagnosis.
+func (a *app) runtimeRunbookWith(t *target, path string) tbops.Runbook {
+	cfg, sets, warns, err := runtime.LoadNodeConfig(path, a.getenv)
+	rb := runtime.NewRunbook(t.src, cfg.Knobs, runtime.ReactorOptions{Target: t.rpcURL, Now: t.now, Settings: sets, ConfigPath: path})
+	return tbops.Func(runtime.RunbookID, func(ctx context.Context) (tbops.Report, error) {
+		r, derr := rb.Diagnose(ctx)
+		if derr != nil {
+			return r, derr
+		}
+		if err != nil {
+			r.Warnf("runtime knobs: %s (showing the defaults)", oneLine(err))
+		}
+		for _, w := range warns {
+			r.Warnf("%s", w)
+		}
+		return r, nil
+	})
+}
+
+// runtimeRunbook is doctor's runtime-reactor runbook.
 func (a *app) runtimeRunbook() *runbook {
 	return &runbook{id: runtime.RunbookID, usesMetrics: true, diagnose: func(ctx context.Context, t *target) (tbops.Report, error) {
-		return a.diagnoseRuntime(ctx, t, a.getenv(configEnv))
+		return a.runtimeRunbookFor(t).Diagnose(ctx)
 	}}
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/theblock/tbops"
+	"github.com/theblock/tbops/internal/reportcheck"
 	"github.com/theblock/tbops/nodetest"
 )
 
@@ -30,8 +32,19 @@ func TestRuntimeKnobsDefaults(t *testing.T) {
 	code, out, errOut := runCLI(t, nil, "runtime", "knobs")
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "defaults and environment")
-	assert.Regexp(t, `runtime.reactor_idle_poll_ms\s+100\s+default\s+TB_REACTOR_IDLE_POLL_MS`, out)
-	assert.Regexp(t, `p2p_chain_sync_interval_ms\s+500\s+default\s+TB_P2P_CHAIN_SYNC_INTERVAL_MS`, out)
+	assert.Regexp(t, `runtime.reactor_idle_poll_ms\s+100\s+ms\s+default\s+TB_REACTOR_IDLE_POLL_MS`, out)
+	assert.Regexp(t, `p2p_chain_sync_interval_ms\s+500\s+ms\s+default\s+TB_P2P_CHAIN_SYNC_INTERVAL_MS`, out)
+	assert.Regexp(t, `p2p_max_bytes_per_sec\s+65536\s+bytes\s+default`, out)
+
+	// -o json: numbers as numbers, the unit beside them, null for no file.
+	code, out, errOut = runCLI(t, nil, "runtime", "knobs", "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	assert.Nil(t, res["config"])
+	assert.Equal(t, []any{}, res["warnings"])
+	assert.Equal(t, map[string]any{"key": "runtime.reactor_idle_poll_ms", "env": "TB_REACTOR_IDLE_POLL_MS",
+		"value": 100.0, "unit": "ms", "source": "default"}, res["runtime"].([]any)[0])
 }
 
 func TestRuntimeKnobsFileEnvAndJSON(t *testing.T) {
@@ -40,28 +53,27 @@ func TestRuntimeKnobsFileEnvAndJSON(t *testing.T) {
 	code, out, errOut := runCLI(t, env, "runtime", "knobs")
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "config: "+p)
-	assert.Regexp(t, `runtime.io_read_backoff_ms\s+20\s+file`, out)
-	assert.Regexp(t, `runtime.io_write_backoff_ms\s+7\s+env`, out)
-	assert.Regexp(t, `p2p_max_per_sec\s+50\s+file`, out)
-	assert.Regexp(t, `p2p_rate_window_secs\s+2\s+env`, out)
+	assert.Regexp(t, `runtime.io_read_backoff_ms\s+20\s+ms\s+file`, out)
+	assert.Regexp(t, `runtime.io_write_backoff_ms\s+7\s+ms\s+env`, out)
+	assert.Regexp(t, `p2p_max_per_sec\s+50\s+requests\s+file`, out)
+	assert.Regexp(t, `p2p_rate_window_secs\s+2\s+s\s+env`, out)
 
 	// --config beats TB_CONFIG.
 	other := writeConfig(t, t.TempDir(), "[runtime]\nreactor_idle_poll_ms = 5\n")
 	code, out, errOut = runCLI(t, env, "runtime", "knobs", "--config", other, "-o", "json")
 	require.Equal(t, 0, code, errOut)
 	var res struct {
-		Config   string              `json:"config"`
-		Runtime  []map[string]string `json:"runtime"`
-		P2P      []map[string]string `json:"p2p"`
-		Warnings []string            `json:"warnings"`
+		Config   string           `json:"config"`
+		Runtime  []map[string]any `json:"runtime"`
+		P2P      []map[string]any `json:"p2p"`
+		Warnings []string         `json:"warnings"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
 	assert.Equal(t, other, res.Config)
 	require.Len(t, res.Runtime, 4)
 	require.Len(t, res.P2P, 4)
-	assert.Equal(t, map[string]string{"key": "runtime.reactor_idle_poll_ms", "env": "TB_REACTOR_IDLE_POLL_MS", "value": "5", "source": "file"}, res.Runtime[0])
-	assert.Equal(t, "p2p_rate_window_secs", res.P2P[0]["key"])
-	assert.Equal(t, "env", res.P2P[0]["source"])
+	assert.Equal(t, map[string]any{"key": "runtime.reactor_idle_poll_ms", "env": "TB_REACTOR_IDLE_POLL_MS", "value": 5.0, "unit": "ms", "source": "file"}, res.Runtime[0])
+	assert.Equal(t, map[string]any{"key": "p2p_rate_window_secs", "env": "TB_P2P_RATE_WINDOW_SECS", "value": 2.0, "unit": "s", "source": "env"}, res.P2P[0])
 	assert.NotNil(t, res.Warnings)
 }
 
@@ -70,7 +82,7 @@ func TestRuntimeKnobsWarningsAndErrors(t *testing.T) {
 	p := writeConfig(t, dir, "listen = \"0.0.0.0\"\n[runtime]\nio_read_backof_ms = 3\n")
 	code, out, _ := runCLI(t, nil, "runtime", "knobs", "--config", p)
 	assert.Equal(t, 1, code, "unknown keys are warnings")
-	assert.Equal(t, 1, strings.Count(out, `"listen"`), "a key unknown to both loaders is reported once:\n%s", out)
+	assert.Equal(t, 1, strings.Count(out, `"listen"`), "an unknown key is reported once:\n%s", out)
 	assert.Contains(t, out, `"runtime.io_read_backof_ms"`)
 	code, out, _ = runCLI(t, nil, "runtime", "knobs", "--config", p, "-o", "json")
 	assert.Equal(t, 1, code)
@@ -174,9 +186,9 @@ func TestRuntimeWatchJSON(t *testing.T) {
 	assert.Equal(t, "ok", ls[1]["result"])
 	assert.Equal(t, "event", ls[1]["via"])
 	assert.ElementsMatch(t, []any{
-		map[string]any{"key": "runtime.io_read_backoff_ms", "old": "20", "new": "40", "old_source": "file", "new_source": "file"},
-		map[string]any{"key": "p2p_max_per_sec", "old": "100", "new": "50", "old_source": "default", "new_source": "file"},
-	}, ls[1]["changes"])
+		map[string]any{"key": "runtime.io_read_backoff_ms", "old": 20.0, "new": 40.0, "unit": "ms", "old_source": "file", "new_source": "file"},
+		map[string]any{"key": "p2p_max_per_sec", "old": 100.0, "new": 50.0, "unit": "requests", "old_source": "default", "new_source": "file"},
+	}, ls[1]["changes"], "one reload applies both parts")
 
 	writeConfig(t, dir, "[runtime]\nio_read_backoff_ms = 0\n")
 	ls = waitLines(3)
@@ -194,7 +206,7 @@ func TestRuntimeWatchTableAndPolling(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "loaded") }, 10*time.Second, 5*time.Millisecond)
 	writeConfig(t, dir, "[runtime]\nreactor_idle_poll_ms = 50\n")
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "reload ok (poll)") }, 10*time.Second, 5*time.Millisecond, out.String())
-	assert.Contains(t, out.String(), "runtime.reactor_idle_poll_ms: 100 (file) -> 50 (file)")
+	assert.Contains(t, out.String(), "runtime.reactor_idle_poll_ms: 100 (file) -> 50 ms (file)")
 	writeConfig(t, dir, "[runtime\n")
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "reload error (poll)") }, 10*time.Second, 5*time.Millisecond, out.String())
 	assert.Contains(t, out.String(), "the last good configuration stays in force")
@@ -297,40 +309,30 @@ func TestRuntimeWatchTableWarnings(t *testing.T) {
 	assert.Regexp(t, `reload error \(event\): the last good configuration stays in force\n  ! .*p2p_max_per_sec`, out.String())
 }
 
+// Under doctor's short observation (two scrapes about a second apart) the
+// reactor's 15-minute rules cannot be decided: runtime-reactor is unknown,
+// never a page from a guess, and says what would decide it.
+// On a one-second look (--history 0, as a real node without --prom), the
+// reactor's 15-minute rules are unknown and say what would decide them; the
+// simulated node's replayed history decides them (the scenario matrix).
 func TestDoctorRuntimeScenarios(t *testing.T) {
-	for _, sc := range []string{"runtime-missed-wakeups", "runtime-reload-errors"} {
+	for _, sc := range []string{"healthy", "runtime-missed-wakeups", "runtime-reload-errors"} {
 		t.Run(sc, func(t *testing.T) {
-			code, out, errOut := runCLI(t, nil, "doctor", "--scenario", sc, "-o", "json")
-			assert.Equal(t, 1, code, errOut)
-			var res struct {
-				Reports []struct {
-					Runbook  string `json:"runbook"`
-					Status   string `json:"status"`
-					Symptoms []struct {
-						ID     string `json:"id"`
-						Firing bool   `json:"firing"`
-					} `json:"symptoms"`
-				} `json:"reports"`
-			}
-			require.NoError(t, json.Unmarshal([]byte(out), &res))
+			_, out, errOut := runCLI(t, nil, "doctor", "--scenario", sc, "--history", "0", "-o", "json")
+			var res doctorResult
+			require.NoError(t, json.Unmarshal([]byte(out), &res), errOut)
 			var found bool
 			for _, r := range res.Reports {
 				if r.Runbook != "runtime-reactor" {
 					continue
 				}
 				found = true
-				assert.Equal(t, "warning", r.Status)
-				var firing []string
-				for _, s := range r.Symptoms {
-					if s.Firing {
-						firing = append(firing, s.ID)
-					}
-				}
-				if sc == "runtime-reload-errors" {
-					assert.Equal(t, []string{"config-reload-errors"}, firing)
-				} else {
-					assert.Equal(t, []string{"read-without-ready-growing", "write-without-ready-growing"}, firing)
-				}
+				reportcheck.Valid(t, r)
+				assert.Equal(t, tbops.StatusUnknown, r.Status, "%v", r.Warnings)
+				assert.Empty(t, r.Firing())
+				assert.Regexp(t, `runtime_read_without_ready_total: only \ds of the 15m window observed: pass --prom URL, or run tbops serve`,
+					strings.Join(r.Warnings, "\n"))
+				assert.Contains(t, r.Scope, "scrape ")
 			}
 			assert.True(t, found)
 		})
@@ -340,7 +342,17 @@ func TestDoctorRuntimeScenarios(t *testing.T) {
 func TestRuntimeDiagnoseAgainstSim(t *testing.T) {
 	n := nodetest.Start(t, nodetest.WithScenarioName("runtime-missed-wakeups"))
 	code, out, errOut := runCLI(t, nil, "runtime", "diagnose", "--rpc", n.URL())
-	assert.Equal(t, 1, code, errOut)
-	assert.Contains(t, out, "WARNING runtime-reactor")
-	assert.Contains(t, out, "Path A")
+	assert.Equal(t, 3, code, errOut)
+	assert.Contains(t, out, "UNKNOWN runtime-reactor")
+	assert.Contains(t, out, "of the 15m window observed")
+
+	// A config that does not load is a warning on the report; the defaults are shown.
+	p := writeConfig(t, t.TempDir(), "[runtime]\nio_read_backoff_ms = 0\n")
+	code, out, errOut = runCLI(t, nil, "runtime", "diagnose", "--rpc", n.URL(), "--config", p, "-o", "json")
+	assert.Equal(t, 3, code, errOut)
+	var r tbops.Report
+	require.NoError(t, json.Unmarshal([]byte(out), &r), out)
+	reportcheck.Valid(t, r)
+	assert.Equal(t, n.URL(), r.Target)
+	assert.Contains(t, strings.Join(r.Warnings, "\n"), "runtime knobs: config "+p+": runtime.io_read_backoff_ms = 0: out of range (allowed 1..10000 ms) (showing the defaults)")
 }

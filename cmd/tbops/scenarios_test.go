@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/internal/reportcheck"
 	"github.com/theblock/tbops/nodetest"
 )
@@ -27,6 +28,7 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 		"healthy":                                   {},
 		"node-syncing":                              {"node-health": {"warning", []string{"syncing", "consensus-unhealthy"}}},
 		"chain-stalled":                             {"node-health": {"critical", []string{"consensus-unhealthy"}}, "receipts-flatlining": {"critical", []string{"chain-stalled", "emission-flat"}}},
+		"node-reference":                            {"node-health": {"unknown", nil}, "receipts-flatlining": {"unknown", nil}},
 		"treasury-dependency-rolled-back":           {"treasury-stuck": {"warning", []string{"stale-disbursements"}}},
 		"treasury-data-corruption":                  {"treasury-stuck": {"warning", []string{"inconsistent-records"}}},
 		"treasury-insufficient-funds":               {"treasury-stuck": {"critical", []string{"executor-error"}}},
@@ -43,6 +45,8 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 		"energy-timestamp-skew":                     {"energy-stalled": {"critical", []string{"readings-not-settling"}}},
 		"energy-reputation-degraded":                {"energy-stalled": {"warning", []string{"dispute-backlog-increasing"}}},
 		"receipts-healthy":                          {},
+		"receipts-low-volume":                       {},
+		"receipts-explorer-lag":                     {"receipts-flatlining": {"warning", []string{"explorer-not-updating"}}},
 		"receipts-market-stalled":                   {"receipts-flatlining": {"critical", []string{"market-not-emitting"}}},
 		"receipts-validation-errors":                {"receipts-flatlining": {"critical", []string{"validation-errors-increasing"}}},
 		"receipts-chain-stalled":                    {"node-health": {"critical", []string{"consensus-unhealthy"}}, "receipts-flatlining": {"critical", []string{"chain-stalled"}}},
@@ -52,6 +56,7 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 		"governor-shadow-mode":                      {},
 		"governor-hash-mismatch":                    {"governor-audit": {"critical", []string{"status-hash-mismatch", "intent-hash-mismatch"}}},
 		"governor-gauge-drift":                      {"governor-audit": {"warning", []string{"gauge-drift"}}},
+		"governor-telemetry-missing":                {"governor-audit": {"warning", nil}},
 		"runtime-missed-wakeups":                    {"runtime-reactor": {"warning", []string{"read-without-ready-growing", "write-without-ready-growing"}}},
 		"runtime-reload-errors":                     {"runtime-reactor": {"warning", []string{"config-reload-errors"}}},
 	}
@@ -84,9 +89,7 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 				for _, f := range v.firing {
 					assert.Contains(t, firing, f, "%s on %s", r.Runbook, name)
 				}
-				if exit[v.status] > exit[worst] {
-					worst = v.status
-				}
+				worst = string(tbops.Worst(tbops.Status(worst), tbops.Status(v.status)))
 			}
 			for _, rb := range runbooks {
 				assert.True(t, got[rb], "runbook %s missing from doctor's reports", rb)

@@ -21,7 +21,7 @@ func (a *app) treasuryClient() (*treasury.Client, error) {
 	if err != nil {
 		return nil, &exitError{code: 3, err: fmt.Errorf("%v; check --rpc or TB_RPC_URL", err)}
 	}
-	return treasury.NewClientFrom(rc), nil
+	return treasury.NewClientFromRPC(rc), nil
 }
 
 func (a *app) treasuryCmd() *cobra.Command {
@@ -56,7 +56,8 @@ Path D's incident bundle (a directory, or a .tar.gz).`,
 			src, closeSrc, srcErr := a.metricsSource(ctx, a.metricsURLFor(a.rpcURL()))
 			defer closeSrc()
 			opts := treasury.Options{LogGlobs: globs, SLO: slo, ExpectedLeaseHolder: leaseHold}
-			r, err := treasury.Diagnose(ctx, c, src, opts)
+			rb := treasury.NewRunbook(c, src, opts)
+			r, err := rb.Diagnose(ctx)
 			if err != nil {
 				return &exitError{code: 3, err: err}
 			}
@@ -64,20 +65,12 @@ Path D's incident bundle (a directory, or a .tar.gz).`,
 				r.Warnf("no metrics source: %v", srcErr)
 			}
 			if apply {
-				n, err := treasury.Apply(ctx, c, &r)
-				fmt.Fprintf(a.stderr, "tbops: applied %d rollbacks\n", n)
+				done, err := rb.Apply(ctx, r)
+				fmt.Fprintf(a.stderr, "tbops: applied %d rollbacks\n", appliedRollbacks(done))
 				if err != nil {
-					r.Warnf("apply: %v", err)
+					done.Warnf("apply: %v", err)
 				}
-				// Rollbacks do not cascade on their own: disbursements that depended on
-				// the ones just rolled back are now Path A cases of their own, and each
-				// level deserves a look before it is applied.
-				if n > 0 {
-					if again, err := treasury.Diagnose(ctx, c, src, opts); err == nil && pathMatched(again, treasury.PathDependency) {
-						r.Warnf("after these rollbacks Path A matches again (%s): review with 'tbops treasury diagnose', then apply again",
-							pathWhy(again, treasury.PathDependency))
-					}
-				}
+				r = done
 			}
 			if bundle != "" {
 				b, err := treasury.WriteBundle(ctx, bundle, c, src, opts, &r)
@@ -91,7 +84,7 @@ Path D's incident bundle (a directory, or a .tar.gz).`,
 	}
 	cmd.Flags().BoolVar(&apply, "apply", false, "execute Path A's rollbacks (otherwise they are only planned)")
 	cmd.Flags().StringVar(&bundle, "bundle", "", "write Path D's incident bundle to this directory or .tar.gz")
-	cmd.Flags().StringArrayVar(&globs, "log-glob", nil, "node log files to search (repeatable; default "+treasury.DefaultLogGlob+")")
+	cmd.Flags().StringArrayVar(&globs, "log-glob", []string{treasury.DefaultLogGlob}, "node log files to search (repeatable)")
 	cmd.Flags().BoolVar(&slo, "slo", false, "also evaluate the Treasury SLO table")
 	cmd.Flags().StringVar(&leaseHold, "lease-holder", "", "the node that should hold the executor lease (flags a foreign lease)")
 	return cmd
@@ -116,13 +109,13 @@ func (a *app) treasuryBalanceCmd() *cobra.Command {
 			if e := b.Executor; e != nil {
 				now := time.Now()
 				tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-				fmt.Fprintf(tw, "executor.last_error\t%s\n", treasuryNullStr(e.LastError))
+				fmt.Fprintf(tw, "executor.last_error\t%s\n", treasuryNull(e.LastError))
 				fmt.Fprintf(tw, "executor.last_error_at\t%s\n", treasuryWhen(now, e.LastErrorAt))
 				fmt.Fprintf(tw, "executor.last_success_at\t%s\n", treasuryWhen(now, e.LastSuccessAt))
 				fmt.Fprintf(tw, "executor.last_tick_at\t%s\n", treasuryWhen(now, e.LastTickAt))
-				fmt.Fprintf(tw, "executor.pending_matured\t%d\n", e.PendingMatured)
-				fmt.Fprintf(tw, "executor.staged_intents\t%d\n", e.StagedIntents)
-				fmt.Fprintf(tw, "executor.lease_holder\t%s\n", treasuryNullStr(e.LeaseHolder))
+				fmt.Fprintf(tw, "executor.pending_matured\t%s\n", treasuryNull(e.PendingMatured))
+				fmt.Fprintf(tw, "executor.staged_intents\t%s\n", treasuryNull(e.StagedIntents))
+				fmt.Fprintf(tw, "executor.lease_holder\t%s\n", treasuryNull(e.LeaseHolder))
 				fmt.Fprintf(tw, "executor.lease_expires_at\t%s\n", treasuryWhen(now, e.LeaseExpiresAt))
 				_ = tw.Flush()
 			} else {
@@ -133,18 +126,20 @@ func (a *app) treasuryBalanceCmd() *cobra.Command {
 	}
 }
 
-func treasuryNullStr(s *string) string {
-	if s == nil {
+// treasuryNull prints *p, "null" for nil: what the node sent.
+func treasuryNull[T any](p *T) string {
+	if p == nil {
 		return "null"
 	}
-	return *s
+	return fmt.Sprint(*p)
 }
 
-func treasuryWhen(now time.Time, unix int64) string {
-	if unix == 0 {
-		return "-"
+// treasuryWhen prints a Unix time with how long ago it was; null when the node sent none.
+func treasuryWhen(now time.Time, unix *int64) string {
+	if unix == nil {
+		return "null"
 	}
-	t := time.Unix(unix, 0).UTC()
+	t := time.Unix(*unix, 0).UTC()
 	d := now.Sub(t).Round(time.Second)
 	if d < 0 {
 		return fmt.Sprintf("%s (in %s)", t.Format(time.RFC3339), -d)
@@ -186,8 +181,8 @@ func (a *app) treasuryListCmd() *cobra.Command {
 			} else {
 				page, err = c.Disbursements(cmd.Context(), o)
 				if err != nil {
-					if errors.Is(err, treasury.ErrInvalidParams) || strings.Contains(err.Error(), "treasury: ") {
-						return &exitError{code: 3, err: err}
+					if errors.Is(err, treasury.ErrInvalidArgument) {
+						return &exitError{code: 3, err: fmt.Errorf("%w; see tbops treasury list --help", err)}
 					}
 					return rpcErr(err)
 				}
@@ -250,6 +245,9 @@ func (a *app) treasuryShowCmd() *cobra.Command {
 				}
 				return rpcErr(err)
 			}
+			if a.output == "json" {
+				return a.printJSON(d) // the record itself, so the runbook's jq paths work
+			}
 			deps := map[string]string{}
 			for _, dep := range d.Proposal.Deps {
 				x, err := c.Disbursement(cmd.Context(), dep)
@@ -261,9 +259,6 @@ func (a *app) treasuryShowCmd() *cobra.Command {
 				default:
 					deps[strconv.FormatUint(dep, 10)] = "unknown: " + err.Error()
 				}
-			}
-			if a.output == "json" {
-				return a.printJSON(map[string]any{"disbursement": d, "dep_states": deps})
 			}
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "id\t%d\n", d.ID)
@@ -279,8 +274,8 @@ func (a *app) treasuryShowCmd() *cobra.Command {
 			fmt.Fprintf(tw, "destination\t%s\n", d.Destination)
 			fmt.Fprintf(tw, "memo\t%s\n", d.Memo)
 			fmt.Fprintf(tw, "scheduled_epoch\t%d\n", d.ScheduledEpoch)
-			fmt.Fprintf(tw, "created_at\t%s\n", treasuryWhen(time.Now(), d.CreatedAt))
-			fmt.Fprintf(tw, "updated_at\t%s\n", treasuryWhen(time.Now(), d.UpdatedAt))
+			fmt.Fprintf(tw, "created_at\t%s\n", treasuryWhen(time.Now(), &d.CreatedAt))
+			fmt.Fprintf(tw, "updated_at\t%s\n", treasuryWhen(time.Now(), &d.UpdatedAt))
 			for _, dep := range d.Proposal.Deps {
 				k := strconv.FormatUint(dep, 10)
 				fmt.Fprintf(tw, "dependency %s\t%s\n", k, deps[k])
@@ -429,6 +424,9 @@ func (a *app) treasuryMigrateCmd() *cobra.Command {
 			}
 			defer db.Close()
 			res, err := treasury.MigrateExplorer(cmd.Context(), db, treasury.MigrateOptions{BusyTimeout: busy})
+			if errors.Is(err, treasury.ErrDatabaseBusy) {
+				return &exitError{code: 3, err: fmt.Errorf("%s: %w; stop explorer first, then re-run", path, err)}
+			}
 			if err != nil {
 				return &exitError{code: 3, err: fmt.Errorf("%s: %w", path, err)}
 			}
@@ -451,33 +449,45 @@ func (a *app) treasuryMigrateCmd() *cobra.Command {
 	return cmd
 }
 
+// treasuryRunbookFor is the Treasury Stuck runbook for one of doctor's
+// targets: the node's log files at the runbook's path are searched, as
+// `treasury diagnose` does by default.
+func (a *app) treasuryRunbookFor(t *target) tbops.Runbook {
+	rc, err := a.rpcClient(t.rpcURL, "")
+	if err != nil {
+		return tbops.Func(treasury.RunbookID, func(context.Context) (tbops.Report, error) { return tbops.Report{}, err })
+	}
+	return treasury.NewRunbook(treasury.NewClientFromRPC(rc), t.src,
+		treasury.Options{Now: t.now, SLO: t.slo, LogGlobs: []string{treasury.DefaultLogGlob}})
+}
+
+// treasuryRunbook is doctor's entry for the runbook (until doctor iterates
+// tbops.Runbook values): it diagnoses, and with --apply applies Path A.
 func (a *app) treasuryRunbook() *runbook {
 	return &runbook{id: treasury.RunbookID, usesMetrics: true, diagnose: func(ctx context.Context, t *target) (tbops.Report, error) {
-		rc, err := a.rpcClient(t.rpcURL, "")
-		if err != nil {
-			return tbops.Report{}, err
-		}
-		c := treasury.NewClientFrom(rc)
-		r, err := treasury.Diagnose(ctx, c, t.src, treasury.Options{Now: t.now, SLO: t.slo})
-		if err != nil {
+		rb := a.treasuryRunbookFor(t)
+		r, err := rb.Diagnose(ctx)
+		ap, ok := rb.(tbops.Applier)
+		if err != nil || !t.apply || !ok {
 			return r, err
 		}
-		if t.apply {
-			if _, err := treasury.Apply(ctx, c, &r); err != nil {
-				r.Warnf("apply: %v", err)
-			}
+		done, err := ap.Apply(ctx, r)
+		if err != nil {
+			done.Warnf("apply: %v", err)
 		}
-		return r, nil
+		return done, nil
 	}}
 }
 
-func pathMatched(r tbops.Report, id string) bool {
-	p, ok := r.Path(id)
-	return ok && p.Matched
-}
-
-// pathWhy is why the path id matched.
-func pathWhy(r tbops.Report, id string) string {
-	p, _ := r.Path(id)
-	return p.Why
+// appliedRollbacks counts the rollbacks an Apply carried out.
+func appliedRollbacks(r tbops.Report) int {
+	n := 0
+	for _, p := range r.Paths {
+		for _, act := range p.Actions {
+			if act.Kind == "rollback" && !act.DryRun && strings.HasPrefix(act.Result, "rolled back") {
+				n++
+			}
+		}
+	}
+	return n
 }

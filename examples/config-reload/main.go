@@ -1,8 +1,9 @@
-// Command config-reload keeps the runtime tuning knobs current with
-// runtime.Watcher (runbook "Runtime Tuning Knobs" and "Config Hot-Reload
+// Command config-reload keeps the node config current with runtime.Watcher
+// (runbook "Runtime Tuning Knobs", "P2P Rate Limiting" and "Config Hot-Reload
 // Fallback"): an atomic rewrite of the TOML file is applied without restart,
-// a bad file is refused and the last good config stays, and every knob says
-// where its value came from (default, file or env).
+// both its [runtime] table and its p2p_* keys; a bad file is refused whole and
+// the last good config stays; every knob says where its value came from
+// (default, file or env).
 //
 //	go run ./examples/config-reload
 package main
@@ -27,9 +28,10 @@ func main() {
 	}
 }
 
-// config is what the watcher keeps: the knobs and where each value came from.
+// config is what the watcher keeps: the node config and where each value
+// came from.
 type config struct {
-	Knobs    runtime.Knobs
+	runtime.NodeConfig
 	Settings []runtime.Setting
 }
 
@@ -45,8 +47,8 @@ func run(ctx context.Context, w io.Writer) error {
 	// on this shell: TB_IO_WRITE_BACKOFF_MS overrides the file.
 	env := map[string]string{"TB_IO_WRITE_BACKOFF_MS": "25"}
 	load := func(p string) (config, error) {
-		k, settings, _, err := runtime.LoadKnobs(p, func(key string) string { return env[key] })
-		return config{k, settings}, err
+		c, settings, _, err := runtime.LoadNodeConfig(p, func(key string) string { return env[key] })
+		return config{c, settings}, err
 	}
 
 	if err := writeAtomic(path, "[runtime]\nreactor_idle_poll_ms = 50\n"); err != nil {
@@ -65,7 +67,7 @@ func run(ctx context.Context, w io.Writer) error {
 
 	// Write to a temp file and rename over the config, so the watcher never
 	// reads a half-written file.
-	if err := writeAtomic(path, "[runtime]\nreactor_idle_poll_ms = 20\nio_read_backoff_ms = 5\n"); err != nil {
+	if err := writeAtomic(path, "p2p_max_per_sec = 50\n[runtime]\nreactor_idle_poll_ms = 20\nio_read_backoff_ms = 5\n"); err != nil {
 		return err
 	}
 	if err := wait(ctx, w, dir, changes); err != nil {
@@ -73,8 +75,9 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 	printKnobs(w, "after good reload", wt.Current())
 
-	// A bad value (0 would make the reader spin) is refused as a whole.
-	if err := writeAtomic(path, "[runtime]\nreactor_idle_poll_ms = 10\nio_read_backoff_ms = 0\n"); err != nil {
+	// A bad value (0 would make the reader spin) is refused as a whole: the
+	// good p2p value beside it is not applied either.
+	if err := writeAtomic(path, "p2p_max_per_sec = 80\n[runtime]\nreactor_idle_poll_ms = 10\nio_read_backoff_ms = 0\n"); err != nil {
 		return err
 	}
 	if err := wait(ctx, w, dir, changes); err != nil {
@@ -93,7 +96,8 @@ func wait(ctx context.Context, w io.Writer, dir string, changes <-chan runtime.C
 		if c.Err != nil {
 			fmt.Fprintf(w, "reload %s: %s\n", c.Result, strings.ReplaceAll(c.Err.Error(), dir+string(filepath.Separator), ""))
 		} else {
-			fmt.Fprintf(w, "reload %s: idle poll %v -> %v\n", c.Result, c.Old.Knobs.ReactorIdlePoll, c.New.Knobs.ReactorIdlePoll)
+			fmt.Fprintf(w, "reload %s: idle poll %v -> %v, max per peer %d -> %d\n", c.Result,
+				c.Old.Knobs.ReactorIdlePoll, c.New.Knobs.ReactorIdlePoll, c.Old.P2P.MaxPerSec, c.New.P2P.MaxPerSec)
 		}
 		return nil
 	case <-ctx.Done():
@@ -104,7 +108,7 @@ func wait(ctx context.Context, w io.Writer, dir string, changes <-chan runtime.C
 func printKnobs(w io.Writer, title string, c config) {
 	fmt.Fprintf(w, "%s:\n", title)
 	for _, s := range c.Settings {
-		fmt.Fprintf(w, "  %-33s %6s  %s\n", s.Key, s.Value, s.Source)
+		fmt.Fprintf(w, "  %-33s %6d %-8s %s\n", s.Key, s.Value, s.Unit, s.Source)
 	}
 }
 

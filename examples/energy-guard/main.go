@@ -1,6 +1,7 @@
 // Command energy-guard puts energy.Guard (bearer token + per-client
 // sliding-window rate limit, runbook "Energy RPC Guardrails") in front of a
-// node's JSON-RPC endpoint as a reverse proxy, and shows what a client sees:
+// node's JSON-RPC endpoint as a bounded reverse proxy (energy.GuardServer, what
+// tbops energy guard runs), and shows what a client sees:
 // -33009 without the token, -33010 with a retry delay over the limit.
 //
 //	go run ./examples/energy-guard
@@ -12,14 +13,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
+	"net"
 	"os"
 	"time"
 
 	"github.com/theblock/tbops/energy"
 	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/rpc"
 )
 
 func main() {
@@ -41,29 +41,41 @@ func run(ctx context.Context, w io.Writer) error {
 	// Pretend the node has no guard of its own: ours in front is the only one.
 	node.Update(func(s *nodetest.Scenario) { s.Energy.Guard = nil })
 
-	upstream, err := url.Parse(node.URL())
-	if err != nil {
-		return err
-	}
 	// 3 energy.* requests per client per second; other methods pass untouched.
-	guard := energy.NewGuard(energy.GuardOptions{
+	guard, err := energy.NewGuard(energy.GuardOptions{
 		Token:  "s3cret",
 		RPS:    3,
 		Window: time.Second,
 		Now:    clk.Now,
 		Logger: slog.New(slog.DiscardHandler),
 	})
-	proxy := httptest.NewServer(guard.Middleware(httputil.NewSingleHostReverseProxy(upstream)))
-	defer proxy.Close()
-
-	// WithGetenv stops the clients from picking up TB_ENERGY_RPC_TOKEN from
-	// this shell; WithoutRetries shows each refusal instead of retrying it.
-	noEnv := energy.WithGetenv(func(string) string { return "" })
-	anon, err := energy.New(proxy.URL, noEnv, energy.WithoutRetries())
 	if err != nil {
 		return err
 	}
-	authed, err := energy.New(proxy.URL, noEnv, energy.WithoutRetries(), energy.WithToken("s3cret"))
+	// The server bounds every wait (headers, body, idle keep-alives, the node's
+	// answer) and the number of open connections; the zero options are the
+	// defaults tbops energy guard runs with.
+	srv, err := energy.NewGuardServer(guard, node.URL(), energy.GuardServerOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, ln) }()
+	defer func() { stop(); <-served }()
+	proxyURL := "http://" + ln.Addr().String() + "/"
+
+	// One attempt per call shows each refusal instead of retrying it; the
+	// token is passed explicitly (a client never reads TB_ENERGY_RPC_TOKEN).
+	anon, err := energy.NewClient(proxyURL, rpc.WithRetries(1))
+	if err != nil {
+		return err
+	}
+	authed, err := energy.NewClient(proxyURL, rpc.WithRetries(1), rpc.WithToken("s3cret"))
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,8 @@
 // Command governor-audit writes governor decision files canonically, proves
-// that a hand-edited one is caught (its snapshot hash no longer matches), and
-// runs the runbook's auditing workflow (governor.Audit) against a simulated
-// node whose newest economics decision was edited on disk.
+// that a hand-edited one is caught (its snapshot hash no longer matches), runs
+// the runbook's auditing workflow (governor.NewRunbook) against a simulated
+// node whose newest economics decision was edited on disk, and carries out the
+// rollback play the audit planned (Runbook.Apply: the exit intent, sent once).
 //
 //	go run ./examples/governor-audit
 package main
@@ -97,7 +98,8 @@ func run(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r, err := governor.Audit(ctx, c, src, governor.Options{Dir: decisions})
+	rb := governor.NewRunbook(c, src, governor.Options{Dir: decisions, Reason: "decision file edited by hand"})
+	r, err := rb.Diagnose(ctx)
 	if err != nil {
 		return err
 	}
@@ -110,6 +112,22 @@ func run(ctx context.Context, w io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(w, "firing: %s (%s)\n  %s\n", s.ID, s.Status, strings.ReplaceAll(string(v), decisions+string(filepath.Separator), ""))
+	}
+
+	// 3. The rollback play the audit matched: Apply submits the exit intent
+	// (once, never again while it is pending); the environment steps are
+	// instructions for the governor's host.
+	done, err := rb.Apply(ctx, r)
+	if err != nil {
+		return err
+	}
+	p, _ := done.Path("rollback")
+	for _, a := range p.Actions {
+		state := "todo on the governor's host"
+		if !a.DryRun {
+			state = "done: " + a.Result
+		}
+		fmt.Fprintf(w, "rollback %s: %s\n", a.Kind, state)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,4 +33,8 @@ func TestRun(t *testing.T) {
 	assert.Contains(t, s, `"gauge":"economics_block_reward_per_block"`)
 	assert.Contains(t, s, `"gauge_value":12,"field":"block_reward"`)
 	assert.Contains(t, s, `"field_value":13`)
+
+	assert.Contains(t, s, "rollback submit: done: exit intent economics-exit-10001 submitted")
+	assert.Contains(t, s, "rollback check: done: economics_autopilot is still true")
+	assert.Equal(t, 3, strings.Count(s, "rollback config: todo on the governor's host"))
 }

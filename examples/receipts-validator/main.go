@@ -1,7 +1,9 @@
 // Command receipts-validator runs receipts.Validator over a stream of receipts
 // as a node or an explorer ingests them (runbook "Receipts Flatlining"): the
 // schema, the 0.001 BLOCK floor, a pluggable signature check and duplicate
-// detection by receipt id and by provider+nonce, with each rejection's reason.
+// detection by receipt id and by provider+nonce, with each rejection's reason,
+// and exports the counts as the node's receipt_validation_errors_total and
+// receipt_min_payment_rejected_total.
 //
 //	go run ./examples/receipts-validator
 package main
@@ -15,6 +17,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/theblock/tbops/receipts"
 )
@@ -79,6 +84,22 @@ func run(ctx context.Context, w io.Writer) error {
 		fmt.Fprintf(w, " %s=%d", reason, c.Rejected[reason])
 	}
 	fmt.Fprintln(w)
+
+	// A node exports the counts under the wire contract's metric names, with
+	// its own labels: serve reg with promhttp.HandlerFor on /metrics.
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(v.Collector(prometheus.Labels{"node": "example"})); err != nil {
+		return err
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		return err
+	}
+	for _, mf := range families {
+		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+			return err
+		}
+	}
 	return ctx.Err()
 }
 

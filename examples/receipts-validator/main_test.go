@@ -24,4 +24,6 @@ func TestRun(t *testing.T) {
 	assert.Contains(t, s, `rc-5  rejected signature_invalid   field="signature" ed25519 signature does not verify`)
 	assert.Contains(t, s, `rc-6  rejected schema_mismatch     field="payment"`)
 	assert.Contains(t, s, "accepted=2 schema_mismatch=1 duplicate_detection=2 signature_invalid=1 min_payment=1\n")
+	assert.Contains(t, s, `receipt_validation_errors_total{node="example",reason="duplicate_detection"} 2`+"\n")
+	assert.Contains(t, s, `receipt_min_payment_rejected_total{node="example"} 1`+"\n")
 }

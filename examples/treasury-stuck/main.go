@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/theblock/tbops/nodetest"
-	"github.com/theblock/tbops/promq"
 	"github.com/theblock/tbops/treasury"
 )
 
@@ -26,8 +25,8 @@ func main() {
 }
 
 func run(ctx context.Context, w io.Writer) error {
-	// A fake clock drives both the node and the scrape source, so rates and
-	// "held for 2 epochs" are exact and the example takes no wall time.
+	// A fake clock drives the node, the diagnosis and the metrics source, so rates
+	// and "held for 2 epochs" are exact and the example takes no wall time.
 	clk := nodetest.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	node, err := nodetest.New(nodetest.WithClock(clk.Now), nodetest.WithScenarioName("treasury-dependency-rolled-back"))
 	if err != nil {
@@ -35,37 +34,36 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 	defer node.Close()
 
-	// Without a Prometheus, scrape the node's /metrics ourselves. The backlog
-	// symptom needs 240 s (2 epochs) of history: take a sample a minute for 10 minutes
-	// (the no-transitions check looks at increase over 10m).
-	src := promq.NewScrape([]string{node.MetricsURL()}, promq.WithScrapeClock(clk.Now))
+	// Without a Prometheus, scrape the node's /metrics ourselves. The runbook's
+	// windows are up to 10 minutes (no progress) plus a rule's `for`: observe
+	// 11 minutes, one scrape every 15 s, so that every window is decided.
+	src, err := nodetest.NewSource(ctx, node, clk, 15*time.Second)
+	if err != nil {
+		return err
+	}
 	defer src.Close()
-	for i := 0; i <= 10; i++ {
-		if err := src.Scrape(ctx); err != nil {
-			return err
-		}
-		if i < 10 {
-			clk.Advance(time.Minute)
-		}
+	if err := src.Advance(ctx, 11*time.Minute); err != nil {
+		return err
 	}
 
 	c, err := treasury.NewClient(node.URL())
 	if err != nil {
 		return err
 	}
-	// Point step 4 at no log files: this machine is not the node.
-	opts := treasury.Options{Now: clk.Now, LogGlobs: []string{os.DevNull}}
+	// Ages are judged by the fake clock; the zero Options read no log file
+	// (this machine is not the node).
+	rb := treasury.NewRunbook(c, src, treasury.Options{Now: clk.Now})
 
 	// Rolling back a disbursement can strand the ones that depend on it, so an
 	// operator repeats diagnose → apply until Path A stops matching.
 	for round := 1; round <= 5; round++ {
-		r, err := treasury.Diagnose(ctx, c, src, opts)
+		r, err := rb.Diagnose(ctx)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "round %d: status %s\n", round, r.Status)
 		for _, s := range r.Firing() {
-			fmt.Fprintf(w, "  firing: %s (%s, value %v)\n", s.ID, s.Status, s.Value)
+			fmt.Fprintf(w, "  firing: %s (%s, value %v)\n", s.ID, s.Status, *s.Value)
 		}
 		pathA := false
 		for _, p := range r.Matched() {
@@ -82,17 +80,19 @@ func run(ctx context.Context, w io.Writer) error {
 		}
 
 		// Apply executes only Path A's rollbacks, one call each, never retried.
-		n, err := treasury.Apply(ctx, c, &r)
+		done, err := rb.Apply(ctx, r)
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
-		fmt.Fprintf(w, "  applied %d rollbacks\n", n)
-		for _, p := range r.Matched() {
+		for _, p := range done.Matched() {
 			for _, a := range p.Actions {
 				if a.Kind == "rollback" {
 					fmt.Fprintf(w, "    %s %s (dry_run=%t): %s\n", a.Kind, a.Target, a.DryRun, a.Result)
 				}
 			}
+		}
+		for _, warning := range done.Warnings {
+			fmt.Fprintf(w, "  note: %s\n", warning)
 		}
 	}
 	return fmt.Errorf("path A still matches after 5 rounds")

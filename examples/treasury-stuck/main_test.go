@@ -21,7 +21,8 @@ func TestRun(t *testing.T) {
 	assert.Contains(t, s, "firing: stale-disbursements (warning")
 	assert.Contains(t, s, "path A matched: Dependency issue")
 	assert.Contains(t, s, "plan (dry_run=true): tbops treasury rollback --id 4541 --reason 'Dependency 4540 was rolled back'")
-	assert.Contains(t, s, "applied 2 rollbacks")
+	assert.Contains(t, s, "rollback 4541 (dry_run=false): rolled back")
+	assert.Contains(t, s, "note: after these rollbacks Path A matches again")
 	assert.Contains(t, s, "rollback 4542 (dry_run=false): rolled back")
 	// The cascade: 4543 depended on 4541, which round 1 rolled back.
 	assert.Contains(t, s, "plan (dry_run=true): tbops treasury rollback --id 4543 --reason 'Dependency 4541 was rolled back'")

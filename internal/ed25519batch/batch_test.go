@@ -36,6 +36,19 @@ func entries(n, nKeys int) []Entry {
 	return out
 }
 
+// cacheKeys sets every entry's Key, as a key registry would.
+func cacheKeys(t testing.TB, es []Entry) {
+	for i := range es {
+		es[i].Key = mustKey(t, es[i].PublicKey)
+	}
+}
+
+func mustKey(t testing.TB, b []byte) *Key {
+	k, err := ParseKey(b)
+	require.NoError(t, err)
+	return k
+}
+
 func stdlibAll(es []Entry) bool {
 	for _, e := range es {
 		if len(e.PublicKey) != 32 || !ed25519.Verify(e.PublicKey, e.Message, e.Signature) {
@@ -67,10 +80,8 @@ func TestVerifyValid(t *testing.T) {
 			es := entries(n, nk)
 			assert.True(t, v.Verify(es), "n=%d keys=%d", n, nk)
 			assert.True(t, Verify(es, &countReader{}), "n=%d keys=%d deterministic reader", n, nk)
-			// Cached points give the same answer.
-			for i := range es {
-				es[i].Point, _ = ParsePoint(es[i].PublicKey)
-			}
+			// Cached keys give the same answer.
+			cacheKeys(t, es)
 			assert.True(t, v.Verify(es), "n=%d keys=%d cached", n, nk)
 		}
 	}
@@ -165,24 +176,27 @@ func TestVerifyNonCanonicalPoints(t *testing.T) {
 	es = entries(8, 2)
 	es[5].PublicKey = nc
 	assert.False(t, Verify(es, nil))
-	es[5].Point, _ = new(edwards25519.Point).SetBytes(nc)
+	_, canon := nonCanonical(t)
+	es[5].Key = mustKey(t, canon) // the same point, cached, under other bytes
 	assert.False(t, Verify(es, nil))
 	// "Negative zero": the identity with the sign bit set.
 	nz := make([]byte, 32)
 	nz[0], nz[31] = 1, 0x80
 	assert.False(t, Canonical(nz))
-	_, err := ParsePoint(nz)
+	_, err := ParseKey(nz)
 	assert.ErrorIs(t, err, ErrNonCanonical)
-	_, err = ParsePoint(nc)
+	_, err = ParseKey(nc)
 	assert.ErrorIs(t, err, ErrNonCanonical)
-	_, err = ParsePoint(nc[:31])
+	_, err = ParseKey(nc[:31])
 	assert.ErrorIs(t, err, ErrPointLength)
+	_, err = ParseKey(edwards25519.NewIdentityPoint().Bytes())
+	assert.ErrorIs(t, err, ErrSmallOrder)
 	notPoint := make([]byte, 32)
 	notPoint[0] = 2 // y = 2 is not on the curve
-	if _, err := new(edwards25519.Point).SetBytes(notPoint); err != nil {
-		_, err = ParsePoint(notPoint)
-		assert.ErrorIs(t, err, ErrNotOnCurve)
-	}
+	_, err = new(edwards25519.Point).SetBytes(notPoint)
+	require.Error(t, err)
+	_, err = ParseKey(notPoint)
+	assert.ErrorIs(t, err, ErrNotOnCurve)
 }
 
 // TestCanonicalEdges: Canonical agrees with decode-and-re-encode on the
@@ -253,7 +267,7 @@ func TestVerifySmallOrderA(t *testing.T) {
 	e := Entry{PublicKey: A, Message: []byte("anything"), Signature: append(R, r.Bytes()...)}
 	require.True(t, ed25519.Verify(e.PublicKey, e.Message, e.Signature))
 	assert.False(t, Verify([]Entry{e}, nil))
-	e.Point = edwards25519.NewIdentityPoint()
+	e.Key = &Key{} // not made by ParseKey
 	assert.False(t, Verify(append(entries(5, 2), e), nil))
 	// The all-zero signature under the identity key (s = 0, R = identity).
 	z := Entry{PublicKey: A, Message: make([]byte, 32), Signature: append(bytes.Clone(A), make([]byte, 32)...)}
@@ -348,7 +362,9 @@ func TestVerifyMatchesStdlib(t *testing.T) {
 
 // FuzzVerify: the batch never accepts what crypto/ed25519 rejects (the torsion
 // case needs the owner of a mixed-order key, which the fuzzer cannot build),
-// and Canonical agrees with decode-and-re-encode.
+// alone, next to a valid entry, or with its key cached; and the batch's point
+// rules (ParseKey: canonical, on the curve, not small order) agree with
+// filippo.io/edwards25519's decoding.
 func FuzzVerify(f *testing.F) {
 	good := entries(2, 2)
 	f.Add(good[0].PublicKey, good[0].Message, good[0].Signature)
@@ -357,19 +373,51 @@ func FuzzVerify(f *testing.F) {
 	f.Add(good[0].PublicKey, good[0].Message, bad)
 	f.Add(edwards25519.NewIdentityPoint().Bytes(), []byte{}, make([]byte, 64))
 	f.Add(bytes.Repeat([]byte{0xff}, 32), []byte("x"), bytes.Repeat([]byte{0xff}, 64))
+	f.Add(smallOrderEncodings[4][:], []byte("x"), append(smallOrderEncodings[6][:], make([]byte, 32)...))
 	v := NewVerifier(nil)
 	f.Fuzz(func(t *testing.T, pub, msg, sig []byte) {
 		e := Entry{PublicKey: pub, Message: msg, Signature: sig}
-		if v.Verify([]Entry{good[1], e}) && !(len(pub) == 32 && ed25519.Verify(pub, msg, sig)) {
+		stdlib := len(pub) == 32 && ed25519.Verify(pub, msg, sig)
+		if v.Verify([]Entry{good[1], e}) && !stdlib {
 			t.Fatalf("batch accepted what crypto/ed25519 rejects: pub %x sig %x", pub, sig)
 		}
-		for _, b := range [][]byte{pub, sig} {
-			if len(b) < 32 {
-				continue
+		if v.Verify([]Entry{e}) && !stdlib {
+			t.Fatalf("batch of one accepted what crypto/ed25519 rejects: pub %x sig %x", pub, sig)
+		}
+		if k, err := ParseKey(pub); err == nil {
+			e.Key = k
+			if v.Verify([]Entry{e, good[0]}) && !stdlib {
+				t.Fatalf("batch with a cached key accepted what crypto/ed25519 rejects: pub %x sig %x", pub, sig)
 			}
-			if p, err := new(edwards25519.Point).SetBytes(b[:32]); err == nil && Canonical(b[:32]) != bytes.Equal(p.Bytes(), b[:32]) {
-				t.Fatalf("Canonical(%x) = %v, re-encoding says otherwise", b[:32], Canonical(b[:32]))
+		}
+		for _, b := range [][]byte{pub, sig} {
+			if len(b) >= 32 {
+				checkPointRules(t, b[:32])
 			}
 		}
 	})
+}
+
+// checkPointRules compares ParseKey's verdict on b with filippo's decoding.
+func checkPointRules(t *testing.T, b []byte) {
+	p, decodeErr := new(edwards25519.Point).SetBytes(b)
+	_, err := ParseKey(b)
+	canonical := decodeErr == nil && bytes.Equal(p.Bytes(), b)
+	if decodeErr == nil && Canonical(b) != canonical {
+		t.Fatalf("Canonical(%x) = %v, re-encoding says otherwise", b, Canonical(b))
+	}
+	var want error
+	switch {
+	case decodeErr == nil && !canonical:
+		want = ErrNonCanonical
+	case decodeErr == nil && SmallOrder(p):
+		want = ErrSmallOrder
+	case decodeErr != nil && Canonical(b):
+		want = ErrNotOnCurve
+	case decodeErr != nil:
+		want = ErrNonCanonical // y ≥ p, checked before the curve equation
+	}
+	if !errors.Is(err, want) {
+		t.Fatalf("ParseKey(%x) = %v, want %v", b, err, want)
+	}
 }

@@ -30,9 +30,7 @@ func BenchmarkVerify(b *testing.B) {
 				b.Run(fmt.Sprintf("n=%d/keys=%d/cached=%v", n, nk, cached), func(b *testing.B) {
 					es := entries(n, nk)
 					if cached {
-						for i := range es {
-							es[i].Point, _ = ParsePoint(es[i].PublicKey)
-						}
+						cacheKeys(b, es)
 					}
 					v := NewVerifier(nil)
 					b.ReportAllocs()

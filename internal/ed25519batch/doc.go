@@ -44,11 +44,30 @@
 // Verify returns false (the caller falls back to single verification). A
 // predictable reader makes the batch forgeable; inject one only in tests.
 //
-// # Repeated keys
+// # Repeated and cached keys
 //
 // Entries with the same public key bytes share one term: their zᵢkᵢ are summed
 // into one scalar on one point, so a batch from a few signers costs little more
 // than one R decompression and one short (128-bit) scalar term per signature.
+// A caller that sees a key often (a key registry) decodes it once with
+// [ParseKey] and passes it as [Entry.Key], saving one decompression per
+// signature; a Key is only used for the exact bytes it was parsed from.
+//
+// # Curve arithmetic
+//
+// Points and the multi-scalar multiplication come from
+// github.com/oasisprotocol/curve25519-voi (package curve only): a Pippenger
+// bucket multiplication above 190 terms (Straus below), vectorised with AVX2
+// on amd64 (portable Go elsewhere, slower). It is a dependency because, with
+// one key per signature, filippo.io/edwards25519's public API stops near 2×
+// stdlib: its multi-scalar multiplication (Straus) costs three times voi's
+// per signature, and buckets written over its Point.Add, which converts its
+// operand on every call, gain only 10 % (BENCHMARKS.md, energy section).
+// voi is pinned to its last commit (the module has no tagged releases);
+// voi's own Ed25519 verifier, whose acceptance rules are its own, is not
+// used. Scalars stay on filippo.io/edwards25519 (faster than voi's) and are
+// handed over as canonical bytes. Small-order R and A are found by comparing
+// the canonical encoding with the eight encodings of the torsion points.
 //
 // # Results
 //
