@@ -13,6 +13,7 @@ import (
 
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/promq"
+	"github.com/theblock/tbops/rpc"
 	"github.com/theblock/tbops/serve"
 )
 
@@ -207,11 +208,17 @@ func (a *app) servePromSource(ctx context.Context) (func(serve.Node) (promq.Sour
 	}, nil
 }
 
-// nodeUp is tbops_node_up's check: the node answers node.status.
+// nodeUp is tbops_node_up's check: the node answers node.status. Any JSON-RPC
+// answer counts, an error one too: the reference node answers -32601 to
+// node.status, and a node that says so is up.
 func (a *app) nodeUp(ctx context.Context, n serve.Node) error {
 	c, err := a.rpcClient(n.URL, "")
 	if err != nil {
 		return err
 	}
-	return c.Read(ctx, "node.status", nil, nil)
+	var answered *rpc.Error
+	if err := c.Read(ctx, "node.status", nil, nil); err != nil && !errors.As(err, &answered) {
+		return err
+	}
+	return nil
 }
