@@ -12,7 +12,7 @@ import (
 // Rules. Each signature (R, s) on message M under key A is accepted by single
 // verification (Verify, crypto/ed25519) iff s < ℓ (canonical) and R is the
 // canonical encoding of [s]B − [k]A with k = SHA-512(R‖A‖M) mod ℓ — the
-// cofactorless equation. The batch (internal/ed25519batch) checks, with fresh
+// cofactorless equation. The batch checks, with fresh
 // random 128-bit zᵢ, the cofactored equation
 //
 //	[8]( Σ [zᵢ]Rᵢ + Σ [zᵢkᵢ]Aᵢ − [Σ zᵢsᵢ]B ) = 0,

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"net/http"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -17,7 +15,9 @@ import (
 	"github.com/theblock/tbops/rpc"
 )
 
-// TokenEnv is the environment variable holding the energy RPC bearer token.
+// TokenEnv is the environment variable holding the energy RPC bearer token. The
+// guard's GuardOptionsFromEnv and the command line read it; a Client never
+// does (pass rpc.WithToken).
 const TokenEnv = "TB_ENERGY_RPC_TOKEN"
 
 // Method names (PROTOCOL.md section 4; MethodMarketState is the reference node's).
@@ -31,6 +31,10 @@ const (
 	MethodOracleKeys    = "energy.oracle_keys"
 	MethodSubmitReading = "energy.submit_reading"
 )
+
+// MaxLimit is the most records one page holds (PROTOCOL.md section 1; the
+// node's default is 50).
+const MaxLimit = 500
 
 // ID is a record id the node may send as a JSON string or number.
 type ID string
@@ -58,41 +62,48 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Reputation is a provider's reputation breakdown (floats 0..1).
+// Reputation is a provider's reputation breakdown (floats 0..1). A score the
+// node left out is nil.
 type Reputation struct {
-	CompositeScore float64 `json:"composite_score"`
-	Delivery       float64 `json:"delivery"`
-	Meter          float64 `json:"meter"`
-	Latency        float64 `json:"latency"`
-	Capacity       float64 `json:"capacity"`
+	CompositeScore *float64 `json:"composite_score"` // the score the runbook's 0.5 floor applies to
+	Delivery       *float64 `json:"delivery"`        // the parts of the composite
+	Meter          *float64 `json:"meter"`
+	Latency        *float64 `json:"latency"`
+	Capacity       *float64 `json:"capacity"`
 }
 
-// Provider is an energy provider (energy.market, energy.provider).
+// Provider is an energy provider (energy.market, energy.provider). A number the
+// node left out is nil, never a zero.
 type Provider struct {
 	ProviderID string `json:"provider_id"`
 	// Status is active, inactive or suspended ("" when the node did not say).
 	Status          string      `json:"status"`
-	ReputationScore float64     `json:"reputation_score"`
-	Reputation      *Reputation `json:"reputation,omitempty"`
-	CapacityKWh     float64     `json:"capacity_kwh"`
+	ReputationScore *float64    `json:"reputation_score"`     // equals Reputation.CompositeScore
+	Reputation      *Reputation `json:"reputation,omitempty"` // nil on the reference node
+	CapacityKWh     *float64    `json:"capacity_kwh"`
 	// PricePerKWh is micro-BLOCK per kWh.
-	PricePerKWh tbops.Amount `json:"price_per_kwh"`
+	PricePerKWh *tbops.Amount `json:"price_per_kwh"`
 
-	// Set by energy.provider only.
+	// PublicKey and Scheme are the provider's registered key (energy.provider only).
 	PublicKey string `json:"public_key,omitempty"`
 	Scheme    string `json:"scheme,omitempty"`
-	// LastSettlement and LastReadingAt are Unix seconds (0 when never).
-	LastSettlement int64 `json:"last_settlement,omitempty"`
-	LastReadingAt  int64 `json:"last_reading_at,omitempty"`
+	// LastSettlement and LastReadingAt are Unix seconds; 0 is "never", nil
+	// "the node did not say".
+	LastSettlement *int64 `json:"last_settlement,omitempty"`
+	LastReadingAt  *int64 `json:"last_reading_at,omitempty"`
 }
 
 // Score is the composite reputation score: reputation.composite_score, or
-// reputation_score when the node sends only that (the reference node).
-func (p Provider) Score() float64 {
-	if p.Reputation != nil {
-		return p.Reputation.CompositeScore
+// reputation_score when the node sends only that (the reference node); false
+// when the node sent neither.
+func (p Provider) Score() (float64, bool) {
+	switch {
+	case p.Reputation != nil && p.Reputation.CompositeScore != nil:
+		return *p.Reputation.CompositeScore, true
+	case p.ReputationScore != nil:
+		return *p.ReputationScore, true
 	}
-	return p.ReputationScore
+	return 0, false
 }
 
 // UnmarshalJSON also accepts the reference node's "id" for provider_id.
@@ -109,7 +120,7 @@ func (p *Provider) UnmarshalJSON(b []byte) error {
 	if p.ProviderID == "" && w.ID != nil {
 		p.ProviderID = string(*w.ID)
 	}
-	if p.Reputation != nil && p.ReputationScore == 0 {
+	if p.ReputationScore == nil && p.Reputation != nil {
 		p.ReputationScore = p.Reputation.CompositeScore
 	}
 	return nil
@@ -117,19 +128,21 @@ func (p *Provider) UnmarshalJSON(b []byte) error {
 
 // Market is energy.market's result.
 type Market struct {
-	Providers []Provider `json:"providers"`
+	Providers []Provider `json:"providers"` // every provider of the market
 }
 
-// Credit is a meter-reading credit.
+// Credit is a meter-reading credit. A number the node left out is nil.
 type Credit struct {
-	CreditID   ID      `json:"credit_id"`
-	ProviderID string  `json:"provider_id"`
-	Meter      string  `json:"meter"`
-	AmountKWh  float64 `json:"amount_kwh"`
+	CreditID   ID       `json:"credit_id"`
+	ProviderID string   `json:"provider_id"`
+	Meter      string   `json:"meter"`      // the meter the reading came from
+	AmountKWh  *float64 `json:"amount_kwh"` // the credited energy
 	// Status is pending or settled.
-	Status           string `json:"status"`
-	ReadingTimestamp int64  `json:"reading_timestamp"`
-	CreatedAt        int64  `json:"created_at"`
+	Status string `json:"status"`
+	// ReadingTimestamp and CreatedAt are Unix seconds (nil when the node left
+	// them out).
+	ReadingTimestamp *int64 `json:"reading_timestamp"`
+	CreatedAt        *int64 `json:"created_at"` // when the reading was admitted
 }
 
 // UnmarshalJSON also accepts the reference node's provider, meter_address and id.
@@ -159,17 +172,20 @@ func (c *Credit) UnmarshalJSON(b []byte) error {
 
 // CreditPage is one page of energy.credits.
 type CreditPage struct {
-	Credits    []Credit `json:"credits"`
-	NextCursor *int64   `json:"next_cursor"`
+	Credits []Credit `json:"credits"`
+	// NextCursor continues the listing; nil at the end.
+	NextCursor *int64 `json:"next_cursor"`
 }
 
 // CreditFilter selects credits; zero values mean "any" and the node's default limit.
 type CreditFilter struct {
 	// Status is "pending", "settled" or "" for both.
-	Status     string
+	Status string
+	// ProviderID is one provider's credits only ("" for all).
 	ProviderID string
 	// Limit per page (node default 50, max 500).
-	Limit  int
+	Limit int
+	// Cursor is a NextCursor of an earlier page (nil from the start).
 	Cursor *int64
 }
 
@@ -177,11 +193,13 @@ type CreditFilter struct {
 type Dispute struct {
 	DisputeID  ID     `json:"dispute_id"`
 	ProviderID string `json:"provider_id"`
-	Meter      string `json:"meter"`
+	Meter      string `json:"meter"` // the disputed meter
 	// Status is open or resolved.
-	Status     string `json:"status"`
-	Reason     string `json:"reason"`
-	OpenedAt   int64  `json:"opened_at"`
+	Status string `json:"status"`
+	Reason string `json:"reason"` // why it was opened (meter_mismatch, late_delivery, …)
+	// OpenedAt and ResolvedAt are Unix seconds; ResolvedAt is nil while open,
+	// OpenedAt when the node left it out.
+	OpenedAt   *int64 `json:"opened_at"`
 	ResolvedAt *int64 `json:"resolved_at"`
 	// Evidence is set by energy.dispute only.
 	Evidence json.RawMessage `json:"evidence,omitempty"`
@@ -211,87 +229,53 @@ func (d *Dispute) UnmarshalJSON(b []byte) error {
 // OracleKey is one registered provider key.
 type OracleKey struct {
 	ProviderID string `json:"provider_id"`
-	Scheme     string `json:"scheme"`
-	PublicKey  string `json:"public_key"`
-	RotatedAt  int64  `json:"rotated_at"`
-	ExpiresAt  int64  `json:"expires_at"`
+	Scheme     string `json:"scheme"`     // ed25519 or ed25519-blake3
+	PublicKey  string `json:"public_key"` // base64 (hex on the reference node)
+	// RotatedAt and ExpiresAt are Unix seconds (nil when the node left them out).
+	RotatedAt *int64 `json:"rotated_at"`
+	ExpiresAt *int64 `json:"expires_at"`
 }
 
 // OracleKeys is energy.oracle_keys's result.
 type OracleKeys struct {
 	// Status is ok or degraded.
 	Status string      `json:"status"`
-	Keys   []OracleKey `json:"keys"`
+	Keys   []OracleKey `json:"keys"` // one per registered provider
 }
 
 // Client is a typed client of the energy methods. It is safe for concurrent use.
+// Reads are retried with backoff (rpc.Client.Read); SubmitReading, a write, is
+// sent exactly once.
 type Client struct {
 	rpc *rpc.Client
-	// marketMethod remembers whether the node speaks energy.market_state
-	// (1) or energy.market (0).
+	// marketState remembers that the node speaks the reference node's
+	// energy.market_state rather than energy.market.
 	marketState atomic.Bool
 }
 
-// Option configures New.
-type Option func(*options)
-
-type options struct {
-	token    *string
-	timeout  time.Duration
-	hc       *http.Client
-	getenv   func(string) string
-	retryOff bool
-}
-
-// WithToken sets the bearer token (default: $TB_ENERGY_RPC_TOKEN).
-func WithToken(token string) Option { return func(o *options) { o.token = &token } }
-
-// WithTimeout sets the deadline of each call, retries and their waits included (default 5 s).
-func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
-
-// WithHTTPClient uses hc for the calls.
-func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.hc = hc } }
-
-// WithGetenv replaces os.Getenv for reading TB_ENERGY_RPC_TOKEN.
-func WithGetenv(getenv func(string) string) Option { return func(o *options) { o.getenv = getenv } }
-
-// WithoutRetries sends every read once (for tests of rate limits).
-func WithoutRetries() Option { return func(o *options) { o.retryOff = true } }
-
-// New returns a client for the node's JSON-RPC URL.
-func New(url string, opts ...Option) (*Client, error) {
-	o := options{getenv: os.Getenv}
-	for _, f := range opts {
-		f(&o)
-	}
-	token := ""
-	if o.token != nil {
-		token = *o.token
-	} else if o.getenv != nil {
-		token = o.getenv(TokenEnv)
-	}
-	ro := []rpc.Option{rpc.WithToken(token), rpc.WithUserAgent("tbops-energy")}
-	if o.timeout > 0 {
-		ro = append(ro, rpc.WithTimeout(o.timeout))
-	}
-	if o.hc != nil {
-		ro = append(ro, rpc.WithHTTPClient(o.hc))
-	}
-	if o.retryOff {
-		ro = append(ro, rpc.WithRetry(rpc.RetryPolicy{Attempts: 1}))
-	}
-	rc, err := rpc.NewClient(url, ro...)
+// NewClient returns a client for the node's JSON-RPC URL. The options are
+// rpc's (rpc.WithToken for TB_ENERGY_RPC_TOKEN's value, rpc.WithTimeout,
+// rpc.WithRetries, rpc.WithHTTPClient, rpc.WithClock, …); an invalid one is an
+// error here. The client reads no environment variable: the caller passes the
+// token.
+func NewClient(url string, opts ...rpc.Option) (*Client, error) {
+	rc, err := rpc.NewClient(url, append([]rpc.Option{rpc.WithUserAgent("tbops-energy")}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("energy: %w", err)
 	}
 	return &Client{rpc: rc}, nil
 }
 
-// NewWithTransport wraps an existing JSON-RPC client (the CLI's).
-func NewWithTransport(rc *rpc.Client) *Client { return &Client{rpc: rc} }
+// NewClientFromRPC wraps an existing JSON-RPC client, so that several domain
+// clients share one transport (and its connection pool).
+func NewClientFromRPC(rc *rpc.Client) *Client { return &Client{rpc: rc} }
 
-// URL is the node's RPC URL.
+// URL is the node's RPC URL, its password (if any) hidden.
 func (c *Client) URL() string { return c.rpc.URL() }
+
+// Now is the client's clock (rpc.WithClock; time.Now by default): the one
+// Diagnose judges ages by unless Options.Now says otherwise.
+func (c *Client) Now() time.Time { return c.rpc.Now() }
 
 // Market lists the providers. It calls energy.market and, when the node does not
 // know it (-32601), the reference node's energy.market_state, remembering which
@@ -318,7 +302,7 @@ func (c *Client) Market(ctx context.Context) (Market, error) {
 		err = json.Unmarshal(raw, &m)
 	}
 	if err != nil {
-		return Market{}, fmt.Errorf("energy: decoding %s: %w", c.MarketMethod(), err)
+		return Market{}, fmt.Errorf("energy: decoding %s: %w: %v", c.MarketMethod(), ErrMalformed, err)
 	}
 	return m, nil
 }
@@ -359,7 +343,10 @@ func CreditParams(f CreditFilter) map[string]any {
 // Credits returns one page of credits.
 func (c *Client) Credits(ctx context.Context, f CreditFilter) (CreditPage, error) {
 	if f.Status != "" && f.Status != "pending" && f.Status != "settled" {
-		return CreditPage{}, fmt.Errorf("energy: credit status %q: want pending or settled", f.Status)
+		return CreditPage{}, fmt.Errorf("%w: credit status %q: want pending or settled", ErrInvalidArgument, f.Status)
+	}
+	if err := checkLimit(f.Limit); err != nil {
+		return CreditPage{}, err
 	}
 	var page CreditPage
 	err := c.rpc.Read(ctx, MethodCredits, CreditParams(f), &page)
@@ -404,7 +391,10 @@ func (c *Client) AllCredits(ctx context.Context, f CreditFilter, maxItems int) i
 // Disputes lists disputes; status is "open", "resolved" or "" for both.
 func (c *Client) Disputes(ctx context.Context, status string, limit int) ([]Dispute, error) {
 	if status != "" && status != "open" && status != "resolved" {
-		return nil, fmt.Errorf("energy: dispute status %q: want open or resolved", status)
+		return nil, fmt.Errorf("%w: dispute status %q: want open or resolved", ErrInvalidArgument, status)
+	}
+	if err := checkLimit(limit); err != nil {
+		return nil, err
 	}
 	p := map[string]any{}
 	if status != "" {
@@ -418,6 +408,14 @@ func (c *Client) Disputes(ctx context.Context, status string, limit int) ([]Disp
 	}
 	err := c.rpc.Read(ctx, MethodDisputes, p, &out)
 	return out.Disputes, err
+}
+
+// checkLimit refuses a page size the protocol does not allow (0 is the node's default).
+func checkLimit(limit int) error {
+	if limit < 0 || limit > MaxLimit {
+		return fmt.Errorf("%w: limit %d: want 1 to %d (0 for the node's default)", ErrInvalidArgument, limit, MaxLimit)
+	}
+	return nil
 }
 
 // Dispute returns one dispute with its evidence.

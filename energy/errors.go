@@ -23,31 +23,46 @@ func Reasons() []string {
 	return []string{ReasonInvalidFormat, ReasonVerificationFailed, ReasonKeyNotFound, ReasonSchemeUnsupported}
 }
 
-// JSON-RPC error codes of the energy methods (re-exported from the transport).
+// JSON-RPC error codes of the energy methods (PROTOCOL.md section 1), the
+// transport's constants under this package's names.
 const (
-	CodeSignatureFailed = rpc.CodeSignatureFailed // -33001
-	CodeNonceReplay     = rpc.CodeNonceReplay     // -33007
-	CodeTimestampSkew   = rpc.CodeTimestampSkew   // -33008
-	CodeUnauthorized    = rpc.CodeUnauthorized    // -33009
-	CodeRateLimited     = rpc.CodeEnergyRateLimited
+	// CodeSignatureFailed is -33001: a reading's signature check failed;
+	// error.data.reason is one of the Reason constants.
+	CodeSignatureFailed = rpc.CodeSignatureFailed
+	// CodeNonceReplay is -33007: the reading's nonce is not above the last.
+	CodeNonceReplay = rpc.CodeNonceReplay
+	// CodeTimestampSkew is -33008: the reading's timestamp is off by more than 300 s.
+	CodeTimestampSkew = rpc.CodeTimestampSkew
+	// CodeUnauthorized is -33009: missing or wrong bearer token.
+	CodeUnauthorized = rpc.CodeUnauthorized
+	// CodeRateLimited is -33010: over the energy RPC limit (error.data.retry_after_ms).
+	CodeRateLimited = rpc.CodeEnergyRateLimited
 )
 
-// Sentinel errors. Match with errors.Is: client errors (node answers) and local
-// verification errors both match them.
+// Errors a caller matches with errors.Is. The transport's are package rpc's
+// sentinels, aliased so that a caller needs no other import; every call error
+// is an *rpc.CallError (CallError) naming the method and URL, and a JSON-RPC
+// error object inside it is an *rpc.Error (RPCError), both reached with
+// errors.As. Local verification errors and a node's -33001/-33007/-33008
+// answers to SubmitReading both match the reading sentinels.
 var (
 	// ErrUnauthorized is -33009: missing or wrong bearer token.
 	ErrUnauthorized = rpc.ErrUnauthorized
-	// ErrRateLimited is -33010 (and -32001): see RetryAfter for the delay.
+	// ErrRateLimited is -33010 (and -32001, HTTP 429): RetryAfter gives the delay.
 	ErrRateLimited = rpc.ErrRateLimited
-	// ErrNotFound is -32004.
+	// ErrNotFound is -32004: an unknown provider or dispute.
 	ErrNotFound = rpc.ErrNotFound
-	// ErrMethodNotFound is -32601.
+	// ErrMethodNotFound is -32601: the node does not serve the method (the
+	// reference node serves no energy.provider or energy.oracle_keys).
 	ErrMethodNotFound = rpc.ErrMethodNotFound
 	// ErrInvalidParams is -32602.
 	ErrInvalidParams = rpc.ErrInvalidParams
-	// ErrUnavailable: the node did not answer.
+	// ErrUnavailable is no answer: the connection failed or the deadline passed.
 	ErrUnavailable = rpc.ErrUnavailable
+	// ErrMalformed is an answer that is not JSON-RPC (an HTML page, truncated JSON).
+	ErrMalformed = rpc.ErrMalformed
 
+	// ErrInvalidFormat and the three after it are the reasons of -33001.
 	ErrInvalidFormat      = errors.New(ReasonInvalidFormat)
 	ErrVerificationFailed = errors.New(ReasonVerificationFailed)
 	ErrKeyNotFound        = errors.New(ReasonKeyNotFound)
@@ -56,7 +71,18 @@ var (
 	ErrTimestampSkew = errors.New("timestamp skew")
 	// ErrNonceReplay is -33007.
 	ErrNonceReplay = errors.New("nonce replay")
+
+	// ErrInvalidArgument is an argument refused before anything was sent or
+	// read: a status filter the protocol does not know, invalid Options.
+	ErrInvalidArgument = errors.New("energy: invalid argument")
 )
+
+// RPCError is the JSON-RPC error object a node sent (errors.As target).
+type RPCError = rpc.Error
+
+// CallError is what every failed call returns, naming the method and URL
+// (errors.As target).
+type CallError = rpc.CallError
 
 // RetryAfter returns the delay a rate-limited answer asked for.
 func RetryAfter(err error) (time.Duration, bool) { return rpc.RetryAfter(err) }
@@ -65,10 +91,11 @@ func RetryAfter(err error) (time.Duration, bool) { return rpc.RetryAfter(err) }
 type VerifyError struct {
 	// Reason is one of the Reason constants.
 	Reason     string
-	ProviderID string
-	Detail     string
+	ProviderID string // "" when the reading did not name one
+	Detail     string // what exactly failed
 }
 
+// Error reads "reason (provider P): detail".
 func (e *VerifyError) Error() string {
 	s := e.Reason
 	if e.ProviderID != "" {
@@ -112,12 +139,13 @@ func withProvider(err error, provider string) error {
 // SkewError is a reading whose timestamp is too far from the clock (-33008).
 type SkewError struct {
 	ProviderID string
-	Timestamp  uint64
+	Timestamp  uint64 // the reading's, Unix seconds
 	// Skew is timestamp − now: positive in the future, negative in the past.
 	Skew time.Duration
-	Max  time.Duration
+	Max  time.Duration // the tolerance
 }
 
+// Error says how far off the timestamp is and what to check.
 func (e *SkewError) Error() string {
 	dir := "in the future"
 	d := e.Skew
@@ -134,10 +162,11 @@ func (e *SkewError) Is(target error) bool { return target == ErrTimestampSkew }
 // NonceError is a nonce that is not above the provider's last accepted one (-33007).
 type NonceError struct {
 	ProviderID string
-	Nonce      uint64
-	Last       uint64
+	Nonce      uint64 // the reading's
+	Last       uint64 // the provider's last accepted nonce
 }
 
+// Error says which nonce was refused and why.
 func (e *NonceError) Error() string {
 	return fmt.Sprintf("nonce_replay (provider %s): nonce %d is not above the last accepted %d; nonces must strictly increase",
 		e.ProviderID, e.Nonce, e.Last)
@@ -146,23 +175,30 @@ func (e *NonceError) Error() string {
 // Is matches ErrNonceReplay.
 func (e *NonceError) Is(target error) bool { return target == ErrNonceReplay }
 
-// RPCError maps an admission error to the JSON-RPC error a node answers with:
-// -33001 with data.reason, -33007, -33008; nil for nil. Other errors are -32603.
-func RPCError(err error) (code int, message string, data map[string]any) {
+// ErrorObject is the JSON-RPC error object a node answers an admission error
+// with: -33001 with data.reason, -33007, -33008; nil for nil. Any other error
+// is -32603.
+func ErrorObject(err error) *rpc.Error {
 	var ve *VerifyError
 	var se *SkewError
 	var ne *NonceError
 	switch {
 	case err == nil:
-		return 0, "", nil
+		return nil
 	case errors.As(err, &ve):
-		return CodeSignatureFailed, "signature verification failed: " + ve.Error(), map[string]any{"reason": ve.Reason}
+		return &rpc.Error{Code: CodeSignatureFailed, Message: "signature verification failed: " + ve.Error(), Data: dataOf(map[string]any{"reason": ve.Reason})}
 	case errors.As(err, &se):
-		return CodeTimestampSkew, se.Error(), map[string]any{"reason": "timestamp_skew", "skew_seconds": int64(se.Skew / time.Second)}
+		return &rpc.Error{Code: CodeTimestampSkew, Message: se.Error(), Data: dataOf(map[string]any{"reason": "timestamp_skew", "skew_seconds": int64(se.Skew / time.Second)})}
 	case errors.As(err, &ne):
-		return CodeNonceReplay, ne.Error(), map[string]any{"reason": "nonce_replay", "last_nonce": ne.Last}
+		return &rpc.Error{Code: CodeNonceReplay, Message: ne.Error(), Data: dataOf(map[string]any{"reason": "nonce_replay", "last_nonce": ne.Last})}
 	}
-	return rpc.CodeInternal, err.Error(), nil
+	return &rpc.Error{Code: rpc.CodeInternal, Message: err.Error()}
+}
+
+// dataOf encodes an error's data object (maps of strings and numbers always encode).
+func dataOf(v map[string]any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
 }
 
 // fromRPC turns a node's -33001/-33007/-33008 answer into the local typed

@@ -11,8 +11,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/edwards25519"
@@ -41,11 +43,11 @@ const MaxIDLen = 256
 // accepted when decoding.
 type Reading struct {
 	ProviderID string `json:"provider_id"`
-	Meter      string `json:"meter"`
-	TotalKWh   uint64 `json:"total_kwh"`
+	Meter      string `json:"meter"`     // the meter's id
+	TotalKWh   uint64 `json:"total_kwh"` // the meter's running total
 	// Timestamp is Unix seconds.
 	Timestamp uint64 `json:"timestamp"`
-	Nonce     uint64 `json:"nonce"`
+	Nonce     uint64 `json:"nonce"` // strictly increasing per provider
 	// Signature is standard base64 (hex is accepted when decoding).
 	Signature string `json:"signature"`
 	// Scheme is ed25519 (the default when empty) or ed25519-blake3.
@@ -337,10 +339,10 @@ func schemeName(s string) string {
 
 // Key is a provider's registered public key.
 type Key struct {
-	ProviderID string
+	ProviderID string // whose key it is
 	// Scheme is the scheme the key is registered for; "" accepts either.
 	Scheme    string
-	PublicKey ed25519.PublicKey
+	PublicKey ed25519.PublicKey // the decoded key
 	// batch is the key decoded for batch verification (nil when the batch's
 	// stricter rules refuse it: the batch then fails and Verify decides).
 	batch *ed25519batch.Key
@@ -430,8 +432,11 @@ func keyFor(keys *KeyRegistry, r Reading) (Key, error) {
 
 // Checker is the full admission check a node runs on a reading: key lookup,
 // scheme, timestamp skew, nonce order and signature. It keeps the last accepted
-// nonce per provider and is safe for concurrent use.
+// nonce per provider, counts signature failures by reason (Failures, and
+// Collector for Prometheus) and is safe for concurrent use. Set its fields
+// before the first Check.
 type Checker struct {
+	// Keys are the providers' registered keys.
 	Keys *KeyRegistry
 	// MaxSkew is the tolerated |timestamp − now| (DefaultMaxSkew when 0).
 	MaxSkew time.Duration
@@ -440,6 +445,8 @@ type Checker struct {
 
 	mu     sync.Mutex
 	nonces map[string]uint64
+	// failures counts *VerifyError refusals, indexed as Reasons().
+	failures [4]atomic.Uint64
 }
 
 // NewChecker returns a Checker over keys with the default skew and clock.
@@ -452,6 +459,17 @@ func NewChecker(keys *KeyRegistry) *Checker {
 // cheap checks run first; the nonce is recorded only when everything passed, so a
 // forged reading cannot burn a provider's nonces.
 func (c *Checker) Check(r Reading) error {
+	err := c.check(r)
+	var ve *VerifyError
+	if err != nil && errors.As(err, &ve) {
+		if i := slices.Index(Reasons(), ve.Reason); i >= 0 {
+			c.failures[i].Add(1)
+		}
+	}
+	return err
+}
+
+func (c *Checker) check(r Reading) error {
 	key, err := keyFor(c.Keys, r)
 	if err != nil {
 		return err
@@ -466,6 +484,15 @@ func (c *Checker) Check(r Reading) error {
 		return err
 	}
 	return c.checkNonce(r, true)
+}
+
+// Failures is how many readings Check refused for reason (one of the Reason
+// constants) since the checker was made.
+func (c *Checker) Failures(reason string) uint64 {
+	if i := slices.Index(Reasons(), reason); i >= 0 {
+		return c.failures[i].Load()
+	}
+	return 0
 }
 
 func (c *Checker) checkSkew(r Reading) error {

@@ -29,7 +29,8 @@ type EnergyState struct {
 	// Reference makes the node speak the reference node's shapes (PROTOCOL.md
 	// section 9): energy.market_state, credits with provider, disputes with id,
 	// providers with only reputation_score, hex keys, energy_settlement_total and
-	// energy_reading_reject_total.
+	// energy_reading_reject_total; energy.provider and energy.oracle_keys are
+	// not served (-32601).
 	Reference bool `json:"reference,omitempty"`
 
 	Providers []EnergyProvider `json:"providers"`
@@ -44,14 +45,18 @@ type EnergyState struct {
 	// OracleRate is observations per second.
 	OracleLatency []float64 `json:"oracle_latency"`
 	OracleRate    float64   `json:"oracle_rate"`
+	// OracleP95 exports the runbook's oracle_latency_seconds_p95 gauge with
+	// this value beside the histogram (PROTOCOL.md lists only the histogram,
+	// so by default the gauge is absent).
+	OracleP95 *float64 `json:"oracle_p95,omitempty"`
 	// Failures is the signature failure counter per reason at start, and
-	// FailuresPerSecond its growth.
+	// FailuresPerSecond its growth (whole failures, as a real counter steps).
 	Failures          map[string]float64 `json:"failures,omitempty"`
 	FailuresPerSecond map[string]float64 `json:"failures_per_second,omitempty"`
 	// Settlements is energy_settlements_total at start; SettlementsPerSecond its
-	// growth. While it is above zero the market flows: the node serves provider
-	// and credit times moved along with its clock (ages stay as the scenario
-	// wrote them); at zero nothing settles and every age grows.
+	// growth. While it is above zero the market flows: the node serves provider,
+	// credit and dispute times moved along with its clock (ages stay as the
+	// scenario wrote them); at zero nothing settles and every age grows.
 	Settlements          float64 `json:"settlements"`
 	SettlementsPerSecond float64 `json:"settlements_per_second"`
 	// PendingPerSecond and DisputesPerSecond grow the pending-credit and
@@ -80,13 +85,16 @@ type EnergyGuard struct {
 
 // EnergyProvider is one provider.
 type EnergyProvider struct {
-	ProviderID     string            `json:"provider_id"`
-	Status         string            `json:"status"`
-	Reputation     EnergyReputation  `json:"reputation"`
-	CapacityKWh    int64             `json:"capacity_kwh"`
-	PricePerKWh    int64             `json:"price_per_kwh"`
-	Scheme         string            `json:"scheme"`
-	PublicKey      string            `json:"public_key"` // base64
+	ProviderID  string           `json:"provider_id"`
+	Status      string           `json:"status"`
+	Reputation  EnergyReputation `json:"reputation"`
+	CapacityKWh int64            `json:"capacity_kwh"`
+	PricePerKWh int64            `json:"price_per_kwh"`
+	Scheme      string           `json:"scheme"`
+	PublicKey   string           `json:"public_key"` // base64
+	// OracleKey is the key energy.oracle_keys holds for the provider, when it
+	// differs from PublicKey (a key rotated on one side only); base64.
+	OracleKey      string            `json:"oracle_key,omitempty"`
 	LastSettlement int64             `json:"last_settlement"`
 	LastReadingAt  int64             `json:"last_reading_at"`
 	Extra          map[string]string `json:"extra,omitempty"`
@@ -209,8 +217,10 @@ func energyScenarios() map[string]func(time.Time) Scenario {
 		},
 		"energy-oracle-latency": func(now time.Time) Scenario {
 			s := Healthy(now)
-			s.Name, s.Description = "energy-oracle-latency", "oracle p95 ≈ 27 s (warning, path A): settlements slow, pending credits pile up"
+			s.Name, s.Description = "energy-oracle-latency", "oracle p95 ≈ 27 s on the node's oracle_latency_seconds_p95 gauge (warning, path A): settlements slow, pending credits pile up"
 			s.Energy.OracleLatency = []float64{6, 9, 12, 14, 16, 18, 20, 22, 25, 28}
+			p95 := 27.0
+			s.Energy.OracleP95 = &p95
 			s.Energy.SettlementsPerSecond = 0.05
 			s.Energy.PendingPerSecond = 0.05
 			ageCredits(&s.Energy, now, 1500)
@@ -218,10 +228,11 @@ func energyScenarios() map[string]func(time.Time) Scenario {
 		},
 		"energy-signature-failures": func(now time.Time) Scenario {
 			s := Healthy(now)
-			s.Name, s.Description = "energy-signature-failures", "12 signature failures a minute, mostly verification_failed (critical, path B); oracle keys degraded"
-			s.Energy.FailuresPerSecond = map[string]float64{"verification_failed": 0.15, "invalid_format": 0.05}
-			s.Energy.Failures = map[string]float64{"verification_failed": 340, "invalid_format": 60}
+			s.Name, s.Description = "energy-signature-failures", "provider_usa_001 rotated its key without the oracle: its 4 000 meters' readings fail, 4 800 a minute, mostly verification_failed (critical, path B); oracle keys degraded"
+			s.Energy.FailuresPerSecond = map[string]float64{"verification_failed": 75, "invalid_format": 5}
+			s.Energy.Failures = map[string]float64{"verification_failed": 34_000, "invalid_format": 600}
 			s.Energy.OracleStatus = "degraded"
+			s.Energy.Providers[0].OracleKey = base64.StdEncoding.EncodeToString(EnergyProviderKey("rotated:provider_usa_001").Public().(ed25519.PublicKey))
 			return s
 		},
 		"energy-timestamp-skew": func(now time.Time) Scenario {
@@ -256,7 +267,7 @@ func energyScenarios() map[string]func(time.Time) Scenario {
 					Meter: "meter_00" + pid[len(pid)-1:], Status: "open", Reason: []string{"meter_mismatch", "late_delivery", "capacity_shortfall"}[i%3],
 					OpenedAt: t - int64(60*(i+1)), Evidence: "automated oracle cross-check"})
 			}
-			s.Energy.DisputesPerSecond = 0.01
+			s.Energy.DisputesPerSecond = 0.004 // about 41 open after doctor's 70m of history: above 20 (warning), below 50 (critical)
 			s.Energy.Slashing = map[string]float64{"provider_apac_003/meter_mismatch": 4, "provider_usa_004/late_delivery": 3, "provider_eu_005/capacity_shortfall": 6}
 			s.Energy.SlashingPerSecond = 0.002
 			return s
@@ -291,15 +302,20 @@ func energyMetrics(sc *Scenario, now time.Time, el float64) []Metric {
 	if len(e.OracleLatency) > 0 {
 		out = append(out, Histogram("oracle_latency_seconds", nil, oracleBuckets, e.OracleRate, e.OracleLatency))
 	}
+	if e.OracleP95 != nil {
+		out = append(out, Gauge("oracle_latency_seconds_p95", nil, *e.OracleP95))
+	}
 	failName, settleName := "energy_signature_verification_failures_total", "energy_settlements_total"
 	if e.Reference {
 		failName, settleName = "energy_reading_reject_total", "energy_settlement_total"
 	}
 	fail := Metric{Name: failName, Type: "counter"}
 	for _, r := range energy.Reasons() {
-		fail.Series = append(fail.Series, Series{Labels: map[string]string{"reason": r}, Value: e.Failures[r], PerSecond: e.FailuresPerSecond[r]})
+		fail.Series = append(fail.Series, Series{Labels: map[string]string{"reason": r}, Value: e.Failures[r], PerSecond: e.FailuresPerSecond[r], Integer: true})
 	}
-	out = append(out, fail, Counter(settleName, nil, e.Settlements, e.SettlementsPerSecond))
+	settle := Counter(settleName, nil, e.Settlements, e.SettlementsPerSecond)
+	settle.Series[0].Integer = true // settlements are events: the counter steps by whole ones
+	out = append(out, fail, settle)
 	pending, open := 0, 0
 	for _, c := range e.Credits {
 		if c.Status == "pending" {
@@ -364,7 +380,7 @@ func (n *Node) registerEnergy() {
 			out = map[string]any{"providers": ps}
 		})
 		if ref {
-			return nil, &rpc.Error{Code: rpc.CodeMethodNotFound, Message: "method not found: energy.market"}
+			return nil, methodNotFound(energy.MethodMarket)
 		}
 		return out, nil
 	})
@@ -380,7 +396,7 @@ func (n *Node) registerEnergy() {
 			out = map[string]any{"providers": ps, "total_capacity_kwh": 0}
 		})
 		if !ref {
-			return nil, &rpc.Error{Code: rpc.CodeMethodNotFound, Message: "method not found: energy.market_state"}
+			return nil, methodNotFound(energy.MethodMarketState)
 		}
 		return out, nil
 	})
@@ -395,7 +411,9 @@ func (n *Node) registerEnergy() {
 			return nil, &rpc.Error{Code: rpc.CodeInvalidParams, Message: `param "provider_id" is required`}
 		}
 		var out map[string]any
+		var ref bool
 		n.view(func(s *Scenario, now time.Time) {
+			ref = s.Energy.Reference
 			sh := n.flowShift(&s.Energy, now)
 			for _, pr := range s.Energy.Providers {
 				if pr.ProviderID == p.ProviderID {
@@ -406,7 +424,10 @@ func (n *Node) registerEnergy() {
 				}
 			}
 		})
-		if out == nil {
+		switch {
+		case ref:
+			return nil, methodNotFound(energy.MethodProvider)
+		case out == nil:
 			return nil, &rpc.Error{Code: rpc.CodeNotFound, Message: "unknown provider " + p.ProviderID}
 		}
 		return out, nil
@@ -482,9 +503,10 @@ func (n *Node) registerEnergy() {
 			// newest first, as a person reads a backlog
 			ds := append([]EnergyDispute(nil), s.Energy.Disputes...)
 			sort.SliceStable(ds, func(i, j int) bool { return ds[i].OpenedAt > ds[j].OpenedAt })
+			sh := n.flowShift(&s.Energy, now)
 			for _, d := range ds {
 				if (p.Status == "" || d.Status == p.Status) && len(list) < limit {
-					list = append(list, disputeWire(d, s.Energy.Reference, false))
+					list = append(list, disputeWire(d.shifted(sh), s.Energy.Reference, false))
 				}
 			}
 		})
@@ -501,7 +523,7 @@ func (n *Node) registerEnergy() {
 		n.view(func(s *Scenario, now time.Time) {
 			for _, d := range s.Energy.Disputes {
 				if d.DisputeID == p.DisputeID {
-					out = disputeWire(d, s.Energy.Reference, true)
+					out = disputeWire(d.shifted(n.flowShift(&s.Energy, now)), s.Energy.Reference, true)
 				}
 			}
 		})
@@ -512,19 +534,40 @@ func (n *Node) registerEnergy() {
 	})
 	n.handle(energy.MethodOracleKeys, func(ctx context.Context, params json.RawMessage) (any, error) {
 		var out map[string]any
+		var ref bool
 		n.view(func(s *Scenario, now time.Time) {
+			ref = s.Energy.Reference
 			keys := []map[string]any{}
 			for _, p := range s.Energy.Providers {
-				keys = append(keys, map[string]any{"provider_id": p.ProviderID, "scheme": p.Scheme, "public_key": keyWire(p.PublicKey, s.Energy.Reference),
+				key := p.PublicKey
+				if p.OracleKey != "" {
+					key = p.OracleKey
+				}
+				keys = append(keys, map[string]any{"provider_id": p.ProviderID, "scheme": p.Scheme, "public_key": keyWire(key, s.Energy.Reference),
 					"rotated_at": now.Unix() - 30*86400, "expires_at": now.Unix() + 60*86400})
 			}
 			out = map[string]any{"status": s.Energy.OracleStatus, "keys": keys}
 		})
+		if ref {
+			return nil, methodNotFound(energy.MethodOracleKeys)
+		}
 		return out, nil
 	})
 	n.handle(energy.MethodSubmitReading, func(ctx context.Context, params json.RawMessage) (any, error) {
 		return n.submitReading(params)
 	})
+}
+
+// shifted is the dispute with its times moved d seconds (a flowing market's).
+func (d EnergyDispute) shifted(sh int64) EnergyDispute {
+	d.OpenedAt = shiftNZ(d.OpenedAt, sh)
+	d.ResolvedAt = shiftNZ(d.ResolvedAt, sh)
+	return d
+}
+
+// methodNotFound is the -32601 a node answers for a method it does not serve.
+func methodNotFound(method string) *rpc.Error {
+	return &rpc.Error{Code: rpc.CodeMethodNotFound, Message: "method not found: " + method}
 }
 
 // flowShift is how far a flowing market's stored times move when served.

@@ -84,7 +84,8 @@ Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown or error.`,
 	f.StringArrayVar(&a.promMatch, "prom-match", nil, `label matcher added to every metrics question, "label=value" (e.g. instance=node-a:3030); repeatable`)
 
 	root.AddCommand(a.doctorCmd(), a.simCmd(), a.queryCmd(), a.rulesCmd(),
-		a.treasuryCmd(), a.energyCmd(), a.receiptsCmd(), a.governorCmd(), a.runtimeCmd())
+		a.treasuryCmd(), a.energyCmd(), a.receiptsCmd(), a.governorCmd(), a.runtimeCmd(),
+		a.serveCmd(), a.historyCmd())
 	return root
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,12 +23,14 @@ import (
 	tbruntime "github.com/theblock/tbops/runtime"
 )
 
-func (a *app) energyClient() (*energy.Client, error) {
-	rpc, err := a.rpcClient(a.rpcURL(), energy.TokenEnv)
+// energyClient is the energy client of url: --timeout, and the token from
+// --token or else TB_ENERGY_RPC_TOKEN (the library reads no environment).
+func (a *app) energyClient(url string) (*energy.Client, error) {
+	rc, err := a.rpcClient(url, energy.TokenEnv)
 	if err != nil {
 		return nil, &exitError{code: 3, err: fmt.Errorf("%v; pass --rpc URL", err)}
 	}
-	return energy.NewWithTransport(rpc), nil
+	return energy.NewClientFromRPC(rc), nil
 }
 
 func (a *app) energyCmd() *cobra.Command {
@@ -39,53 +42,70 @@ func (a *app) energyCmd() *cobra.Command {
 
 func (a *app) energyDiagnoseCmd() *cobra.Command {
 	var slo bool
+	var globs []string
 	cmd := &cobra.Command{Use: "diagnose", Short: "Run the Energy Stalled runbook against a node", Args: cobra.NoArgs,
+		Long: `diagnose runs the Energy Stalled runbook against the node and prints what fires, why,
+and what to do. It changes nothing. Windowed symptoms are decided from the node's
+exact RPC evidence (settlement times, credit ages, dispute times) where the runbook
+allows, else from metrics that cover the window: without --prom, a first look is
+unknown where a window is not yet observed.
+
+It also greps the node's logs (--log-glob, on the node's host) for signature
+failures and timestamp_skew, and reads this host's clock-sync state, shown apart:
+tbops's machine is not the node.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, g := range globs {
+				if _, err := filepath.Match(g, ""); err != nil {
+					return &exitError{code: 3, err: fmt.Errorf("--log-glob %q: %v; quote the pattern as a shell glob, e.g. '/var/log/node/*.log'", g, err)}
+				}
+			}
 			ctx := cmd.Context()
 			t := &target{rpcURL: a.rpcURL(), metricsURL: a.metricsURLFor(a.rpcURL()), now: time.Now, slo: slo}
-			src, closeSrc, err := a.metricsSource(ctx, t.metricsURL)
+			src, closeSrc, srcErr := a.metricsSource(ctx, t.metricsURL)
+			defer closeSrc()
+			t.src = src
+			r, err := a.energyRunbookWith(t, globs).Diagnose(ctx)
 			if err != nil {
-				fmt.Fprintf(a.stderr, "tbops: metrics unavailable: %v\n", err)
-			} else {
-				t.src = src
-				defer closeSrc()
+				return rpcErr(err)
 			}
-			r, derr := a.energyRunbook().diagnose(ctx, t)
-			if derr != nil {
-				return rpcErr(derr)
+			if srcErr != nil {
+				r.Warnf("no metrics source: %v", srcErr)
 			}
-			if err != nil {
-				r.Warnf("no metrics source: %v", err)
-			}
-			r.Target = tbops.RedactURL(t.rpcURL)
 			return a.printReport(r)
 		}}
 	cmd.Flags().BoolVar(&slo, "slo", false, "also evaluate the Energy SLO table")
+	cmd.Flags().StringArrayVar(&globs, "log-glob", []string{energy.DefaultLogGlob}, "node log files to grep for signature failures and timestamp_skew (repeatable)")
 	return cmd
 }
 
-// energyRunbook is the energy-stalled diagnosis doctor runs.
+// energyRunbook is doctor's entry for the runbook (until doctor iterates
+// tbops.Runbook values).
 func (a *app) energyRunbook() *runbook {
 	return &runbook{id: energy.RunbookID, usesMetrics: true, diagnose: func(ctx context.Context, t *target) (tbops.Report, error) {
-		c, err := a.energyClient()
-		if err != nil {
-			return tbops.Report{}, err
-		}
-		if t.rpcURL != a.rpcURL() {
-			rpc, err := a.rpcClient(t.rpcURL, energy.TokenEnv)
-			if err != nil {
-				return tbops.Report{}, err
-			}
-			c = energy.NewWithTransport(rpc)
-		}
-		return energy.Diagnose(ctx, c, t.src, energy.Options{Now: t.now, SLO: t.slo, RPCURL: t.rpcURL})
+		return a.energyRunbookFor(t).Diagnose(ctx)
 	}}
+}
+
+// energyRunbookFor is the Energy Stalled runbook for one of doctor's targets:
+// the node's logs at the runbook's path are grepped and this host's clock is
+// read, as energy diagnose does by default.
+func (a *app) energyRunbookFor(t *target) tbops.Runbook {
+	return a.energyRunbookWith(t, []string{energy.DefaultLogGlob})
+}
+
+// energyRunbookWith is the runbook for t grepping the log files of globs.
+func (a *app) energyRunbookWith(t *target, globs []string) tbops.Runbook {
+	c, err := a.energyClient(t.rpcURL)
+	if err != nil {
+		return tbops.Func(energy.RunbookID, func(context.Context) (tbops.Report, error) { return tbops.Report{}, err })
+	}
+	return energy.NewRunbook(c, t.src, energy.Options{Now: t.now, SLO: t.slo, LogGlobs: globs, HostClock: energy.HostClockSync})
 }
 
 func (a *app) energyMarketCmd() *cobra.Command {
 	return &cobra.Command{Use: "market", Short: "List providers (energy.market)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.energyClient()
+			c, err := a.energyClient(a.rpcURL())
 			if err != nil {
 				return err
 			}
@@ -94,12 +114,19 @@ func (a *app) energyMarketCmd() *cobra.Command {
 				return rpcErr(err)
 			}
 			if a.output == "json" {
+				if m.Providers == nil {
+					m.Providers = []energy.Provider{}
+				}
 				return a.printJSON(m)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "PROVIDER\tSTATUS\tREPUTATION\tCAPACITY_KWH\tPRICE_PER_KWH")
 			for _, p := range m.Providers {
-				fmt.Fprintf(tw, "%s\t%s\t%.2f\t%g\t%s\n", p.ProviderID, dashIfBlank(p.Status), p.Score(), p.CapacityKWh, p.PricePerKWh)
+				score := "-"
+				if v, ok := p.Score(); ok {
+					score = fmt.Sprintf("%.2f", v)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ProviderID, dashIfBlank(p.Status), score, orDash(p.CapacityKWh, "%g"), orDash(p.PricePerKWh, "%s"))
 			}
 			return tw.Flush()
 		}}
@@ -112,12 +139,20 @@ func dashIfBlank(s string) string {
 	return s
 }
 
+// orDash formats *p, or "-" when the node did not send it.
+func orDash[T any](p *T, format string) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf(format, *p)
+}
+
 func (a *app) energyCreditsCmd() *cobra.Command {
 	var status, provider string
 	var limit int
 	cmd := &cobra.Command{Use: "credits", Short: "List credits (energy.credits), following cursors up to --limit", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.energyClient()
+			c, err := a.energyClient(a.rpcURL())
 			if err != nil {
 				return err
 			}
@@ -131,25 +166,36 @@ func (a *app) energyCreditsCmd() *cobra.Command {
 				}
 				list = append(list, cr)
 			}
-			total := 0.0
-			for _, cr := range list {
-				total += cr.AmountKWh
-			}
+			total := creditsKWh(list)
 			if a.output == "json" {
 				return a.printJSON(map[string]any{"credits": nonNilCredits(list), "count": len(list), "total_kwh": total})
 			}
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CREDIT\tPROVIDER\tMETER\tKWH\tSTATUS\tCREATED")
 			for _, cr := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%g\t%s\t%s\n", cr.CreditID, cr.ProviderID, cr.Meter, cr.AmountKWh, cr.Status, unixTime(cr.CreatedAt))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cr.CreditID, cr.ProviderID, cr.Meter, orDash(cr.AmountKWh, "%g"),
+					cr.Status, unixTime(cr.CreatedAt))
 			}
-			fmt.Fprintf(tw, "\n%d credits, %g kWh\n", len(list), total)
+			fmt.Fprintf(tw, "\n%d credits, %s kWh\n", len(list), orDash(total, "%g"))
 			return tw.Flush()
 		}}
 	cmd.Flags().StringVar(&status, "status", "", "pending or settled")
 	cmd.Flags().StringVar(&provider, "provider", "", "only this provider_id")
 	cmd.Flags().IntVar(&limit, "limit", 50, "most credits to list")
 	return cmd
+}
+
+// creditsKWh is the credits' total kWh, nil when a credit's amount is missing
+// (a partial sum would read as the total).
+func creditsKWh(list []energy.Credit) *float64 {
+	total := 0.0
+	for _, cr := range list {
+		if cr.AmountKWh == nil {
+			return nil
+		}
+		total += *cr.AmountKWh
+	}
+	return &total
 }
 
 func nonNilCredits(l []energy.Credit) []energy.Credit {
@@ -159,11 +205,12 @@ func nonNilCredits(l []energy.Credit) []energy.Credit {
 	return l
 }
 
-func unixTime(t int64) string {
-	if t <= 0 {
+// unixTime prints a time the node sent, "-" for none.
+func unixTime(t *int64) string {
+	if t == nil || *t <= 0 {
 		return "-"
 	}
-	return time.Unix(t, 0).UTC().Format(time.RFC3339)
+	return time.Unix(*t, 0).UTC().Format(time.RFC3339)
 }
 
 func (a *app) energyDisputesCmd() *cobra.Command {
@@ -171,7 +218,7 @@ func (a *app) energyDisputesCmd() *cobra.Command {
 	var limit int
 	cmd := &cobra.Command{Use: "disputes", Short: "List disputes (energy.disputes), or show one with --id (energy.dispute)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.energyClient()
+			c, err := a.energyClient(a.rpcURL())
 			if err != nil {
 				return err
 			}
@@ -184,7 +231,7 @@ func (a *app) energyDisputesCmd() *cobra.Command {
 					return a.printJSON(d)
 				}
 				fmt.Fprintf(a.stdout, "dispute %s: %s, provider %s, meter %s, reason %s\nopened %s, resolved %s\nevidence: %s\n",
-					d.DisputeID, d.Status, d.ProviderID, d.Meter, d.Reason, unixTime(d.OpenedAt), resolved(d.ResolvedAt), string(d.Evidence))
+					d.DisputeID, d.Status, d.ProviderID, d.Meter, d.Reason, unixTime(d.OpenedAt), unixTime(d.ResolvedAt), string(d.Evidence))
 				return nil
 			}
 			ds, err := c.Disputes(cmd.Context(), status, limit)
@@ -200,7 +247,7 @@ func (a *app) energyDisputesCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "DISPUTE\tPROVIDER\tSTATUS\tREASON\tOPENED\tRESOLVED")
 			for _, d := range ds {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.DisputeID, d.ProviderID, d.Status, d.Reason, unixTime(d.OpenedAt), resolved(d.ResolvedAt))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.DisputeID, d.ProviderID, d.Status, d.Reason, unixTime(d.OpenedAt), unixTime(d.ResolvedAt))
 			}
 			return tw.Flush()
 		}}
@@ -208,13 +255,6 @@ func (a *app) energyDisputesCmd() *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 50, "most disputes to list (max 500)")
 	cmd.Flags().StringVar(&id, "id", "", "show one dispute with its evidence")
 	return cmd
-}
-
-func resolved(t *int64) string {
-	if t == nil {
-		return "-"
-	}
-	return unixTime(*t)
 }
 
 // readSecret reads a key from a file (or "-" for stdin), else an env variable.
@@ -346,7 +386,7 @@ node (energy.provider). It prints the failure reason the node would count
 			}
 			keyScheme := ""
 			if key == "" {
-				c, err := a.energyClient()
+				c, err := a.energyClient(a.rpcURL())
 				if err != nil {
 					return err
 				}

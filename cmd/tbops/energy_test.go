@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/theblock/tbops"
+	"github.com/theblock/tbops/energy"
+	"github.com/theblock/tbops/internal/reportcheck"
 	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/rpc"
 )
 
 func energyKeyFile(t *testing.T, provider string) string {
@@ -143,12 +148,91 @@ func TestEnergyTokenFromEnv(t *testing.T) {
 	assert.Equal(t, 0, code, errOut)
 }
 
+// A first look (no --prom) decides what the node's records decide and leaves
+// the 5m and 10m metric windows unknown: a healthy node is unknown, never a
+// warning; a broken one says so at once.
 func TestEnergyDiagnoseExitCodes(t *testing.T) {
-	for sc, want := range map[string]int{"healthy": 0, "energy-signature-failures": 2, "energy-reputation-degraded": 1} {
+	for sc, want := range map[string]int{"healthy": 3, "energy-signature-failures": 2, "energy-reputation-degraded": 1, "energy-timestamp-skew": 2} {
 		n := nodetest.Start(t, nodetest.WithScenarioName(sc))
 		code, out, errOut := runCLI(t, nil, "energy", "diagnose", "--rpc", n.URL())
 		assert.Equal(t, want, code, "%s\n%s\n%s", sc, out, errOut)
 		assert.Contains(t, out, "energy-stalled")
+	}
+}
+
+// diagnose greps --log-glob for timestamp_skew (Path C) and shows this host's
+// clock as a finding about this host, never a symptom of the node.
+func TestEnergyDiagnoseLogsAndHostClock(t *testing.T) {
+	n := nodetest.Start(t, nodetest.WithScenarioName("energy-healthy"))
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "node.log"), []byte("WARN reading refused: timestamp_skew provider=provider_eu_002\n"), 0o600))
+	code, out, errOut := runCLI(t, nil, "energy", "diagnose", "-o", "json", "--rpc", n.URL(), "--log-glob", filepath.Join(dir, "*.log"))
+	require.Equal(t, 3, code, errOut)
+	var r tbops.Report
+	require.NoError(t, json.Unmarshal([]byte(out), &r))
+	reportcheck.Valid(t, r)
+	c, _ := r.Path(energy.PathTimestampSkew)
+	assert.True(t, c.Matched, c.Why)
+	assert.Contains(t, c.Why, "1 timestamp_skew lines")
+	var host []tbops.Evidence
+	for _, st := range r.Steps {
+		for _, e := range st.Evidence {
+			if e.Source == tbops.SourceHost {
+				host = append(host, e)
+			}
+		}
+	}
+	require.Len(t, host, 1, "the command line asks for this host's clock")
+	assert.Contains(t, host[0].Query, "this host's clock")
+	for _, s := range r.Symptoms {
+		for _, e := range s.Evidence {
+			assert.NotEqual(t, tbops.SourceHost, e.Source, s.ID)
+		}
+	}
+
+	code, _, errOut = runCLI(t, nil, "energy", "diagnose", "--rpc", n.URL(), "--log-glob", "/var/log/[node")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut, `--log-glob "/var/log/[node"`)
+}
+
+// -o json of the node's records: a field the node left out is null, never 0.
+func TestEnergyJSONMissingIsNull(t *testing.T) {
+	mux := rpc.NewMux()
+	mux.Handle(energy.MethodMarket, func(context.Context, json.RawMessage) (any, error) {
+		return map[string]any{"providers": []map[string]any{{"provider_id": "p1", "status": "active"}}}, nil
+	})
+	mux.Handle(energy.MethodCredits, func(context.Context, json.RawMessage) (any, error) {
+		return map[string]any{"credits": []map[string]any{{"credit_id": "c1", "provider_id": "p1", "status": "pending"}}, "next_cursor": nil}, nil
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	code, out, errOut := runCLI(t, nil, "energy", "market", "-o", "json", "--rpc", srv.URL+"/")
+	require.Equal(t, 0, code, errOut)
+	var m struct {
+		Providers []map[string]any `json:"providers"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &m))
+	require.Len(t, m.Providers, 1)
+	for _, k := range []string{"reputation_score", "capacity_kwh", "price_per_kwh"} {
+		v, ok := m.Providers[0][k]
+		assert.True(t, ok, k)
+		assert.Nil(t, v, k)
+	}
+	code, out, _ = runCLI(t, nil, "energy", "market", "--rpc", srv.URL+"/")
+	require.Equal(t, 0, code)
+	assert.Regexp(t, `p1\s+active\s+-\s+-\s+-`, out)
+
+	code, out, errOut = runCLI(t, nil, "energy", "credits", "-o", "json", "--rpc", srv.URL+"/")
+	require.Equal(t, 0, code, errOut)
+	var cr map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &cr))
+	assert.Nil(t, cr["total_kwh"], "a sum over a missing amount is unknown")
+	assert.EqualValues(t, 1, cr["count"])
+	c0 := cr["credits"].([]any)[0].(map[string]any)
+	for _, k := range []string{"amount_kwh", "created_at", "reading_timestamp"} {
+		v, ok := c0[k]
+		assert.True(t, ok, k)
+		assert.Nil(t, v, k)
 	}
 }
 

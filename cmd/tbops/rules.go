@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
@@ -64,45 +63,15 @@ warning rules create tickets (the severity label). Check it with:
 	return cmd
 }
 
-// rule is what the rules file needs of one package rule.
-type rule struct {
-	Alert, Expr, Summary, Runbook, SLO string
-	For                                time.Duration
-	Severity                           tbops.Status
-	Labels                             map[string]string
-}
-
-// fromPromq is a rule defined as a promq.Rule: its PromQL is the expression
-// Diagnose evaluates.
-func fromPromq(rs []promq.Rule) []rule {
-	out := make([]rule, 0, len(rs))
-	for _, r := range rs {
-		out = append(out, rule{Alert: r.Alert, Expr: r.PromQL(), Summary: r.Summary, Runbook: r.Runbook, SLO: r.SLO,
-			For: r.For, Severity: r.Severity, Labels: r.Labels})
-	}
-	return out
-}
-
-// fromLegacy is a rule still defined as a PromQL string (tbops.Rule), until its
-// package moves to promq.Rule.
-func fromLegacy(rs []tbops.Rule) []rule {
-	out := make([]rule, 0, len(rs))
-	for _, r := range rs {
-		out = append(out, rule{Alert: r.Alert, Expr: r.Expr, Summary: r.Summary, Runbook: r.Runbook, SLO: r.SLO,
-			For: r.For, Severity: r.Severity})
-	}
-	return out
-}
-
 // allRules gathers every package's exported rules, one package a line.
-func allRules() []rule {
-	var out []rule
-	out = append(out, fromPromq(treasury.Rules())...)
-	out = append(out, fromLegacy(energy.Rules())...)
-	out = append(out, fromPromq(receipts.Rules())...)
-	out = append(out, fromPromq(governor.Rules())...)
-	out = append(out, fromPromq(tbruntime.Rules())...)
-	out = append(out, fromPromq(node.Rules())...)
+func allRules() []promq.Rule {
+	var out []promq.Rule
+	out = append(out, treasury.Rules()...)
+	out = append(out, energy.Rules()...)
+	out = append(out, receipts.Rules()...)
+	out = append(out, governor.Rules()...)
+	out = append(out, tbruntime.Rules()...)
+	out = append(out, node.Rules()...)
 	return out
 }
 
@@ -128,8 +97,8 @@ type ruleEntry struct {
 // labels within a group are an error: Prometheus would accept them, but they
 // would be indistinguishable on a pager. One name with distinct static labels
 // (a rule per market) is one alert, restated.
-func buildRuleFile(rules []rule, base string) (ruleFile, error) {
-	byRunbook := map[string][]rule{}
+func buildRuleFile(rules []promq.Rule, base string) (ruleFile, error) {
+	byRunbook := map[string][]promq.Rule{}
 	for _, r := range rules {
 		byRunbook[r.Runbook] = append(byRunbook[r.Runbook], r)
 	}
@@ -153,7 +122,7 @@ func buildRuleFile(rules []rule, base string) (ruleFile, error) {
 			}
 			e := ruleEntry{
 				Alert:  r.Alert,
-				Expr:   r.Expr,
+				Expr:   r.PromQL(),
 				Labels: map[string]string{"severity": string(r.Severity), "runbook": rb},
 				Annotations: map[string]string{
 					"summary":     r.Summary,

@@ -43,7 +43,7 @@ func TestDoctorScenarioMatrix(t *testing.T) {
 		"energy-oracle-latency":                     {"energy-stalled": {"warning", []string{"oracle-latency-high"}}},
 		"energy-signature-failures":                 {"energy-stalled": {"critical", []string{"signature-failures"}}},
 		"energy-timestamp-skew":                     {"energy-stalled": {"critical", []string{"readings-not-settling"}}},
-		"energy-reputation-degraded":                {"energy-stalled": {"critical", []string{"dispute-backlog-increasing"}}},
+		"energy-reputation-degraded":                {"energy-stalled": {"warning", []string{"dispute-backlog-increasing"}}},
 		"receipts-healthy":                          {},
 		"receipts-low-volume":                       {},
 		"receipts-explorer-lag":                     {"receipts-flatlining": {"warning", []string{"explorer-not-updating"}}},

@@ -19,6 +19,7 @@ import (
 
 	"github.com/theblock/tbops/energy"
 	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/rpc"
 )
 
 func main() {
@@ -68,14 +69,13 @@ func run(ctx context.Context, w io.Writer) error {
 	defer func() { stop(); <-served }()
 	proxyURL := "http://" + ln.Addr().String() + "/"
 
-	// WithGetenv stops the clients from picking up TB_ENERGY_RPC_TOKEN from
-	// this shell; WithoutRetries shows each refusal instead of retrying it.
-	noEnv := energy.WithGetenv(func(string) string { return "" })
-	anon, err := energy.New(proxyURL, noEnv, energy.WithoutRetries())
+	// One attempt per call shows each refusal instead of retrying it; the
+	// token is passed explicitly (a client never reads TB_ENERGY_RPC_TOKEN).
+	anon, err := energy.NewClient(proxyURL, rpc.WithRetries(1))
 	if err != nil {
 		return err
 	}
-	authed, err := energy.New(proxyURL, noEnv, energy.WithoutRetries(), energy.WithToken("s3cret"))
+	authed, err := energy.NewClient(proxyURL, rpc.WithRetries(1), rpc.WithToken("s3cret"))
 	if err != nil {
 		return err
 	}

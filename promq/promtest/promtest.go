@@ -38,6 +38,9 @@ type Config struct {
 	RuleFiles []string
 	// StartTimeout bounds waiting for the server to be ready (default 20s).
 	StartTimeout time.Duration
+	// Raw, when set, is the whole configuration file, used instead of the one
+	// built from the fields above (a documented sample config under test).
+	Raw string
 }
 
 // Server is a running Prometheus.
@@ -101,9 +104,12 @@ func StartWith(t TB, cfg Config) *Server {
 		cfg.StartTimeout = 20 * time.Second
 	}
 	dir := t.TempDir()
-	conf, err := ConfigYAML(cfg)
-	if err != nil {
-		t.Fatalf("promtest: %v", err)
+	conf := cfg.Raw
+	if conf == "" {
+		var err error
+		if conf, err = ConfigYAML(cfg); err != nil {
+			t.Fatalf("promtest: %v", err)
+		}
 	}
 	confPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
