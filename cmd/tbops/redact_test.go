@@ -169,7 +169,7 @@ func TestNoOutputShowsAPasswordOrToken(t *testing.T) {
 						r.args = append(r.args, a)
 					}
 					r.args = append(r.args, "--rpc", rpcURL, "--token", rpcToken, "--prom-header", "X-Api-Key: "+promHeader,
-						"--timeout", "2s", "-o", output)
+						"--timeout", "10s", "-o", output) // every unreachable URL refuses at once; 10s only bounds a loaded machine
 					r.args = append(r.args, promArgs...)
 					runs = append(runs, r)
 				}
