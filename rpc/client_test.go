@@ -215,7 +215,9 @@ func TestCallerContextEndsTheCall(t *testing.T) {
 	err = c2.Read(ctx, "node.status", nil, nil)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.NotErrorIs(t, err, context.DeadlineExceeded)
-	assert.EqualValues(t, 1, count.Load(), "hang saw only the first call")
+	// The first call may not even have reached hang before its 50ms ran out
+	// on a busy machine; what matters is that nothing was retried after it.
+	assert.LessOrEqual(t, count.Load(), int32(1), "hang saw at most the first call")
 }
 
 func TestNewClientRejectsANonPositiveTimeout(t *testing.T) {

@@ -26,7 +26,21 @@ import (
 var serveFrame = regexp.MustCompile(`theblock/tbops/serve\.|promq\.\(\*Scrape\)`)
 
 // serveGoroutines are the stacks of the goroutines running serve code.
+// serveGoroutines waits up to 5 s for serve's goroutines to be gone and
+// returns those still there: one that has done its work may not have exited
+// yet when the call that waited for it returns; a leaked one stays.
 func serveGoroutines() []string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := serveGoroutinesNow()
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func serveGoroutinesNow() []string {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	var out []string

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/theblock/tbops/nodetest"
+	"github.com/theblock/tbops/promq"
 )
 
 // simHistory is how much of the simulated node's past doctor replays by
@@ -14,6 +15,9 @@ const simHistory = 70 * time.Minute
 
 // simScrapeInterval is how often the replay scrapes: Prometheus' default.
 const simScrapeInterval = 15 * time.Second
+
+// simReplayScrapeTimeout bounds each scrape of the replay.
+const simReplayScrapeTimeout = 30 * time.Second
 
 // sim is doctor's simulated node. With history, it runs on a clock started
 // that long ago and its metrics source holds the whole replay, so doctor
@@ -42,7 +46,9 @@ func (a *app) startSim(ctx context.Context, scenario string, history time.Durati
 	}
 	s.node = n
 	if history > 0 {
-		if s.src, err = nodetest.NewSource(ctx, n, s.clock, simScrapeInterval); err == nil {
+		// The node is in-process and the replay is hundreds of scrapes back to
+		// back: a loaded machine, not the node, is what a scrape may wait for.
+		if s.src, err = nodetest.NewSource(ctx, n, s.clock, simScrapeInterval, promq.WithScrapeTimeout(simReplayScrapeTimeout)); err == nil {
 			err = s.src.Advance(ctx, history)
 		}
 		if err != nil {
