@@ -1,15 +1,10 @@
 package treasury
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
+
+	"github.com/theblock/tbops/internal/logscan"
 )
 
 // DefaultLogGlob is where the runbook greps the node's logs (on the node's own
@@ -63,15 +58,13 @@ type LogScan struct {
 // was read (the library reads no file unless asked).
 const NoLogGlob = "logs not read: no log glob given"
 
-// ScanLogs reads the files matching the globs (each file's last maxBytes at most)
-// and keeps the last tail lines that match. Missing files are problems in the
-// result, not errors; the only error is a malformed glob pattern. With no glob
-// nothing is read and the problem is NoLogGlob.
+// ScanLogs reads the files matching the globs (each file's last maxBytes at most,
+// at most logscan's 64 files) and keeps the last tail lines that match. Missing
+// files are problems in the result, not errors; the only error is a malformed
+// glob pattern. With no glob nothing is read and the problem is NoLogGlob.
 func ScanLogs(globs []string, match func([]byte) bool, tail int, maxBytes int64) (LogScan, error) {
-	var s LogScan
 	if len(globs) == 0 {
-		s.Problems = []string{NoLogGlob}
-		return s, nil
+		return LogScan{Problems: []string{NoLogGlob}}, nil
 	}
 	if tail <= 0 {
 		tail = DefaultLogTail
@@ -79,84 +72,14 @@ func ScanLogs(globs []string, match func([]byte) bool, tail int, maxBytes int64)
 	if maxBytes <= 0 {
 		maxBytes = DefaultLogMaxBytes
 	}
-	seen := map[string]bool{}
-	ring := make([]LogLine, 0, tail)
-	head := 0
-	for _, g := range globs {
-		files, err := filepath.Glob(g)
-		if err != nil {
-			return s, fmt.Errorf("treasury: log glob %q: %w", g, err)
-		}
-		sort.Strings(files)
-		if len(files) == 0 {
-			s.Problems = append(s.Problems, fmt.Sprintf("no log files match %s", g))
-			continue
-		}
-		for _, f := range files {
-			if seen[f] {
-				continue
-			}
-			seen[f] = true
-			err := scanFile(f, maxBytes, func(line []byte) {
-				if !match(line) {
-					return
-				}
-				s.Matched++
-				l := LogLine{File: f, Line: string(line)}
-				if len(ring) < tail {
-					ring = append(ring, l)
-				} else {
-					ring[head] = l
-					head = (head + 1) % tail
-				}
-			}, &s)
-			if err != nil {
-				s.Problems = append(s.Problems, fmt.Sprintf("%s: %v", f, err))
-				continue
-			}
-			s.Files = append(s.Files, f)
-		}
+	res, err := logscan.Scan(globs, maxBytes, logscan.Filter{Match: match, Tail: tail})
+	if err != nil {
+		return LogScan{}, fmt.Errorf("treasury: %w", err)
 	}
-	s.Lines = append(ring[head:], ring[:head]...)
+	s := LogScan{Files: res.Files, Matched: res.Found[0].Matched, Problems: res.Problems,
+		Lines: make([]LogLine, 0, len(res.Found[0].Lines))}
+	for _, l := range res.Found[0].Lines {
+		s.Lines = append(s.Lines, LogLine(l))
+	}
 	return s, nil
-}
-
-func scanFile(path string, maxBytes int64, each func([]byte), s *LogScan) error {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return errors.New("vanished while reading")
-		}
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if st.IsDir() {
-		return errors.New("is a directory")
-	}
-	var r io.Reader = f
-	skipFirst := false
-	if st.Size() > maxBytes {
-		if _, err := f.Seek(st.Size()-maxBytes, io.SeekStart); err != nil {
-			return err
-		}
-		skipFirst = true // the first line read is probably cut
-		s.Problems = append(s.Problems, fmt.Sprintf("%s: read only the last %d bytes of %d", path, maxBytes, st.Size()))
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if skipFirst {
-			skipFirst = false
-			continue
-		}
-		each(sc.Bytes())
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading: %w", err)
-	}
-	return nil
 }
