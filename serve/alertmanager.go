@@ -189,13 +189,6 @@ func decodeAlert(b json.RawMessage) (WebhookAlert, *PayloadError) {
 	}
 	a := WebhookAlert{Status: w.Status, Labels: w.Labels, Annotations: w.Annotations,
 		GeneratorURL: w.GeneratorURL, Fingerprint: w.Fingerprint}
-	var err *PayloadError
-	if a.StartsAt, err = parseAlertTime("startsAt", w.StartsAt, true); err != nil {
-		return a, err
-	}
-	if a.EndsAt, err = parseAlertTime("endsAt", w.EndsAt, false); err != nil {
-		return a, err
-	}
 	switch {
 	case !validStatus(a.Status):
 		return a, &PayloadError{"status", statusProblem(a.Status)}
@@ -208,7 +201,12 @@ func decodeAlert(b json.RawMessage) (WebhookAlert, *PayloadError) {
 	case len(a.Fingerprint) > maxFingerprint || strings.Trim(a.Fingerprint, "0123456789abcdefABCDEF") != "":
 		return a, &PayloadError{"fingerprint", fmt.Sprintf("%q: want up to %d hex digits", clip(a.Fingerprint, 80), maxFingerprint)}
 	}
-	return a, nil
+	var err *PayloadError
+	if a.StartsAt, err = parseAlertTime("startsAt", w.StartsAt, true); err != nil {
+		return a, err
+	}
+	a.EndsAt, err = parseAlertTime("endsAt", w.EndsAt, false)
+	return a, err
 }
 
 // parseAlertTime reads an RFC 3339 time; "" is the zero time unless required.

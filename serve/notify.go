@@ -298,7 +298,10 @@ func (s *sender) post(ctx context.Context, t NotifyTarget, body []byte) (retry b
 	case c >= 300 && c < 400:
 		return false, fmt.Errorf("%s: HTTP %d redirect not followed (a notification is POSTed to the URL given only)", t, c)
 	default:
-		err := fmt.Errorf("%s: HTTP %d: %s", t, c, strings.TrimSpace(tbops.RedactText(string(head))))
+		err := fmt.Errorf("%s: HTTP %d", t, c)
+		if text := strings.TrimSpace(tbops.RedactText(string(head))); text != "" {
+			err = fmt.Errorf("%w: %s", err, text)
+		}
 		return c == http.StatusTooManyRequests || c >= 500, err
 	}
 }

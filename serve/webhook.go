@@ -311,13 +311,18 @@ func (s *Server) handleAlert(ctx context.Context, j alertJob) {
 		return // shutting down: the alert stays queued in the record
 	}
 	s.apply(ctx, cellKey{j.node.label, j.rb.ID()}, r)
+	planned := make([]*NotificationRecord, len(s.cfg.notify))
+	for i, t := range s.cfg.notify {
+		planned[i] = s.plan(ctx, j, t, r)
+	}
+	// Diagnosed once every notification is decided: a reader that sees the
+	// outcome sees them too.
 	s.setOutcome(ctx, j.rec, OutcomeDiagnosed, describeVerdict(verdictOf(r)))
-	n := newNotification(j.alert, j.node.label, j.rb.ID(), r)
+	note := newNotification(j.alert, j.node.label, j.rb.ID(), r)
 	var wg sync.WaitGroup
-	for _, t := range s.cfg.notify {
-		rec, send := s.plan(ctx, j, t, r)
-		if send {
-			wg.Go(func() { s.deliver(ctx, j, t, n, rec) })
+	for i, t := range s.cfg.notify {
+		if planned[i].Result == ResultSending {
+			wg.Go(func() { s.deliver(ctx, j, t, note, planned[i]) })
 		}
 	}
 	wg.Wait()
@@ -364,7 +369,7 @@ func decide(kind string, last *NotificationRecord, verdict string, now time.Time
 // plan decides the notification of the alert to t and records it: as being
 // sent (which the dedupe counts as sent, so a second delivery in the meantime
 // sends nothing), or as suppressed.
-func (s *Server) plan(ctx context.Context, j alertJob, t NotifyTarget, r tbops.Report) (*NotificationRecord, bool) {
+func (s *Server) plan(ctx context.Context, j alertJob, t NotifyTarget, r tbops.Report) *NotificationRecord {
 	now := s.cfg.now().UTC()
 	n := &NotificationRecord{AlertID: j.rec.ID, Target: t.String(), Format: t.Format, Kind: j.alert.Status,
 		Result: ResultSending, At: now, Status: r.Status, fingerprint: j.alert.Fingerprint, targetKey: t.key(), verdict: verdictOf(r)}
@@ -395,7 +400,7 @@ func (s *Server) plan(ctx context.Context, j alertJob, t NotifyTarget, r tbops.R
 		b.mu.Unlock()
 	}
 	s.attach(j.rec, n)
-	return n, send
+	return n
 }
 
 // attach shows a notification under its alert.
