@@ -87,7 +87,8 @@ type NotificationRecord struct {
 // AlertFilter selects alerts. Empty fields select everything.
 type AlertFilter struct {
 	// Node is a node's Label.
-	Node string
+	Node    string
+	Runbook string
 	// Since keeps alerts received at or after it.
 	Since time.Time
 	// Limit keeps only the newest Limit alerts (0: all).
@@ -209,6 +210,9 @@ func (s *Store) Alerts(ctx context.Context, f AlertFilter) ([]AlertRecord, error
 	var args []any
 	if f.Node != "" {
 		where, args = append(where, "node = ?"), append(args, f.Node)
+	}
+	if f.Runbook != "" {
+		where, args = append(where, "runbook = ?"), append(args, f.Runbook)
 	}
 	if !f.Since.IsZero() {
 		where, args = append(where, "received_ms >= ?"), append(args, f.Since.UnixMilli())

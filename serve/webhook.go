@@ -457,7 +457,7 @@ func (s *Server) Alerts(ctx context.Context, f AlertFilter) ([]AlertRecord, erro
 			continue
 		}
 		for _, a := range list {
-			if !a.ReceivedAt.Before(f.Since) {
+			if !a.ReceivedAt.Before(f.Since) && (f.Runbook == "" || a.Runbook == f.Runbook) {
 				out = append(out, a)
 			}
 		}
