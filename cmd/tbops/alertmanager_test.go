@@ -98,7 +98,23 @@ func (n *notifications) of(alert, status string) []serve.Notification {
 	return out
 }
 
-// The whole chain, real: Prometheus loads `tbops rules` and scrapes a
+// readmeAlertmanagerConfig is the README's alertmanager.yml example with the
+// replacements made (each must be found).
+func readmeAlertmanagerConfig(t *testing.T, replace map[string]string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(readme), "```yaml\n# alertmanager.yml\n")
+	require.True(t, ok, "README: the alertmanager.yml example is gone; update this test")
+	conf, _, _ := strings.Cut(rest, "```")
+	for from, to := range replace {
+		require.Contains(t, conf, from, "README's alertmanager.yml changed: update this test")
+		conf = strings.ReplaceAll(conf, from, to)
+	}
+	return conf
+}
+
+// The whole chain, real, configured as the README says: Prometheus loads `tbops rules` and scrapes a
 // simulated node whose oracle p95 is 27 s; EnergyOracleLatencyHigh fires;
 // Alertmanager (repeat_interval 1s, so it re-delivers the alert) posts it to
 // `tbops serve`'s webhook with the bearer token; serve diagnoses
@@ -127,25 +143,12 @@ func TestAlertFlowsFromPrometheusThroughAlertmanagerToServeOnce(t *testing.T) {
 	tokenFile := filepath.Join(dir, "token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte(token), 0o600))
 	serveAddr := freeAddr(t)
-	amAddr := startAlertmanager(t, fmt.Sprintf(`route:
-  receiver: nobody
-  group_by: [alertname, instance]
-  group_wait: 0s
-  group_interval: 1s
-  repeat_interval: 1s
-  routes:
-    - receiver: tbops
-      matchers: ['runbook=~".+"']
-receivers:
-  - name: nobody
-  - name: tbops
-    webhook_configs:
-      - url: http://%s%s
-        send_resolved: true
-        http_config:
-          authorization:
-            credentials_file: %s
-`, serveAddr, serve.WebhookPath, tokenFile))
+	amAddr := startAlertmanager(t, readmeAlertmanagerConfig(t, map[string]string{
+		"http://tbops-a.internal:9847/api/v1/alertmanager": "http://" + serveAddr + serve.WebhookPath,
+		"/etc/alertmanager/tbops-token":                    tokenFile,
+		// Alertmanager re-delivers the firing alert every second: serve dedupes.
+		"group_by: [alertname, instance]": "group_by: [alertname, instance]\n      group_wait: 0s\n      group_interval: 1s\n      repeat_interval: 1s",
+	}))
 
 	code, rules, errOut := runCLI(t, nil, "rules")
 	require.Equal(t, 0, code, errOut)
