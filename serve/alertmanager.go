@@ -67,10 +67,8 @@ type PayloadError struct {
 	Problem string
 }
 
+// Error is "field: problem".
 func (e *PayloadError) Error() string { return e.Field + ": " + e.Problem }
-
-// ErrPayloadTooLarge is a webhook body over the size limit.
-var ErrPayloadTooLarge = errors.New("serve: webhook body too large")
 
 // maxFingerprint bounds a fingerprint (Alertmanager's are 16 hex digits).
 const maxFingerprint = 64
@@ -151,7 +149,7 @@ func checkPayload(p WebhookPayload, hasAlerts bool) *PayloadError {
 	case p.Version == "":
 		return &PayloadError{"version", "missing"}
 	case p.Version != WebhookVersion:
-		return &PayloadError{"version", fmt.Sprintf("%q: this tbops reads version %q", p.Version, WebhookVersion)}
+		return &PayloadError{"version", fmt.Sprintf("%q: this tbops reads version %q", clip(p.Version, 80), WebhookVersion)}
 	case p.Receiver == "":
 		return &PayloadError{"receiver", "missing"}
 	case !validStatus(p.Status):
@@ -238,7 +236,7 @@ func statusProblem(s string) string {
 	if s == "" {
 		return "missing"
 	}
-	return fmt.Sprintf("%q: want %q or %q", s, AlertFiring, AlertResolved)
+	return fmt.Sprintf("%q: want %q or %q", clip(s, 80), AlertFiring, AlertResolved)
 }
 
 // cmpOrDot is "."+field, or "" for the alert itself.

@@ -254,16 +254,20 @@ func (s *sender) send(ctx context.Context, t NotifyTarget, body []byte) (int, er
 	ctx, cancel := context.WithTimeout(ctx, s.total)
 	defer cancel()
 	wait := s.backoff
+	var last error
 	for attempts := 1; ; attempts++ {
 		retry, err := s.post(ctx, t, body)
 		if err == nil || !retry {
 			return attempts, err
 		}
+		if ctx.Err() == nil || last == nil {
+			last = err // an attempt the bound cut short says less than the answer before it
+		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return attempts, fmt.Errorf("%w; gave up after %d attempts within %s", err, attempts, s.total)
+			return attempts, fmt.Errorf("%w; gave up after %d attempts within %s", last, attempts, s.total)
 		case <-timer.C:
 		}
 		wait = min(wait*2, maxNotifyBackoff)

@@ -228,7 +228,8 @@ func (s *Server) Nodes() []Node {
 }
 
 // Run runs the scrape loop (serve's own history), a run of every node each
-// interval and, with a state file, retention, until ctx is done. The first run
+// interval, retention and, with the webhook on, the alert workers that
+// diagnose and notify queued alerts, until ctx is done. The first run
 // starts once two scrapes exist (so rates are defined), at once with
 // WithSource. Runs in flight when ctx is done are cancelled and their results
 // dropped (a cancelled run is no verdict); Run returns when every goroutine it
