@@ -25,25 +25,31 @@ import (
 // of a scrape source.
 var serveFrame = regexp.MustCompile(`theblock/tbops/serve\.|promq\.\(\*Scrape\)`)
 
-// serveGoroutines are the stacks of the goroutines running serve code. A
-// goroutine that has signalled its end may not have exited yet (it shows
-// runnable, returning): it is given a moment, a bound against a real leak,
-// not a timing.
+// serveGoroutines are the stacks of the goroutines running serve code.
+// serveGoroutines waits up to 5 s for serve's goroutines to be gone and
+// returns those still there: one that has done its work may not have exited
+// yet when the call that waited for it returns; a leaked one stays.
 func serveGoroutines() []string {
-	var out []string
-	for guard := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		out = out[:0]
-		for _, g := range regexp.MustCompile(`\n\n`).Split(string(buf), -1) {
-			if serveFrame.MatchString(g) {
-				out = append(out, g)
-			}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := serveGoroutinesNow()
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
 		}
-		if len(out) == 0 || time.Now().After(guard) {
-			return out
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func serveGoroutinesNow() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range regexp.MustCompile(`\n\n`).Split(string(buf), -1) {
+		if serveFrame.MatchString(g) {
+			out = append(out, g)
 		}
 	}
+	return out
 }
 
 func TestServeStopsCleanlyAndDropsCancelledRuns(t *testing.T) {
