@@ -231,10 +231,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	buckets, count, sum := s.durs.snapshot()
 	ch <- prometheus.MustNewConstHistogram(c.durs, count, sum, buckets)
 	if b := s.book; b != nil {
-		for i, result := range notifyResults {
+		for i, result := range notifyResults() {
 			ch <- prometheus.MustNewConstMetric(c.notified, prometheus.CounterValue, float64(b.notified[i].Load()), result)
 		}
-		for i, outcome := range receivedOutcomes {
+		for i, outcome := range receivedOutcomes() {
 			ch <- prometheus.MustNewConstMetric(c.alerts, prometheus.CounterValue, float64(b.received[i].Load()), outcome)
 		}
 	}

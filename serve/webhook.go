@@ -62,10 +62,8 @@ type alertJob struct {
 }
 
 // receivedOutcomes and notifyResults order the counters' labels.
-var (
-	receivedOutcomes = [3]string{OutcomeQueued, OutcomeIgnored, OutcomeDropped}
-	notifyResults    = [3]string{ResultSent, ResultFailed, ResultSuppressed}
-)
+func receivedOutcomes() [3]string { return [3]string{OutcomeQueued, OutcomeIgnored, OutcomeDropped} }
+func notifyResults() [3]string    { return [3]string{ResultSent, ResultFailed, ResultSuppressed} }
 
 func indexOf(list [3]string, v string) int {
 	for i, s := range list {
@@ -180,7 +178,7 @@ func (s *Server) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		default:
 			ans.Dropped++
 		}
-		s.book.received[indexOf(receivedOutcomes, rec.Outcome)].Add(1)
+		s.book.received[indexOf(receivedOutcomes(), rec.Outcome)].Add(1)
 	}
 	for _, j := range jobs {
 		s.book.jobs <- j // never blocks: its slot was taken
@@ -384,7 +382,7 @@ func (s *Server) plan(ctx context.Context, j alertJob, t NotifyTarget, r tbops.R
 	}
 	b.mu.Unlock()
 	if !send {
-		b.notified[indexOf(notifyResults, ResultSuppressed)].Add(1)
+		b.notified[indexOf(notifyResults(), ResultSuppressed)].Add(1)
 	}
 	if st := s.cfg.store; st != nil {
 		stored := *n
@@ -435,7 +433,7 @@ func (s *Server) deliver(ctx context.Context, j alertJob, t NotifyTarget, note N
 		}
 	}
 	b.mu.Unlock()
-	b.notified[indexOf(notifyResults, done.Result)].Add(1)
+	b.notified[indexOf(notifyResults(), done.Result)].Add(1)
 	if err != nil {
 		s.cfg.logger.Warn("notification failed", "alert", j.rec.Alertname, "node", j.node.label, "target", done.Target, "err", err)
 	}
