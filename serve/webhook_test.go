@@ -544,3 +544,22 @@ func TestWebhookOptionsAreChecked(t *testing.T) {
 		assert.NotContains(t, err.Error(), "secret")
 	}
 }
+
+// Alerts are text from elsewhere: Chromium shows them as text on the page,
+// the matched ones under their node, the rest in their own section.
+func TestPageShowsAlertsInertInABrowser(t *testing.T) {
+	rc := newReceiver(t)
+	w := startWebhook(t, serve.WithNotify(serve.NotifyTarget{URL: rc.URL}))
+	code, _ := w.post(t, payload(firing("a1"), [4]string{serve.AlertFiring, `<img src=x onerror=alert(1)>`, whInst, "b2"}))
+	require.Equal(t, 200, code)
+	w.settled(t, 2)
+	dom := dumpDOM(t, w.web.URL+"/")
+	assert.NotContains(t, dom, `<img src="x"`, "markup in an alert stays text")
+	assert.Contains(t, dom, `&lt;img src=x onerror=alert(1)&gt;`)
+	node := dom[strings.Index(dom, `id="node-0"`):]
+	node = node[:strings.Index(node, "</section>")]
+	assert.Contains(t, node, `data-fingerprint="a1"`)
+	assert.Contains(t, node, "diagnosed: critical, firing executor-error, path C")
+	assert.NotContains(t, node, `data-fingerprint="b2"`)
+	assert.Contains(t, dom[strings.Index(dom, `id="unmatched-alerts"`):], `data-fingerprint="b2"`)
+}

@@ -55,7 +55,8 @@ It answers, read-only, on --listen:
   /api/v1/history           verdict transitions
   /api/v1/alerts            alerts received on the webhook and their notifications
   /                         a status page: nodes x runbooks, each cell linking to its report
-and takes Alertmanager's webhook (POST /api/v1/alertmanager): each firing alert
+
+It also takes Alertmanager's webhook (POST /api/v1/alertmanager): each firing alert
 of a tbops rule (tbops rules) is matched to a node by its instance label (the
 node's metrics host:port; --node-label L matches label L with the node's URL
 instead), that runbook is diagnosed for the node at once, and every --notify URL
