@@ -61,15 +61,73 @@
 // transitions of each. Retention (WithRetention, default 30 days) is a DELETE
 // every hour that keeps the newest transition of each node and runbook.
 // OpenStoreReadOnly opens the file with mode=ro, as `tbops history` does while
-// serve runs. New tables (the Alertmanager webhook's received alerts and sent
-// notifications) are new migration steps; the status page has a per-node
-// section (template block "node-extra") for what they show.
+// serve runs; it reads files of older schemas too (their newer tables are
+// absent). Version 2 adds the Alertmanager webhook's tables: alerts (every
+// alert received: when, receiver, fingerprint, status, alertname, labels, the
+// alert's JSON, node, runbook, outcome and reason) and notifications (alert
+// id, fingerprint, target as scheme://host, a digest of the whole URL,
+// format, kind, attempts, result, error, when, the verdict and the report's
+// JSON); retention deletes them after the same time. A version 1 file is
+// migrated forward at OpenStore, its transitions kept.
+//
+// # Alertmanager webhook
+//
+// With WithAlertRunbooks (alert name → runbook id: each promq.Rule's Alert
+// and Runbook), Handler also takes Alertmanager's webhook at WebhookPath
+// (POST; version 4 payloads, WebhookPayload). A body over WithWebhookMaxBytes
+// (1 MiB) is 413; one DecodeWebhook refuses is 400 naming the field
+// ("alerts[2].fingerprint: missing"); with WithWebhookToken a request without
+// "Authorization: Bearer TOKEN" is 401. Every alert of an accepted delivery is
+// recorded, in one transaction, and the delivery is answered 200 at once:
+//
+//   - an alert whose name is no tbops rule, or whose node is not served here,
+//     is recorded as ignored with the reason;
+//   - the others are queued (WithAlertQueue, 256; a full queue records the
+//     alert as dropped, "queue full", and Alertmanager's next delivery tries
+//     again) for one of four alert workers, which run while Run does.
+//
+// An alert names its node by its instance label, compared with the host:port
+// of the node's metrics URL (Prometheus' default instance label), or, with
+// WithNodeLabel(L), by its label L compared with the node's Label. The worker
+// diagnoses that one runbook for that node (the node's own runbooks, under
+// the run timeout), records the verdict as a scheduled run would, and decides
+// one notification for each WithNotify target. Its dedupe key is the alert's
+// fingerprint and the target:
+//
+//   - firing: sent when none was sent yet, when the last one sent was a
+//     resolved one (a new episode), when the verdict changed (status, firing
+//     symptoms or matched paths), or when the last was sent WithRepeatInterval
+//     (4h) ago or more; else suppressed;
+//   - resolved: sent, with a fresh diagnosis, unless the last one sent was
+//     resolved already (one resolved notification per episode).
+//
+// A notification being sent counts as sent (a second delivery meanwhile sends
+// nothing); a failed one does not. The dedupe state is read back from the
+// state file at start. A NotifyJSON target receives a Notification:
+//
+//	{"alert": {...as received...}, "status": "firing"|"resolved",
+//	 "node": "http://node-a:3030/", "runbook": "energy-stalled",
+//	 "report": {...tbops.Report...}, "summary": "[WARNING] energy-stalled on ...
+//	 firing oracle-latency-high: ...\npath A: ...\n  $ tbops energy ..."}
+//
+// A NotifySlack target receives an incoming-webhook message, {"text",
+// "blocks"}: a header, the status, the firing symptoms and each matched path
+// with its commands in a code block, cut ("…") to Slack's limits. Sending is
+// a POST (no redirect followed), each attempt bounded (10 s), retried with
+// exponential backoff (WithNotifyRetry: 1 s doubling to 30 s, 2 minutes in
+// all) on a network error, 429 or 5xx only, never after a 2xx. A notify URL is
+// a secret (a Slack webhook's path is its key): it is shown and kept as
+// scheme://host only. tbops_notifications_total{result="sent"|"failed"|"suppressed"}
+// and tbops_alertmanager_alerts_total{outcome="queued"|"ignored"|"dropped"}
+// count them; /api/v1/alerts, the status page (under each node) and `tbops
+// history --alerts` show them.
 //
 // # HTTP
 //
-// Handler serves GET and HEAD only (anything else is 405), with a content
-// security policy that allows no script; Serve adds a bounded http.Server
-// (header, read, write and idle timeouts, 16 KiB of headers). Endpoints:
+// Handler serves GET and HEAD only (anything else is 405), but POST on
+// WebhookPath with the webhook on, with a content security policy that allows
+// no script; Serve adds a bounded http.Server (header, read, write and idle
+// timeouts, 16 KiB of headers). Endpoints:
 //
 //   - /metrics: tbops_runbook_status{node,runbook} (0 ok, 1 warning,
 //     2 critical, 3 unknown: the exit codes), tbops_symptom_firing and
@@ -90,6 +148,8 @@
 //     -o json`.
 //   - /api/v1/history?node=&runbook=[&since=&limit=]: transitions, oldest
 //     first, from the state file (else the 20 newest of each kept in memory).
+//   - POST /api/v1/alertmanager: the webhook; /api/v1/alerts[?node=&limit=]:
+//     the alerts received with their notifications, oldest first (AlertLog).
 //   - /: the status page, nodes × runbooks with the firing symptoms and
 //     matched paths; each cell links to /report (the full report, as the
 //     terminal shows it, and its transitions). html/template escapes every

@@ -3,6 +3,7 @@ package serve_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/theblock/tbops"
@@ -71,4 +72,25 @@ func Example() {
 	// after 0m: uptime unknown
 	// after 1m: uptime unknown
 	// after 2m: uptime ok
+}
+
+// DecodeWebhook reads Alertmanager's webhook body and names what is wrong
+// with one it refuses.
+func ExampleDecodeWebhook() {
+	body := `{"version":"4","status":"firing","receiver":"tbops","groupKey":"{}","truncatedAlerts":0,
+		"alerts":[{"status":"firing","labels":{"alertname":"TreasuryExecutorFailing","instance":"node-a:3030"},
+		"annotations":{},"startsAt":"2026-11-29T03:00:00Z","fingerprint":"c0ffee0000000001"}]}`
+	p, err := serve.DecodeWebhook(strings.NewReader(body))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	a := p.Alerts[0]
+	fmt.Println(a.Name(), a.Labels["instance"], a.Status, a.Fingerprint)
+
+	_, err = serve.DecodeWebhook(strings.NewReader(strings.Replace(body, `"fingerprint":"c0ffee0000000001"`, `"fingerprint":""`, 1)))
+	fmt.Println(err)
+	// Output:
+	// TreasuryExecutorFailing node-a:3030 firing c0ffee0000000001
+	// alerts[0].fingerprint: missing
 }

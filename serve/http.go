@@ -36,8 +36,11 @@ const (
 //	GET /api/v1/history?node=&runbook=[&since=RFC3339&limit=N]  verdict transitions
 //	GET /healthz                    200 while the server is open
 //	GET /                           the status page; /report?node=&runbook=[&id=] one report
+//	POST /api/v1/alertmanager       Alertmanager's webhook (with WithAlertRunbooks)
+//	GET /api/v1/alerts[?node=&limit=N]  the alerts received and their notifications
 //
-// Any other method is 405; HEAD is answered as GET.
+// Any other method is 405 (POST is allowed on the webhook's path only); HEAD
+// is answered as GET.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) newHandler() http.Handler {
@@ -51,19 +54,30 @@ func (s *Server) newHandler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	mux.HandleFunc("GET /report", s.serveReportPage)
 	mux.HandleFunc("GET /{$}", s.serveIndex)
-	return readOnly(mux)
+	post := ""
+	if s.book != nil {
+		post = WebhookPath
+		mux.HandleFunc("POST "+WebhookPath, s.serveWebhook)
+		mux.HandleFunc("GET /api/v1/alerts", s.serveAlerts)
+	}
+	return readOnly(mux, post)
 }
 
-// readOnly refuses every method but GET and HEAD, and sets the headers every
-// answer carries: no sniffing, no framing, no referrer, and a content policy
-// that allows no script and nothing from elsewhere.
-func readOnly(next http.Handler) http.Handler {
+// readOnly refuses every method but GET and HEAD (and POST on the path post,
+// when not ""), and sets the headers every answer carries: no sniffing, no
+// framing, no referrer, and a content policy that allows no script and
+// nothing from elsewhere.
+func readOnly(next http.Handler, post string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+		if r.Method == http.MethodPost && post != "" && r.URL.Path == post {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			h.Set("Allow", "GET, HEAD")
 			http.Error(w, "read-only: only GET and HEAD are allowed", http.StatusMethodNotAllowed)
@@ -176,6 +190,49 @@ func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, NewTimeline(ts))
+}
+
+// AlertLog is the JSON of /api/v1/alerts and of `tbops history --alerts -o
+// json`: alerts received, oldest first, each with its notifications ([] when
+// none).
+type AlertLog struct {
+	Alerts []AlertRecord `json:"alerts"`
+}
+
+// NewAlertLog wraps alerts for JSON, nil as [].
+func NewAlertLog(as []AlertRecord) AlertLog {
+	if as == nil {
+		as = []AlertRecord{}
+	}
+	for i := range as {
+		if as[i].Notifications == nil {
+			as[i].Notifications = []NotificationRecord{}
+		}
+	}
+	return AlertLog{Alerts: as}
+}
+
+func (s *Server) serveAlerts(w http.ResponseWriter, r *http.Request) {
+	node, _, err := s.nodeAndRunbook(r)
+	if err != nil {
+		jsonError(w, http.StatusNotFound, "%v", err)
+		return
+	}
+	f := AlertFilter{Node: node, Limit: DefaultHistoryLimit}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxHistoryLimit {
+			jsonError(w, http.StatusBadRequest, "limit=%q: want a number from 1 to %d", v, MaxHistoryLimit)
+			return
+		}
+		f.Limit = n
+	}
+	as, err := s.Alerts(r.Context(), f)
+	if err != nil {
+		jsonError(w, http.StatusInternalServerError, "reading the alerts: %v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, NewAlertLog(as))
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {

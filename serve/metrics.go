@@ -33,6 +33,15 @@ const (
 	MetricProbeSuccess = "probe_success"
 	// MetricProbeDuration is /probe's probe_duration_seconds.
 	MetricProbeDuration = "probe_duration_seconds"
+	// MetricNotifications is tbops_notifications_total{result}: notifications
+	// of alerts, by result: sent (a 2xx), failed (every attempt failed, or the
+	// target refused it), suppressed (deduped: nothing new to say within the
+	// repeat interval). Exported with the webhook on.
+	MetricNotifications = "tbops_notifications_total"
+	// MetricWebhookAlerts is tbops_alertmanager_alerts_total{outcome}: alerts
+	// received on the webhook, by outcome: queued (for diagnosis), ignored (no
+	// tbops rule, or no configured node), dropped (the queue was full).
+	MetricWebhookAlerts = "tbops_alertmanager_alerts_total"
 )
 
 // durationBuckets are tbops_run_duration_seconds' buckets: a healthy node's
@@ -150,11 +159,13 @@ type collector struct {
 	s                 *Server
 	verdict           verdictDescs
 	lastRun, up, durs *prometheus.Desc
+	notified, alerts  *prometheus.Desc
 }
 
 // Collector exports serve's verdict metrics — tbops_runbook_status,
 // tbops_symptom_firing, tbops_alert_firing, tbops_last_run_timestamp_seconds,
-// tbops_node_up and the tbops_run_duration_seconds histogram — with
+// tbops_node_up, the tbops_run_duration_seconds histogram and, with the
+// webhook on, tbops_notifications_total and tbops_alertmanager_alerts_total — with
 // constLabels (may be nil) on every series. Only verdicts of this process's
 // runs are exported, not those restored from the state file. /metrics serves
 // it alongside the Go and process collectors.
@@ -165,6 +176,10 @@ func (s *Server) Collector(constLabels prometheus.Labels) prometheus.Collector {
 		up: prometheus.NewDesc(MetricNodeUp, "Whether the node answered at its last check (absent before the first).",
 			[]string{"node"}, constLabels),
 		durs: prometheus.NewDesc(MetricRunDuration, "How long one node's run (all its runbooks) took.", nil, constLabels),
+		notified: prometheus.NewDesc(MetricNotifications, "Notifications of Alertmanager alerts, by result (sent, failed, suppressed).",
+			[]string{"result"}, constLabels),
+		alerts: prometheus.NewDesc(MetricWebhookAlerts, "Alerts received on the Alertmanager webhook, by outcome (queued, ignored, dropped).",
+			[]string{"outcome"}, constLabels),
 	}
 }
 
@@ -174,6 +189,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.lastRun
 	ch <- c.up
 	ch <- c.durs
+	ch <- c.notified
+	ch <- c.alerts
 }
 
 // Collect implements prometheus.Collector. It copies the verdicts under the
@@ -213,4 +230,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	buckets, count, sum := s.durs.snapshot()
 	ch <- prometheus.MustNewConstHistogram(c.durs, count, sum, buckets)
+	if b := s.book; b != nil {
+		for i, result := range notifyResults() {
+			ch <- prometheus.MustNewConstMetric(c.notified, prometheus.CounterValue, float64(b.notified[i].Load()), result)
+		}
+		for i, outcome := range receivedOutcomes() {
+			ch <- prometheus.MustNewConstMetric(c.alerts, prometheus.CounterValue, float64(b.received[i].Load()), outcome)
+		}
+	}
 }

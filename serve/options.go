@@ -70,6 +70,16 @@ type config struct {
 	up                                  func(context.Context, Node) error
 	probeAny                            bool
 	logger                              *slog.Logger
+
+	// The Alertmanager webhook: on when alertRunbooks is set.
+	alertRunbooks              map[string]string
+	nodeLabel, webhookToken    string
+	webhookMaxBytes            int64
+	alertQueue                 int
+	notify                     []NotifyTarget
+	notifyClient               *http.Client
+	repeat                     time.Duration
+	notifyBackoff, notifyTotal time.Duration
 }
 
 func defaultConfig() config {
@@ -77,7 +87,9 @@ func defaultConfig() config {
 		interval: DefaultInterval, scrapeInterval: DefaultScrapeInterval, history: DefaultHistory,
 		retention: DefaultRetention, workers: DefaultWorkers, maxSeries: DefaultMaxSeriesPerNode,
 		probeConcurrent: DefaultProbeConcurrency, now: time.Now, ticker: realTicker,
-		logger: slog.New(slog.DiscardHandler),
+		logger:          slog.New(slog.DiscardHandler),
+		webhookMaxBytes: DefaultWebhookMaxBytes, alertQueue: DefaultAlertQueue, repeat: DefaultRepeatInterval,
+		notifyBackoff: DefaultNotifyBackoff, notifyTotal: DefaultNotifyTimeout,
 	}
 }
 
@@ -86,7 +98,8 @@ func (c *config) validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"interval", c.interval}, {"scrape interval", c.scrapeInterval}, {"history", c.history}, {"retention", c.retention}} {
+	}{{"interval", c.interval}, {"scrape interval", c.scrapeInterval}, {"history", c.history}, {"retention", c.retention},
+		{"repeat interval", c.repeat}, {"notify backoff", c.notifyBackoff}, {"notify timeout", c.notifyTotal}} {
 		if d.v <= 0 {
 			return fmt.Errorf("%w: %s %s: want a positive duration", ErrInvalidConfig, d.name, d.v)
 		}
@@ -99,6 +112,9 @@ func (c *config) validate() error {
 	}
 	if c.runTimeout < 0 || c.scrapeTimeout < 0 || c.probeTimeout < 0 {
 		return fmt.Errorf("%w: timeouts must not be negative", ErrInvalidConfig)
+	}
+	if err := c.validateWebhook(); err != nil {
+		return err
 	}
 	if c.runTimeout == 0 {
 		c.runTimeout = c.interval
@@ -212,6 +228,79 @@ func WithLogger(l *slog.Logger) Option {
 			c.logger = l
 		}
 	}}
+}
+
+// validateWebhook checks the webhook's options.
+func (c *config) validateWebhook() error {
+	if c.webhookMaxBytes < 1 || c.alertQueue < 1 {
+		return fmt.Errorf("%w: webhook body limit and alert queue must be at least 1", ErrInvalidConfig)
+	}
+	for name, rb := range c.alertRunbooks {
+		if name == "" || rb == "" {
+			return fmt.Errorf("%w: alert runbooks: %q → %q: want an alert name and a runbook id", ErrInvalidConfig, name, rb)
+		}
+	}
+	if (len(c.notify) > 0 || c.webhookToken != "") && c.alertRunbooks == nil {
+		return fmt.Errorf("%w: notify targets and a webhook token need WithAlertRunbooks (the webhook is off)", ErrInvalidConfig)
+	}
+	for i := range c.notify {
+		if err := c.notify[i].check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WithAlertRunbooks turns on the Alertmanager webhook (POST WebhookPath):
+// runbooks maps an alert name (a promq.Rule's Alert) to the id of the
+// runbook that diagnoses it (its Runbook). An alert whose name is not in it is
+// recorded as ignored.
+func WithAlertRunbooks(runbooks map[string]string) Option {
+	return Option{func(c *config) {
+		c.alertRunbooks = make(map[string]string, len(runbooks))
+		for k, v := range runbooks {
+			c.alertRunbooks[k] = v
+		}
+	}}
+}
+
+// WithNodeLabel makes the webhook match an alert to a node by its label name,
+// compared with the node's Label (its URL without credentials), instead of
+// the default: the instance label compared with the host:port of the node's
+// metrics URL, which is the instance label Prometheus gives a scrape target.
+func WithNodeLabel(name string) Option { return Option{func(c *config) { c.nodeLabel = name }} }
+
+// WithWebhookToken makes the webhook require "Authorization: Bearer token"
+// (401 otherwise), compared in constant time. Empty: no token asked.
+func WithWebhookToken(token string) Option { return Option{func(c *config) { c.webhookToken = token }} }
+
+// WithWebhookMaxBytes bounds a webhook body (default DefaultWebhookMaxBytes);
+// a larger one is answered 413.
+func WithWebhookMaxBytes(n int64) Option { return Option{func(c *config) { c.webhookMaxBytes = n }} }
+
+// WithAlertQueue sets how many alerts may wait for their diagnosis (default
+// DefaultAlertQueue).
+func WithAlertQueue(n int) Option { return Option{func(c *config) { c.alertQueue = n }} }
+
+// WithNotify sends a notification of each diagnosed alert to every target.
+func WithNotify(targets ...NotifyTarget) Option {
+	return Option{func(c *config) { c.notify = append(c.notify, targets...) }}
+}
+
+// WithNotifyClient sets the HTTP client of the notifications (default: one
+// of serve's own). Redirects are never followed, whatever hc says.
+func WithNotifyClient(hc *http.Client) Option { return Option{func(c *config) { c.notifyClient = hc }} }
+
+// WithRepeatInterval sets how long a firing alert's notification holds: a
+// delivery of the same alert with the same verdict within it sends nothing
+// (default DefaultRepeatInterval, Alertmanager's repeat_interval).
+func WithRepeatInterval(d time.Duration) Option { return Option{func(c *config) { c.repeat = d }} }
+
+// WithNotifyRetry sets the wait before a notification's first retry (it
+// doubles, up to 30 s) and the total time its sending may take (defaults
+// DefaultNotifyBackoff, DefaultNotifyTimeout).
+func WithNotifyRetry(backoff, total time.Duration) Option {
+	return Option{func(c *config) { c.notifyBackoff, c.notifyTotal = backoff, total }}
 }
 
 func realTicker(d time.Duration) (<-chan time.Time, func()) {

@@ -30,10 +30,14 @@ func parsePages() pages {
 		"class":  statusClass,
 		"status": func(s tbops.Status) string { return cmpOr(string(s), "—") },
 	}
-	parse := func(name string) *template.Template {
-		return template.Must(template.New(name).Funcs(funcs).ParseFS(pageFiles, "page/layout.html", "page/"+name))
+	parse := func(names ...string) *template.Template {
+		files := []string{"page/layout.html"}
+		for _, n := range names {
+			files = append(files, "page/"+n)
+		}
+		return template.Must(template.New(names[0]).Funcs(funcs).ParseFS(pageFiles, files...))
 	}
-	return pages{index: parse("index.html"), report: parse("report.html")}
+	return pages{index: parse("index.html", "alerts.html"), report: parse("report.html")}
 }
 
 // statusClass is the CSS class of a status: one of a fixed set, whatever the
@@ -84,6 +88,8 @@ type indexPage struct {
 	Columns  []string
 	Counts   []statusCount
 	Rows     []indexRow
+	// Unmatched are the recent alerts of no node served here, newest first.
+	Unmatched []AlertRecord
 }
 
 type statusCount struct {
@@ -97,6 +103,8 @@ type indexRow struct {
 	Firing           []firingLine
 	// Transitions are the node's recent transitions, newest first.
 	Transitions []Transition
+	// Alerts are the node's recent Alertmanager alerts, newest first.
+	Alerts []AlertRecord
 }
 
 type indexCell struct {
@@ -111,9 +119,14 @@ func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
 	p := indexPage{Title: "tbops serve", Refresh: s.refreshSeconds(), Interval: s.cfg.interval,
 		Now: s.cfg.now().UTC(), Columns: s.columns}
 	counts := map[string]int{}
+	alerts := s.recentAlerts()
+	for _, list := range alerts {
+		reverse(list)
+	}
+	p.Unmatched = alerts[""]
 	s.mu.Lock()
 	for i, ns := range s.nodes {
-		row := indexRow{Node: ns.label, Anchor: "node-" + strconv.Itoa(i), Up: upText(ns)}
+		row := indexRow{Node: ns.label, Anchor: "node-" + strconv.Itoa(i), Up: upText(ns), Alerts: alerts[ns.label]}
 		for _, id := range s.columns {
 			c := indexCell{Runbook: id, Class: "none"}
 			if cl, ok := s.cells[cellKey{ns.label, id}]; ok {

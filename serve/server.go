@@ -38,6 +38,8 @@ type Server struct {
 
 	mu    sync.Mutex
 	cells map[cellKey]*cell
+
+	book *alertBook // the Alertmanager webhook's state; nil when it is off
 }
 
 // nodeState is one node, its metrics source and its runbooks.
@@ -98,6 +100,12 @@ func New(ctx context.Context, nodes []Node, runbooks Runbooks, opts ...Option) (
 	if err := s.restore(ctx); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if cfg.alertRunbooks != nil {
+		if err := s.newAlertBook(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	s.pages = parsePages()
 	s.handler = s.newHandler()
@@ -220,7 +228,8 @@ func (s *Server) Nodes() []Node {
 }
 
 // Run runs the scrape loop (serve's own history), a run of every node each
-// interval and, with a state file, retention, until ctx is done. The first run
+// interval, retention and, with the webhook on, the alert workers that
+// diagnose and notify queued alerts, until ctx is done. The first run
 // starts once two scrapes exist (so rates are defined), at once with
 // WithSource. Runs in flight when ctx is done are cancelled and their results
 // dropped (a cancelled run is no verdict); Run returns when every goroutine it
@@ -258,6 +267,11 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	})
 	async(func() { s.prune(ctx) })
+	if s.book != nil {
+		for range alertWorkers {
+			async(func() { s.alertWorker(ctx) })
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -486,6 +500,7 @@ func (s *Server) apply(ctx context.Context, k cellKey, r tbops.Report) {
 
 // prune applies retention to the state file.
 func (s *Server) prune(ctx context.Context) {
+	s.forgetSent(s.cfg.now().Add(-s.cfg.retention))
 	st := s.cfg.store
 	if st == nil {
 		return

@@ -19,7 +19,7 @@ import (
 
 // SchemaVersion is the state file schema this version writes and reads: the
 // number of migrations.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations are the state file's schema, one step per version: version N is
 // migrations()[:N] applied. A new table (the Alertmanager webhook's alerts and
@@ -42,6 +42,46 @@ func migrations() []string {
 	);
 	CREATE INDEX transitions_cell ON transitions (node, runbook, id);
 	CREATE INDEX transitions_at ON transitions (at_ms);`,
+		// 2: the Alertmanager webhook. alerts holds every alert received (alert is
+		// its JSON as received, labels a JSON object; node and runbook are "" when
+		// none matched; outcome and reason say what serve did with it).
+		// notifications holds every notification decided for an alert: target is
+		// the URL's scheme://host only, target_key a SHA-256 of the whole URL (the
+		// dedupe key without the secret), verdict the verdict it carried, report
+		// the report's JSON (NULL when suppressed).
+		`CREATE TABLE alerts (
+		id          INTEGER PRIMARY KEY,
+		received_ms INTEGER NOT NULL,
+		receiver    TEXT    NOT NULL,
+		fingerprint TEXT    NOT NULL,
+		status      TEXT    NOT NULL,
+		alertname   TEXT    NOT NULL,
+		labels      TEXT    NOT NULL,
+		alert       TEXT    NOT NULL,
+		node        TEXT    NOT NULL,
+		runbook     TEXT    NOT NULL,
+		outcome     TEXT    NOT NULL,
+		reason      TEXT    NOT NULL
+	);
+	CREATE INDEX alerts_node ON alerts (node, id);
+	CREATE INDEX alerts_received ON alerts (received_ms);
+	CREATE TABLE notifications (
+		id          INTEGER PRIMARY KEY,
+		alert_id    INTEGER NOT NULL,
+		fingerprint TEXT    NOT NULL,
+		target      TEXT    NOT NULL,
+		target_key  TEXT    NOT NULL,
+		format      TEXT    NOT NULL,
+		kind        TEXT    NOT NULL,
+		attempts    INTEGER NOT NULL,
+		result      TEXT    NOT NULL,
+		error       TEXT    NOT NULL,
+		at_ms       INTEGER NOT NULL,
+		verdict     TEXT    NOT NULL,
+		report      TEXT
+	);
+	CREATE INDEX notifications_key ON notifications (fingerprint, target_key, id);
+	CREATE INDEX notifications_alert ON notifications (alert_id);`,
 	}
 }
 
@@ -53,6 +93,9 @@ type Store struct {
 	db       *sql.DB
 	path     string
 	readOnly bool
+	// readVersion is the schema of a file opened read-only (an older serve's
+	// file lacks the newer tables).
+	readVersion int
 
 	writes    chan storeWrite
 	done      chan struct{} // closed when the writer has stopped
@@ -103,14 +146,14 @@ func OpenStoreReadOnly(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	v, err := s.version(ctx)
-	if err == nil && v != SchemaVersion {
-		err = fmt.Errorf("%w: version %d, this tbops reads %d", ErrSchemaVersion, v, SchemaVersion)
+	if err == nil && (v < 1 || v > SchemaVersion) {
+		err = fmt.Errorf("%w: version %d, this tbops reads 1 to %d", ErrSchemaVersion, v, SchemaVersion)
 	}
 	if err != nil {
 		_ = s.db.Close()
 		return nil, fmt.Errorf("serve: state file %s: %w", path, err)
 	}
-	s.readOnly = true
+	s.readOnly, s.readVersion = true, v
 	s.done = make(chan struct{})
 	close(s.done)
 	return s, nil
@@ -272,7 +315,8 @@ func (s *Store) Record(ctx context.Context, t Transition) (int64, error) {
 
 // Prune deletes the transitions older than before, except the newest of each
 // node and runbook (so a verdict that has held for longer than the retention
-// is still known after a restart). It returns how many it deleted.
+// is still known after a restart), and the alerts received and notifications
+// decided before it. It returns how many transitions it deleted.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -281,7 +325,14 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM notifications WHERE at_ms < ?`, before.UnixMilli()); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM alerts WHERE received_ms < ?
+			AND id NOT IN (SELECT alert_id FROM notifications)`, before.UnixMilli())
 		return err
 	})
 	if err != nil {

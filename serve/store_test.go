@@ -173,3 +173,55 @@ func TestStoreReopensWithoutMigratingAgain(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, ts, 1)
 }
+
+// A state file of schema version 1 (main's, before the Alertmanager webhook),
+// written with that version's own statements, migrates forward with its
+// transitions intact, and is readable read-only before it has migrated.
+func TestStoreMigratesAVersion1File(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	for _, q := range []string{
+		`CREATE TABLE schema_version (version INTEGER NOT NULL)`,
+		`INSERT INTO schema_version (version) VALUES (1)`,
+		`CREATE TABLE transitions (id INTEGER PRIMARY KEY, node TEXT NOT NULL, runbook TEXT NOT NULL, from_status TEXT,
+			to_status TEXT NOT NULL, at_ms INTEGER NOT NULL, firing TEXT NOT NULL, report TEXT NOT NULL)`,
+		`CREATE INDEX transitions_cell ON transitions (node, runbook, id)`,
+		`CREATE INDEX transitions_at ON transitions (at_ms)`,
+		`INSERT INTO transitions (node, runbook, from_status, to_status, at_ms, firing, report)
+			VALUES ('http://node-a:3030/', 'treasury-stuck', NULL, 'critical', 1796007600000, '["backlog-high"]', 'null')`,
+	} {
+		_, err := db.Exec(q)
+		require.NoError(t, err, q)
+	}
+	require.NoError(t, db.Close())
+
+	ro, err := serve.OpenStoreReadOnly(ctx, path)
+	require.NoError(t, err, "an older file is readable while the older serve still runs")
+	ts, err := ro.Transitions(ctx, serve.Filter{})
+	require.NoError(t, err)
+	require.Len(t, ts, 1)
+	_, err = ro.Alerts(ctx, serve.AlertFilter{})
+	assert.ErrorContains(t, err, "schema version 1, from before the Alertmanager webhook")
+	require.NoError(t, ro.Close())
+
+	st := openStore(t, path)
+	ts, err = st.Transitions(ctx, serve.Filter{})
+	require.NoError(t, err)
+	require.Len(t, ts, 1, "the transitions are intact")
+	assert.Equal(t, tbops.StatusCritical, ts[0].To)
+	assert.Equal(t, []string{"backlog-high"}, ts[0].Firing)
+	assert.Equal(t, int64(1796007600000), ts[0].At.UnixMilli())
+	as, err := st.Alerts(ctx, serve.AlertFilter{})
+	require.NoError(t, err)
+	assert.Empty(t, as, "the new tables exist, empty")
+	require.NoError(t, st.Close())
+
+	db, err = sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	defer db.Close()
+	var v int
+	require.NoError(t, db.QueryRow(`SELECT version FROM schema_version`).Scan(&v))
+	assert.Equal(t, serve.SchemaVersion, v)
+}

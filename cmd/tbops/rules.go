@@ -32,7 +32,11 @@ func (a *app) rulesCmd() *cobra.Command {
 		Long: `rules prints a Prometheus rules file: one group per runbook, with the runbook's
 alert thresholds and its SLO table's alert thresholds. "for N epochs" becomes
 for: N×2m (an epoch is 120 blocks of about one second). Critical rules page,
-warning rules create tickets (the severity label). Check it with:
+warning rules create tickets (the severity label). Each rule's runbook label
+names the runbook that diagnoses it: route runbook=~".+" to tbops serve's
+/api/v1/alertmanager webhook and serve diagnoses that runbook for the alert's
+instance (README, "Alert enrichment"). The description annotation names the
+instance. Check it with:
 
   tbops rules > tbops-rules.yml && promtool check rules tbops-rules.yml`,
 		Args: cobra.NoArgs,
@@ -125,7 +129,10 @@ func buildRuleFile(rules []promq.Rule, base string) (ruleFile, error) {
 				Expr:   r.PromQL(),
 				Labels: map[string]string{"severity": string(r.Severity), "runbook": rb},
 				Annotations: map[string]string{
-					"summary":     r.Summary,
+					"summary": r.Summary,
+					// The node in the text: a notification (Alertmanager's, or
+					// tbops serve's from its webhook) says which one fired.
+					"description": "{{ $labels.instance }}: " + r.Summary + " (runbook " + rb + ")",
 					"runbook_url": strings.TrimRight(base, "#") + runbookAnchor(rb, r.SLO),
 				},
 			}

@@ -251,7 +251,8 @@ func TestRulesStructure(t *testing.T) {
 			assert.Equal(t, 4, strings.Count(out, "alert: "+name+"\n"), "%s: one rule per market", name)
 		}
 		assert.Len(t, r.Labels, wantLabels, "%s labels %v", name, r.Labels)
-		assert.Len(t, r.Annotations, 2, "%s annotations %v", name, r.Annotations)
+		assert.Len(t, r.Annotations, 3, "%s annotations %v", name, r.Annotations)
+		assert.Equal(t, "{{ $labels.instance }}: "+r.Annotations["summary"]+" (runbook "+w.runbook+")", r.Annotations["description"], name)
 	}
 	for name, r := range rules {
 		_, ok := wantRules[name]

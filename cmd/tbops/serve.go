@@ -23,7 +23,16 @@ type serveFlags struct {
 	interval, scrapeInterval, retention       time.Duration
 	workers                                   int
 	probeAny, slo                             bool
+
+	// The Alertmanager webhook's.
+	notify                  []string
+	notifyFormat, nodeLabel string
+	repeatInterval          time.Duration
 }
+
+// webhookTokenEnv holds the bearer token the webhook asks for: an
+// environment variable, never a flag (a flag shows in ps).
+const webhookTokenEnv = "TB_SERVE_WEBHOOK_TOKEN"
 
 func (a *app) serveCmd() *cobra.Command {
 	var f serveFlags
@@ -44,14 +53,27 @@ It answers, read-only, on --listen:
                             nodes only unless --probe-any)
   /api/v1/reports           the latest reports, as tbops doctor -o json prints them
   /api/v1/history           verdict transitions
+  /api/v1/alerts            alerts received on the webhook and their notifications
   /                         a status page: nodes x runbooks, each cell linking to its report
 
---state FILE keeps every verdict transition in SQLite across restarts (read it
-with tbops history). --shard I/N serves only the nodes of shard I of N, so N
-instances split a fleet. SIGTERM or SIGINT stops it cleanly (exit 0).`,
+It also takes Alertmanager's webhook (POST /api/v1/alertmanager): each firing alert
+of a tbops rule (tbops rules) is matched to a node by its instance label (the
+node's metrics host:port; --node-label L matches label L with the node's URL
+instead), that runbook is diagnosed for the node at once, and every --notify URL
+gets one notification with the alert, the report and its planned commands
+(--notify-format slack: a Slack incoming-webhook message). The same alert with
+the same verdict is not sent again within --repeat-interval; a resolved alert
+sends one resolved notification with a fresh diagnosis. Set TB_SERVE_WEBHOOK_TOKEN
+to ask Alertmanager for that bearer token.
+
+--state FILE keeps every verdict transition, alert and notification in SQLite
+across restarts (read it with tbops history [--alerts]). --shard I/N serves only
+the nodes of shard I of N, so N instances split a fleet. SIGTERM or SIGINT stops
+it cleanly (exit 0).`,
 		Example: `  tbops serve --listen 127.0.0.1:9847 --nodes /etc/tbops/nodes.txt --state /var/lib/tbops/state.db
   tbops serve --listen :9847 --rpc http://node-a:3030/ --rpc http://node-b:3030/ --prom http://prometheus:9090
-  tbops serve --listen :9847 --nodes fleet.txt --shard 0/2    # and --shard 1/2 on the second instance`,
+  tbops serve --listen :9847 --nodes fleet.txt --shard 0/2    # and --shard 1/2 on the second instance
+  TB_SERVE_WEBHOOK_TOKEN=… tbops serve --listen :9847 --nodes fleet.txt --notify https://hooks.slack.com/services/… --notify-format slack`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return a.runServe(cmd.Context(), f) },
 	}
@@ -67,7 +89,50 @@ instances split a fleet. SIGTERM or SIGINT stops it cleanly (exit 0).`,
 	fl.BoolVar(&f.probeAny, "probe-any", false, "let /probe diagnose any http(s) target, not only the configured nodes")
 	fl.BoolVar(&f.slo, "slo", false, "also evaluate the SLO tables")
 	fl.StringVar(&f.explorer, "explorer", "", `explorer URL answering {"latest_receipt_height": N} for the receipts runbook (default: not checked, so unknown)`)
+	fl.StringArrayVar(&f.notify, "notify", nil, "URL to POST a notification of each alert Alertmanager sends to /api/v1/alertmanager (repeatable; shown as scheme://host only)")
+	fl.StringVar(&f.notifyFormat, "notify-format", serve.NotifyJSON, "notification body: json (alert, report, summary) or slack (an incoming-webhook message)")
+	fl.DurationVar(&f.repeatInterval, "repeat-interval", serve.DefaultRepeatInterval, "how long a notification of a firing alert holds: the same alert and verdict is not sent again within it")
+	fl.StringVar(&f.nodeLabel, "node-label", "", "match an alert to a node by this label, compared with the node's RPC URL (default: the instance label, compared with the node's metrics host:port)")
 	return cmd
+}
+
+// webhookOptions are the Alertmanager webhook's options: every tbops rule's
+// alert mapped to its runbook, the notify targets, the token from the
+// environment.
+func (a *app) webhookOptions(f serveFlags) ([]serve.Option, error) {
+	runbooks := map[string]string{}
+	for _, r := range allRules() {
+		runbooks[r.Alert] = r.Runbook
+	}
+	opts := []serve.Option{serve.WithAlertRunbooks(runbooks), serve.WithRepeatInterval(f.repeatInterval),
+		serve.WithWebhookToken(a.getenv(webhookTokenEnv))}
+	if f.nodeLabel != "" {
+		opts = append(opts, serve.WithNodeLabel(f.nodeLabel))
+	}
+	if f.notifyFormat != serve.NotifyJSON && f.notifyFormat != serve.NotifySlack {
+		return nil, fmt.Errorf("--notify-format %q: want json or slack", f.notifyFormat)
+	}
+	for _, u := range f.notify {
+		t := serve.NotifyTarget{URL: u, Format: f.notifyFormat}
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return nil, fmt.Errorf("--notify %s: want an http or https URL such as https://hooks.slack.com/services/…", t)
+		}
+		opts = append(opts, serve.WithNotify(t))
+	}
+	return opts, nil
+}
+
+// warnOpenWebhook says, once, that a webhook listening beyond loopback takes
+// alerts from anyone without a token.
+func (a *app) warnOpenWebhook(addr net.Addr) {
+	if a.getenv(webhookTokenEnv) != "" {
+		return
+	}
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
+		return
+	}
+	fmt.Fprintf(a.stderr, "tbops serve: warning: %s takes alerts from anyone on the network at %s; set %s and give Alertmanager the same token (http_config.authorization)\n",
+		serve.WebhookPath, addr, webhookTokenEnv)
 }
 
 func (a *app) runServe(ctx context.Context, f serveFlags) error {
@@ -86,7 +151,12 @@ func (a *app) runServe(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return &exitError{code: 3, err: err}
 	}
-	opts = append(opts, serve.WithScrapeClient(hc))
+	opts = append(opts, serve.WithScrapeClient(hc), serve.WithNotifyClient(hc))
+	wh, err := a.webhookOptions(f)
+	if err != nil {
+		return &exitError{code: 3, err: err}
+	}
+	opts = append(opts, wh...)
 	if a.promGiven() {
 		src, err := a.servePromSource(ctx)
 		if err != nil {
@@ -111,8 +181,12 @@ func (a *app) runServe(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return &exitError{code: 3, err: fmt.Errorf("--listen %s: %w; pick a free address", f.listen, err)}
 	}
-	fmt.Fprintf(a.stderr, "tbops serve: %d nodes every %s; status page http://%s/, metrics /metrics\n",
-		len(nodes), f.interval, ln.Addr())
+	fmt.Fprintf(a.stderr, "tbops serve: %d nodes every %s; status page http://%s/, metrics /metrics, Alertmanager webhook %s\n",
+		len(nodes), f.interval, ln.Addr(), serve.WebhookPath)
+	for _, u := range f.notify {
+		fmt.Fprintf(a.stderr, "tbops serve: notifying %s (%s)\n", serve.RedactNotifyURL(u), f.notifyFormat)
+	}
+	a.warnOpenWebhook(ln.Addr())
 	if err := srv.Serve(ctx, ln); err != nil {
 		return &exitError{code: 3, err: err}
 	}

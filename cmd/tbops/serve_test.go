@@ -340,6 +340,9 @@ func TestServeRefusesWhatItCannotRun(t *testing.T) {
 		{[]string{"serve", "--listen", "127.0.0.1:0", "--rpc", "http://a:1/", "--interval", "0s"}, "interval 0s"},
 		{[]string{"serve", "--listen", "256.0.0.1:1", "--rpc", "http://a:1/"}, "--listen 256.0.0.1:1"},
 		{[]string{"serve", "--listen", "127.0.0.1:0", "--rpc", "http://admin:hunter2@a:1/", "--rpc", "http://admin:hunter2@a:1/"}, "listed twice"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--rpc", "http://a:1/", "--notify", "ftp://hooks.example/hunter2"}, "--notify ftp://hooks.example: want an http or https URL"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--rpc", "http://a:1/", "--notify", "https://hooks.example/hunter2", "--notify-format", "xml"}, `--notify-format "xml": want json or slack`},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--rpc", "http://a:1/", "--repeat-interval", "0s"}, "repeat interval 0s"},
 	} {
 		code, _, errOut := runCLI(t, nil, c.args...)
 		assert.Equal(t, 3, code, "%v", c.args)
@@ -439,4 +442,42 @@ func TestHistoryPrintsTheTimeline(t *testing.T) {
 	}
 	_, err = os.Stat(none)
 	assert.True(t, os.IsNotExist(err), "history never creates a state file")
+}
+
+// A webhook beyond loopback without a token is said once at start; the token
+// itself is never printed.
+func TestServeWarnsOfAnOpenWebhook(t *testing.T) {
+	for _, c := range []struct {
+		addr  net.Addr
+		token string
+		warns bool
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9847}, "", false},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 9847}, "", false},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 9847}, "", true},
+		{&net.TCPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 9847}, "", true},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 9847}, "s3cret", false},
+	} {
+		var stderr bytes.Buffer
+		a := &app{stderr: &stderr, getenv: func(k string) string { return map[string]string{webhookTokenEnv: c.token}[k] }}
+		a.warnOpenWebhook(c.addr)
+		if c.warns {
+			assert.Equal(t, "tbops serve: warning: /api/v1/alertmanager takes alerts from anyone on the network at "+c.addr.String()+
+				"; set TB_SERVE_WEBHOOK_TOKEN and give Alertmanager the same token (http_config.authorization)\n", stderr.String())
+		} else {
+			assert.Empty(t, stderr.String(), "%v", c.addr)
+		}
+	}
+}
+
+// Every tbops rule's alert maps to the runbook serve runs under that id.
+func TestServeMapsEveryRuleToARunbookItRuns(t *testing.T) {
+	a := &app{getenv: func(string) string { return "" }}
+	ids := map[string]bool{}
+	for _, rb := range a.runbooks() {
+		ids[rb.id] = true
+	}
+	for _, r := range allRules() {
+		assert.True(t, ids[r.Runbook], "alert %s names runbook %s, which serve does not run", r.Alert, r.Runbook)
+	}
 }
