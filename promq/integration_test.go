@@ -14,7 +14,7 @@ import (
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/promq"
-	"github.com/theblock/tbops/promq/promtest"
+	"github.com/theblock/tbops/internal/promtest"
 )
 
 // TestAgainstRealPrometheus runs a real Prometheus that scrapes a simulated node

@@ -21,7 +21,7 @@ import (
 
 	"github.com/theblock/tbops"
 	"github.com/theblock/tbops/nodetest"
-	"github.com/theblock/tbops/promq/promtest"
+	"github.com/theblock/tbops/internal/promtest"
 	"github.com/theblock/tbops/serve"
 )
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/promq"
-	"github.com/theblock/tbops/promq/promtest"
+	"github.com/theblock/tbops/internal/promtest"
 )
 
 // The secrets the password test hands tbops: URL passwords for the node and for

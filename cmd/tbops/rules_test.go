@@ -21,7 +21,7 @@ import (
 
 // promtool returns the promtool binary. It is skipped when missing, except
 // with CI=true, where the test fails: CI must check the rules with the real
-// thing (the same rule as promq/promtest).
+// thing (the same rule as internal/promtest).
 func promtool(t *testing.T) string {
 	t.Helper()
 	p := os.Getenv("PROMTOOL")

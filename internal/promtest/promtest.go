@@ -1,4 +1,4 @@
-// Package promtest starts a real Prometheus server for tests: the `prometheus`
+// Package promtest (internal: test infrastructure, not SDK surface) starts a real Prometheus server for tests: the `prometheus`
 // binary on PATH (Debian's package in CI; PROMTEST_PROMETHEUS names another) on a
 // free loopback port, with a temporary storage directory and a configuration
 // that scrapes the given targets every second. It is killed at the test's
