@@ -1,5 +1,5 @@
-// Package promtest (internal: test infrastructure, not SDK surface) starts a real Prometheus server for tests: the `prometheus`
-// binary on PATH (Debian's package in CI; PROMTEST_PROMETHEUS names another) on a
+// Package promtest starts a real Prometheus server for tests (internal: test
+// infrastructure, not SDK surface): the `prometheus` binary on PATH (Debian's package in CI; PROMTEST_PROMETHEUS names another) on a
 // free loopback port, with a temporary storage directory and a configuration
 // that scrapes the given targets every second. It is killed at the test's
 // cleanup.
