@@ -1,8 +1,8 @@
 // Package promtest starts a real Prometheus server for tests (internal: test
-// infrastructure, not SDK surface): the `prometheus` binary on PATH (Debian's package in CI; PROMTEST_PROMETHEUS names another) on a
-// free loopback port, with a temporary storage directory and a configuration
-// that scrapes the given targets every second. It is killed at the test's
-// cleanup.
+// infrastructure, not SDK surface): the `prometheus` binary on PATH (Debian's
+// package in CI; PROMTEST_PROMETHEUS names another) on a free loopback port,
+// with a temporary storage directory and a configuration that scrapes the
+// given targets every second. It is killed at the test's cleanup.
 //
 // When the binary is missing the test is skipped, except with CI=true in the
 // environment, where it fails: CI must run the real thing.
