@@ -10,11 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/theblock/tbops"
+	"github.com/theblock/tbops/internal/promtest"
 	"github.com/theblock/tbops/internal/reportcheck"
 	"github.com/theblock/tbops/node"
 	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/promq"
-	"github.com/theblock/tbops/internal/promtest"
 	"github.com/theblock/tbops/rpc"
 )
 

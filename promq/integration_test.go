@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/theblock/tbops"
+	"github.com/theblock/tbops/internal/promtest"
 	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/promq"
-	"github.com/theblock/tbops/internal/promtest"
 )
 
 // TestAgainstRealPrometheus runs a real Prometheus that scrapes a simulated node

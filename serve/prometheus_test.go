@@ -10,9 +10,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/theblock/tbops/internal/promtest"
 	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/promq"
-	"github.com/theblock/tbops/internal/promtest"
 	"github.com/theblock/tbops/serve"
 )
 

@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/theblock/tbops"
-	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/internal/promtest"
+	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/serve"
 )
 

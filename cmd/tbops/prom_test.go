@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/theblock/tbops"
+	"github.com/theblock/tbops/internal/promtest"
 	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/promq"
-	"github.com/theblock/tbops/internal/promtest"
 )
 
 // A fleet behind one real Prometheus: doctor asks about each node's own series

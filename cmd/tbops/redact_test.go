@@ -15,9 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/theblock/tbops/internal/promtest"
 	"github.com/theblock/tbops/nodetest"
 	"github.com/theblock/tbops/promq"
-	"github.com/theblock/tbops/internal/promtest"
 )
 
 // The secrets the password test hands tbops: URL passwords for the node and for
