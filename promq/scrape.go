@@ -668,12 +668,29 @@ func quantileOf(q float64, buckets model.Vector, expr string, sel Selector) (*mo
 // Samples returns the raw samples of each matching series with timestamps in
 // (now−window, now].
 func (s *Scrape) Samples(ctx context.Context, sel Selector, window time.Duration) (RangeResult, error) {
-	expr := samplesExpr(sel, window)
-	if err := ctx.Err(); err != nil {
+	rr, now, err := s.samplesAt(ctx, sel, window)
+	if err != nil {
 		return RangeResult{}, err
 	}
+	rr.Evidence = s.evidence(rr.Evidence.Query, matrixEvidence(rr.Matrix), now)
+	return rr, nil
+}
+
+// samples is Samples without the evidence's summary of the matrix: see sampler.
+func (s *Scrape) samples(ctx context.Context, sel Selector, window time.Duration) (RangeResult, error) {
+	rr, _, err := s.samplesAt(ctx, sel, window)
+	return rr, err
+}
+
+// samplesAt is Samples as of the time it returns, with only the evidence's
+// source and query set.
+func (s *Scrape) samplesAt(ctx context.Context, sel Selector, window time.Duration) (RangeResult, time.Time, error) {
+	expr := samplesExpr(sel, window)
+	if err := ctx.Err(); err != nil {
+		return RangeResult{}, time.Time{}, err
+	}
 	if window <= 0 {
-		return RangeResult{}, fmt.Errorf("%s: %w: window must be positive", expr, ErrBadQuery)
+		return RangeResult{}, time.Time{}, fmt.Errorf("%s: %w: window must be positive", expr, ErrBadQuery)
 	}
 	now := s.now()
 	from, end := now.Add(-window).UnixMilli(), now.UnixMilli()
@@ -700,7 +717,7 @@ func (s *Scrape) Samples(ctx context.Context, sel Selector, window time.Duration
 	if len(mat) == 0 {
 		warn = append(warn, fmt.Sprintf("no data for %s", sel))
 	}
-	return RangeResult{Matrix: mat, Evidence: s.evidence(expr, matrixEvidence(mat), now), Warnings: warn}, nil
+	return RangeResult{Matrix: mat, Evidence: tbops.Evidence{Source: tbops.SourceScrape, Query: expr}, Warnings: warn}, now, nil
 }
 
 // matrixEvidence summarises a matrix for evidence: the sample count and the
