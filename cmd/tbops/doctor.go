@@ -153,8 +153,8 @@ simulated node replays --history of its past first (70m: every window and
 
 // fleetGCPercent is the garbage collector's target while doctor diagnoses a
 // fleet, unless GOGC is set (Go's default is 100). Each node's diagnosis makes
-// short-lived garbage: over 200 nodes, 200 costs a sixth less CPU for a quarter
-// more memory (BENCHMARKS.md, "tbops doctor fleet").
+// short-lived garbage: over 200 nodes, 200 collects 13 times instead of 35 for
+// a quarter more memory (BENCHMARKS.md, "tbops doctor fleet").
 const fleetGCPercent = 200
 
 // scrapeConcurrency bounds the scrapes doctor makes at once: I/O, not the
