@@ -436,7 +436,7 @@ func (s *Scrape) index(fp model.Fingerprint, r *ringSeries) {
 	s.byName[name][fp] = r
 }
 
-// unindex forgets a series index filed; s.mu is held.
+// unindex takes a forgotten series out of the index; s.mu is held.
 func (s *Scrape) unindex(fp model.Fingerprint, r *ringSeries) {
 	name := string(r.metric[model.MetricNameLabel])
 	delete(s.byName[name], fp)
