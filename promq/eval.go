@@ -151,6 +151,7 @@ type selData struct {
 // stored is one series' samples, oldest first.
 type stored struct {
 	metric model.Metric
+	bare   model.Metric // metric without its name, what a range function returns, shared by every grid point
 	pts    []point
 	est    float64 // average sample interval in ms, 0 with one sample
 }
@@ -181,7 +182,7 @@ func fetch(ctx context.Context, src Source, e Expr, at time.Time, extra time.Dur
 	})
 	for _, k := range d.order {
 		sd := d.sels[k]
-		rr, err := src.Samples(ctx, sd.sel, sd.need+Lookback)
+		rr, err := samplesOf(ctx, src, sd.sel, sd.need+Lookback)
 		if err != nil {
 			return nil, err
 		}
@@ -192,6 +193,21 @@ func fetch(ctx context.Context, src Source, e Expr, at time.Time, extra time.Dur
 		sd.series = d.load(rr.Matrix)
 	}
 	return d, nil
+}
+
+// sampler is a Source that can answer Samples without summarising the matrix
+// in the evidence, which fetch does not keep (it keeps the evidence's source).
+// On a scrape source that summary was a third of what a rule's fetch cost.
+type sampler interface {
+	samples(ctx context.Context, sel Selector, window time.Duration) (RangeResult, error)
+}
+
+// samplesOf is src.Samples, without the evidence's value where src can skip it.
+func samplesOf(ctx context.Context, src Source, sel Selector, window time.Duration) (RangeResult, error) {
+	if s, ok := src.(sampler); ok {
+		return s.samples(ctx, sel, window)
+	}
+	return src.Samples(ctx, sel, window)
 }
 
 // load turns a matrix into stored series: sorted by labels as Prometheus'
@@ -210,7 +226,8 @@ func (d *dataset) load(m model.Matrix) []stored {
 		if len(pts) == 0 {
 			continue
 		}
-		s := stored{metric: cleanMetric(ss.Metric), pts: pts}
+		m := cleanMetric(ss.Metric)
+		s := stored{metric: m, bare: withoutName(m), pts: pts}
 		if n := len(pts); n > 1 {
 			s.est = float64(pts[n-1].t-pts[0].t) / float64(n-1)
 		}

@@ -141,7 +141,7 @@ func (d *dataset) ranged(r *rangeCall, t int64, concrete bool) []elem {
 	for _, s := range d.series(r.sel) {
 		in := s.between(from, t)
 		v, ok := extrapolatedRate2(in, from, t, r.fn == "rate", r.w.Seconds())
-		m := withoutName(s.metric)
+		m := s.bare
 		start := s.startCovered(from)
 		switch {
 		case concrete:

@@ -51,3 +51,7 @@ func (s scoped) Quantile(ctx context.Context, q float64, sel Selector, w time.Du
 func (s scoped) Samples(ctx context.Context, sel Selector, w time.Duration) (RangeResult, error) {
 	return s.src.Samples(ctx, s.sel(sel), w)
 }
+
+func (s scoped) samples(ctx context.Context, sel Selector, w time.Duration) (RangeResult, error) {
+	return samplesOf(ctx, s.src, s.sel(sel), w)
+}

@@ -125,6 +125,7 @@ type Scrape struct {
 	mu      sync.Mutex
 	targets []*target
 	series  map[model.Fingerprint]*ringSeries
+	byName  map[string]map[model.Fingerprint]*ringSeries // series by metric name: what a selector reads
 	closed  bool
 	running bool
 	stop    chan struct{}
@@ -190,7 +191,8 @@ func NewScrape(urls []string, opts ...ScrapeOption) *Scrape {
 	s := &Scrape{
 		client: &http.Client{}, timeout: DefaultScrapeTimeout,
 		now: time.Now, ring: DefaultRingSize, maxBytes: DefaultMaxScrapeBytes, maxSeries: DefaultMaxSeries,
-		header: http.Header{}, series: map[model.Fingerprint]*ringSeries{}, stop: make(chan struct{}),
+		header: http.Header{}, series: map[model.Fingerprint]*ringSeries{},
+		byName: map[string]map[model.Fingerprint]*ringSeries{}, stop: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -398,6 +400,7 @@ func (s *Scrape) store(i int, vec model.Vector, ts time.Time) error {
 	for fp, r := range s.series {
 		if r.target == i && t.gen-r.gen > forgetAfter {
 			delete(s.series, fp)
+			s.unindex(fp, r)
 		}
 	}
 	return nil
@@ -417,10 +420,36 @@ func (s *Scrape) add(i int, m model.Metric, p point, gen uint64) *ringSeries {
 	if !ok {
 		r = &ringSeries{metric: m, target: i, pts: make([]point, 0, min(s.ring, 8))}
 		s.series[fp] = r
+		s.index(fp, r)
 	}
 	r.gen = gen
 	r.push(p, s.ring)
 	return r
+}
+
+// index files a new series under its metric name; s.mu is held.
+func (s *Scrape) index(fp model.Fingerprint, r *ringSeries) {
+	name := string(r.metric[model.MetricNameLabel])
+	if s.byName[name] == nil {
+		s.byName[name] = map[model.Fingerprint]*ringSeries{}
+	}
+	s.byName[name][fp] = r
+}
+
+// unindex takes a forgotten series out of the index; s.mu is held.
+func (s *Scrape) unindex(fp model.Fingerprint, r *ringSeries) {
+	name := string(r.metric[model.MetricNameLabel])
+	delete(s.byName[name], fp)
+	if len(s.byName[name]) == 0 {
+		delete(s.byName, name)
+	}
+}
+
+// matching is the series a selector may match: those of its metric name (a
+// selector matches only its own name), so a question reads a handful of series,
+// not all the source holds. s.mu is held.
+func (s *Scrape) matching(sel Selector) map[model.Fingerprint]*ringSeries {
+	return s.byName[sel.Metric]
 }
 
 // current says whether r was in its target's last scrape (not stale).
@@ -492,7 +521,7 @@ func (s *Scrape) Instant(ctx context.Context, sel Selector) (Result, error) {
 func (s *Scrape) instant(sel Selector, now time.Time) model.Vector {
 	var vec model.Vector
 	oldest := now.Add(-Lookback).UnixMilli()
-	for _, r := range s.series {
+	for _, r := range s.matching(sel) {
 		if !sel.Matches(r.metric) || !s.current(r) {
 			continue
 		}
@@ -523,7 +552,7 @@ func (s *Scrape) ranged(sel Selector, w time.Duration, now time.Time, kind range
 	end := now.UnixMilli()
 	from := now.Add(-w).UnixMilli()
 	var buf []point
-	for _, r := range s.series {
+	for _, r := range s.matching(sel) {
 		if !sel.Matches(r.metric) {
 			continue
 		}
@@ -668,19 +697,36 @@ func quantileOf(q float64, buckets model.Vector, expr string, sel Selector) (*mo
 // Samples returns the raw samples of each matching series with timestamps in
 // (now−window, now].
 func (s *Scrape) Samples(ctx context.Context, sel Selector, window time.Duration) (RangeResult, error) {
-	expr := samplesExpr(sel, window)
-	if err := ctx.Err(); err != nil {
+	rr, now, err := s.samplesAt(ctx, sel, window)
+	if err != nil {
 		return RangeResult{}, err
 	}
+	rr.Evidence = s.evidence(rr.Evidence.Query, matrixEvidence(rr.Matrix), now)
+	return rr, nil
+}
+
+// samples is Samples without the evidence's summary of the matrix: see sampler.
+func (s *Scrape) samples(ctx context.Context, sel Selector, window time.Duration) (RangeResult, error) {
+	rr, _, err := s.samplesAt(ctx, sel, window)
+	return rr, err
+}
+
+// samplesAt is Samples as of the time it returns, with only the evidence's
+// source and query set.
+func (s *Scrape) samplesAt(ctx context.Context, sel Selector, window time.Duration) (RangeResult, time.Time, error) {
+	expr := samplesExpr(sel, window)
+	if err := ctx.Err(); err != nil {
+		return RangeResult{}, time.Time{}, err
+	}
 	if window <= 0 {
-		return RangeResult{}, fmt.Errorf("%s: %w: window must be positive", expr, ErrBadQuery)
+		return RangeResult{}, time.Time{}, fmt.Errorf("%s: %w: window must be positive", expr, ErrBadQuery)
 	}
 	now := s.now()
 	from, end := now.Add(-window).UnixMilli(), now.UnixMilli()
 	var mat model.Matrix
 	var buf []point
 	s.mu.Lock()
-	for _, r := range s.series {
+	for _, r := range s.matching(sel) {
 		if !sel.Matches(r.metric) {
 			continue
 		}
@@ -700,7 +746,7 @@ func (s *Scrape) Samples(ctx context.Context, sel Selector, window time.Duration
 	if len(mat) == 0 {
 		warn = append(warn, fmt.Sprintf("no data for %s", sel))
 	}
-	return RangeResult{Matrix: mat, Evidence: s.evidence(expr, matrixEvidence(mat), now), Warnings: warn}, nil
+	return RangeResult{Matrix: mat, Evidence: tbops.Evidence{Source: tbops.SourceScrape, Query: expr}, Warnings: warn}, now, nil
 }
 
 // matrixEvidence summarises a matrix for evidence: the sample count and the

@@ -549,3 +549,44 @@ func TestScrapeMetricNames(t *testing.T) {
 	assert.Contains(t, names, "oracle_latency_seconds_bucket", "histograms as Prometheus stores them")
 	assert.IsIncreasing(t, names)
 }
+
+// A series the target stops exposing is forgotten after 64 scrapes without it,
+// from every question; its metric's other series, and a series that comes
+// back under the same name, are answered as before.
+func TestScrapeForgetsVanishedSeries(t *testing.T) {
+	ctx := context.Background()
+	clk := nodetest.NewFakeClock(t0)
+	var body atomic.Value
+	body.Store("# TYPE g gauge\ng{k=\"a\"} 1\ng{k=\"b\"} 2\n")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(body.Load().(string)))
+	}))
+	t.Cleanup(srv.Close)
+	s := promq.NewScrape([]string{srv.URL}, promq.WithScrapeClock(clk.Now), promq.WithRingSize(4))
+	t.Cleanup(s.Close)
+	scrape := func(k int) {
+		for range k {
+			require.NoError(t, s.Scrape(ctx))
+			clk.Advance(time.Second)
+		}
+	}
+	series := func() int {
+		r, err := s.Samples(ctx, promq.Select("g"), time.Hour)
+		require.NoError(t, err)
+		return len(r.Matrix)
+	}
+	scrape(2)
+	require.Equal(t, 2, series())
+	body.Store("# TYPE g gauge\ng{k=\"a\"} 1\n")
+	scrape(64)
+	assert.Equal(t, 2, series(), "absent for 64 scrapes: still remembered")
+	scrape(1)
+	assert.Equal(t, 1, series(), "absent for 65: forgotten")
+	body.Store("# TYPE g gauge\ng{k=\"a\"} 1\ng{k=\"b\"} 3\n")
+	scrape(1)
+	assert.Equal(t, 2, series(), "back again")
+	r, err := s.Instant(ctx, promq.Select("g", "k", "b"))
+	require.NoError(t, err)
+	v, _ := r.Value()
+	assert.Equal(t, 3.0, v)
+}

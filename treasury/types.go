@@ -258,7 +258,18 @@ func decodeObject(raw []byte, dst *map[string]json.RawMessage) error {
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
+// decodeNumber reads a JSON number, or a decimal string.
 func decodeNumber(raw json.RawMessage) (json.Number, error) {
+	// A bare number literal, the usual case, is its own text: no decoder (and its
+	// buffer) per field, which was a sixth of what doctor allocated over a fleet.
+	if t := bytes.TrimRight(raw, " \t\r\n"); len(t) > 0 && (t[0] == '-' || '0' <= t[0] && t[0] <= '9') && json.Valid(t) {
+		return json.Number(t), nil
+	}
+	return decodeNumberToken(raw)
+}
+
+// decodeNumberToken is decodeNumber by a decoder reading the first token.
+func decodeNumberToken(raw json.RawMessage) (json.Number, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -150,6 +151,12 @@ simulated node replays --history of its past first (70m: every window and
 	return cmd
 }
 
+// fleetGCPercent is the garbage collector's target while doctor diagnoses a
+// fleet, unless GOGC is set (Go's default is 100). Each node's diagnosis makes
+// short-lived garbage: over 200 nodes, 200 collects 13 times instead of 35 for
+// a quarter more memory (BENCHMARKS.md, "tbops doctor fleet").
+const fleetGCPercent = 200
+
 // scrapeConcurrency bounds the scrapes doctor makes at once: I/O, not the
 // CPU-heavy runbooks --workers bounds.
 const scrapeConcurrency = 32
@@ -161,6 +168,9 @@ const scrapeConcurrency = 32
 // held inside a worker: then at most workers nodes are diagnosed at once, the
 // runbooks of one node concurrently.
 func (a *app) diagnoseAll(ctx context.Context, urls []string, workers int, slo bool, explorer string) []tbops.Report {
+	if len(urls) > 1 && a.getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(fleetGCPercent))
+	}
 	var mu sync.Mutex // the nodes' goroutines share stderr
 	say := func(format string, args ...any) {
 		mu.Lock()
