@@ -274,6 +274,16 @@ func (r Report) Path(id string) (Path, bool) {
 	return Path{}, false
 }
 
+// Step returns the diagnosis step with the id.
+func (r Report) Step(id string) (Step, bool) {
+	for _, s := range r.Steps {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return Step{}, false
+}
+
 // Alert returns the alert with the name.
 func (r Report) Alert(name string) (Alert, bool) {
 	for _, a := range r.Alerts {

@@ -144,6 +144,7 @@ func TestLookups(t *testing.T) {
 	r.Symptoms = []Symptom{{ID: "a", Firing: true}}
 	r.Paths = []Path{{ID: "A", Matched: true, Why: "because"}}
 	r.Alerts = []Alert{{Name: "Big"}}
+	r.Steps = []Step{{ID: "step-1", Title: "one"}}
 	s, ok := r.Symptom("a")
 	assert.True(t, ok)
 	assert.True(t, s.Firing)
@@ -157,6 +158,11 @@ func TestLookups(t *testing.T) {
 	_, ok = r.Alert("Big")
 	assert.True(t, ok)
 	_, ok = r.Alert("Small")
+	assert.False(t, ok)
+	st, ok := r.Step("step-1")
+	assert.True(t, ok)
+	assert.Equal(t, "one", st.Title)
+	_, ok = r.Step("step-2")
 	assert.False(t, ok)
 }
 

@@ -92,12 +92,8 @@ func path(r tbops.Report, id string) tbops.Path {
 }
 
 func step(r tbops.Report, id string) tbops.Step {
-	for _, s := range r.Steps {
-		if s.ID == id {
-			return s
-		}
-	}
-	return tbops.Step{}
+	s, _ := r.Step(id)
+	return s
 }
 
 func firing(r tbops.Report) []string {

@@ -75,13 +75,9 @@ func symptom(t *testing.T, r tbops.Report, id string) tbops.Symptom {
 
 func step(t *testing.T, r tbops.Report, id string) tbops.Step {
 	t.Helper()
-	for _, s := range r.Steps {
-		if s.ID == id {
-			return s
-		}
-	}
-	t.Fatalf("step %s missing from %v", id, r.Steps)
-	return tbops.Step{}
+	s, ok := r.Step(id)
+	require.True(t, ok, "step %s missing from %v", id, r.Steps)
+	return s
 }
 
 func statuses(r tbops.Report) map[string]tbops.Status {

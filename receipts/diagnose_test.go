@@ -126,13 +126,9 @@ func alert(t *testing.T, r tbops.Report, name string) tbops.Alert {
 
 func step(t *testing.T, r tbops.Report, id string) tbops.Step {
 	t.Helper()
-	for _, s := range r.Steps {
-		if s.ID == id {
-			return s
-		}
-	}
-	t.Fatalf("no step %s", id)
-	return tbops.Step{}
+	s, ok := r.Step(id)
+	require.True(t, ok, "no step %s", id)
+	return s
 }
 
 func slo(t *testing.T, r tbops.Report, name string) tbops.SLO {
